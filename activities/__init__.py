@@ -1,0 +1,1 @@
+"""Activities: the only code through which a claim workflow touches the database or the provider."""

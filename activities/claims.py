@@ -1,0 +1,129 @@
+"""Recording claim events in the database: the claim row, its children and the audit trail."""
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio import activity
+
+from schema import tables
+from schema.events import ClaimEvent, ClaimPatch
+
+
+class ClaimActivities:
+    def __init__(self, sessions: sessionmaker):
+        self._sessions = sessions
+
+    @activity.defn
+    def record_event(self, event: ClaimEvent) -> None:
+        """Apply one event in one transaction; a second delivery of the same key does nothing."""
+        with self._sessions.begin() as db:
+            seen = db.scalar(select(tables.AuditEntry.id).where(tables.AuditEntry.event_key == event.key))
+            if seen is not None:
+                return
+            if event.opened is not None:
+                _insert_claim(db, event)
+            claim = db.get(tables.Claim, event.claim_id, with_for_update=True)
+            if claim is None:
+                raise LookupError(f"claim {event.claim_id} is not in the database")
+            _apply(db, claim, event)
+
+
+def _insert_claim(db: Session, event: ClaimEvent) -> None:
+    start = event.opened
+    req = start.request
+    db.add(
+        tables.Claim(
+            id=start.claim_id,
+            customer_id=req.customer_id,
+            pro_id=req.pro_id,
+            project_id=req.project_id,
+            type=req.type,
+            status=event.to_status,
+            amount_cents=req.amount_cents,
+            currency=req.currency,
+            incident_date=req.incident_date,
+            channel=req.channel,
+            description=req.description,
+            opened_by=start.opened_by.user_id,
+            opened_at=start.opened_at,
+            updated_at=event.at,
+            assignee=start.opened_by.user_id,
+            policy_version=start.policy.version,
+            risk_flags=start.risk_flags,
+            eligibility_issues=start.eligibility_issues,
+            sla_breaches=[],
+        )
+    )
+    db.flush()
+
+
+def _apply(db: Session, claim: tables.Claim, event: ClaimEvent) -> None:
+    actor_id = event.actor.user_id if event.actor else None
+    if event.to_status is not None:
+        claim.status = event.to_status
+    values = ClaimPatch.model_validate(event.patch)
+    for field in event.patch:
+        setattr(claim, field, getattr(values, field))
+    if event.sla_breach:
+        claim.sla_breaches = [*claim.sla_breaches, event.sla_breach]
+    claim.updated_at = event.at
+    child = _child_row(event, actor_id)
+    if child is not None:
+        db.add(child)
+    db.add(
+        tables.AuditEntry(
+            claim_id=event.claim_id,
+            event_key=event.key,
+            at=event.at,
+            actor_id=actor_id,
+            actor_role=event.actor.role if event.actor else None,
+            action=event.action,
+            from_status=event.from_status,
+            to_status=event.to_status,
+            reason=event.reason,
+        )
+    )
+
+
+def _child_row(event: ClaimEvent, actor_id: str | None):
+    common = {"claim_id": event.claim_id, "event_key": event.key}
+    if event.evidence is not None:
+        ev, f = event.evidence, event.evidence.file
+        return tables.Evidence(
+            **common,
+            kind=ev.kind,
+            source=ev.source,
+            note=ev.note,
+            sha256=f and f.sha256,
+            filename=f and f.filename,
+            content_type=f and f.content_type,
+            size_bytes=f and f.size_bytes,
+            added_by=actor_id,
+            added_at=event.at,
+            after_decision_requested=event.evidence_late,
+        )
+    if event.decision is not None:
+        d = event.decision
+        return tables.Decision(
+            **common,
+            round=event.round,
+            outcome=d.outcome,
+            amount_cents=d.amount_cents,
+            reason_code=d.reason_code,
+            rationale=d.rationale,
+            decided_by=actor_id,
+            decided_at=event.at,
+        )
+    if event.approval is not None:
+        return tables.Approval(
+            **common,
+            round=event.round,
+            verdict=event.approval.verdict,
+            note=event.approval.note,
+            approver_id=actor_id,
+            approver_role=event.actor.role,
+            at=event.at,
+        )
+    if event.notification is not None:
+        n = event.notification
+        return tables.Notification(**common, recipient=n.recipient, kind=n.kind, message=n.message, at=event.at)
+    return None

@@ -1,0 +1,1 @@
+"""The HTTP API: authentication, roles, and the claim routes of the interface contract."""

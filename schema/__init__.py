@@ -1,0 +1,1 @@
+"""The domain: pydantic models of claims and their messages, the policy, and the database tables."""

@@ -1,0 +1,199 @@
+"""Claims and the human actions on them: what the API accepts, the workflow carries and the CLI shows."""
+
+from datetime import date, datetime
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from schema.enums import (
+    ApprovalTier,
+    ApprovalVerdict,
+    Channel,
+    ClaimStatus,
+    ClaimType,
+    DecisionOutcome,
+    DenialReason,
+    EvidenceKind,
+    EvidenceSource,
+    PayoutStatus,
+    Role,
+)
+from schema.policy import Policy
+
+# Far above any claim, far below a 64-bit column: the hard bound of any amount we accept.
+AMOUNT_LIMIT_CENTS = 10**12
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+Text = Field(min_length=1, max_length=200)
+
+
+class Actor(Strict):
+    """The person behind an action, as the API authenticated them."""
+
+    user_id: str
+    name: str
+    role: Role
+
+
+class ClaimOpen(Strict):
+    customer_id: str = Text
+    pro_id: str = Text
+    project_id: str = Text
+    type: ClaimType
+    amount_cents: int = Field(gt=0, le=AMOUNT_LIMIT_CENTS)
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    incident_date: date
+    channel: Channel
+    description: str = Field(min_length=1, max_length=10_000)
+
+    @field_validator("currency", mode="before")
+    @classmethod
+    def _upper(cls, v: object) -> object:
+        return v.upper() if isinstance(v, str) else v
+
+
+class FileRef(Strict):
+    """An evidence file in the evidence store, named by the SHA-256 of its content."""
+
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    filename: str = Field(min_length=1, max_length=255)
+    content_type: str
+    size_bytes: int = Field(ge=0)
+
+
+class EvidenceAdd(Strict):
+    kind: EvidenceKind
+    source: EvidenceSource
+    note: str | None = Field(default=None, max_length=10_000)
+    file: FileRef | None = None
+
+
+class DecisionRequest(Strict):
+    outcome: DecisionOutcome
+    amount_cents: int | None = Field(default=None, gt=0, le=AMOUNT_LIMIT_CENTS)
+    reason_code: DenialReason | None = None
+    rationale: str = Field(min_length=1, max_length=10_000)
+
+
+class ApprovalRequest(Strict):
+    verdict: ApprovalVerdict
+    note: str = Field(default="", max_length=10_000)
+
+
+class WithdrawRequest(Strict):
+    reason: str = Field(min_length=1, max_length=10_000)
+
+
+class ClaimStart(BaseModel):
+    """Everything the claim workflow needs, fixed when the claim is opened."""
+
+    claim_id: str
+    request: ClaimOpen
+    opened_by: Actor
+    opened_at: datetime
+    policy: Policy
+    risk_flags: list[str] = []
+    eligibility_issues: list[str] = []
+
+
+class EvidenceView(BaseModel):
+    id: int
+    kind: EvidenceKind
+    source: EvidenceSource
+    note: str | None
+    file: FileRef | None
+    added_by: str
+    added_at: datetime
+    after_decision_requested: bool
+
+
+class DecisionView(BaseModel):
+    round: int
+    outcome: DecisionOutcome
+    amount_cents: int | None
+    reason_code: DenialReason | None
+    rationale: str
+    decided_by: str
+    decided_at: datetime
+
+
+class ApprovalView(BaseModel):
+    round: int
+    verdict: ApprovalVerdict
+    note: str
+    approver_id: str
+    approver_role: Role
+    at: datetime
+
+
+class PayoutView(BaseModel):
+    attempt: int
+    idempotency_key: str
+    amount_cents: int
+    currency: str
+    status: PayoutStatus
+    provider: str
+    provider_ref: str | None
+    created_at: datetime
+    completed_at: datetime | None
+    failure_code: str | None = None
+
+
+class NotificationView(BaseModel):
+    recipient: str
+    kind: str
+    message: str
+    at: datetime
+
+
+class TimelineEntry(BaseModel):
+    at: datetime
+    actor_id: str | None
+    actor_role: str | None
+    action: str
+    from_status: ClaimStatus | None
+    to_status: ClaimStatus | None
+    reason: str | None
+
+
+class ClaimSummary(BaseModel):
+    id: str
+    customer_id: str
+    pro_id: str
+    project_id: str
+    type: ClaimType
+    status: ClaimStatus
+    amount_cents: int
+    currency: str
+    approved_amount_cents: int | None
+    incident_date: date
+    channel: Channel
+    description: str
+    opened_by: str
+    opened_at: datetime
+    updated_at: datetime
+    assignee: str | None
+    required_tier: ApprovalTier | None
+    policy_version: str
+    risk_flags: list[str]
+    eligibility_issues: list[str]
+    sla_breaches: list[str]
+
+
+class ClaimDetail(ClaimSummary):
+    evidence: list[EvidenceView]
+    decisions: list[DecisionView]
+    approvals: list[ApprovalView]
+    payouts: list[PayoutView]
+    notifications: list[NotificationView]
+    timeline: list[TimelineEntry]
+
+
+class ClaimPage(BaseModel):
+    items: list[ClaimSummary]
+    total: int
+    limit: int
+    offset: int

@@ -1,0 +1,100 @@
+"""The fixed vocabularies of a claim. String enums, so they read the same in JSON, SQL and history."""
+
+from enum import StrEnum
+
+
+class ClaimType(StrEnum):
+    property_damage = "property_damage"
+    work_not_done = "work_not_done"
+    not_as_agreed = "not_as_agreed"
+
+
+class ClaimStatus(StrEnum):
+    evidence_collection = "evidence_collection"
+    specialist_review = "specialist_review"
+    pending_approval = "pending_approval"
+    approved = "approved"
+    paying = "paying"
+    paid = "paid"
+    denied = "denied"
+    withdrawn = "withdrawn"
+    closed_no_evidence = "closed_no_evidence"
+    payout_failed = "payout_failed"
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STATUSES
+
+
+FINAL_STATUSES = frozenset(
+    {ClaimStatus.paid, ClaimStatus.denied, ClaimStatus.withdrawn, ClaimStatus.closed_no_evidence}
+)
+
+
+class Channel(StrEnum):
+    phone = "phone"
+    email = "email"
+    chat = "chat"
+    web = "web"
+
+
+class Role(StrEnum):
+    specialist = "specialist"
+    lead = "lead"
+    manager = "manager"
+    director = "director"
+    finance = "finance"
+    admin = "admin"
+
+
+class EvidenceSource(StrEnum):
+    customer = "customer"
+    pro = "pro"
+    specialist = "specialist"
+
+
+class EvidenceKind(StrEnum):
+    photo = "photo"
+    video = "video"
+    invoice = "invoice"
+    estimate = "estimate"
+    contract = "contract"
+    message = "message"
+    note = "note"
+    other = "other"
+
+
+class DecisionOutcome(StrEnum):
+    approve = "approve"
+    deny = "deny"
+
+
+class DenialReason(StrEnum):
+    outside_filing_window = "outside_filing_window"
+    not_hired_on_platform = "not_hired_on_platform"
+    outside_original_scope = "outside_original_scope"
+    excluded_peril = "excluded_peril"
+    insufficient_evidence = "insufficient_evidence"
+    duplicate_claim = "duplicate_claim"
+    over_cap = "over_cap"
+    other_coverage_primary = "other_coverage_primary"
+
+
+class ApprovalVerdict(StrEnum):
+    approve = "approve"
+    send_back = "send_back"
+
+
+class ApprovalTier(StrEnum):
+    """Who must confirm a decision; escalation moves a claim up this list."""
+
+    lead = "lead"
+    manager = "manager"
+    director = "director"
+    director_and_finance = "director_and_finance"
+
+
+class PayoutStatus(StrEnum):
+    pending = "pending"
+    paid = "paid"
+    failed = "failed"

@@ -1,0 +1,71 @@
+"""What the claim workflow asks the database to record: one event per transition or fact.
+
+Each event has a key fixed by the workflow (claim id and sequence number), so recording it a
+second time, after a retried activity or a replayed worker, changes nothing.
+"""
+
+from datetime import datetime
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from schema.claims import Actor, ApprovalRequest, ClaimStart, DecisionRequest, EvidenceAdd
+from schema.enums import ApprovalTier, ClaimStatus
+
+
+class ClaimPatch(BaseModel):
+    """The claim columns an event may change, typed; an event names the ones it sets."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    assignee: str | None = None
+    required_tier: ApprovalTier | None = None
+    approved_amount_cents: int | None = None
+    decided_by: str | None = None
+    decision_requested_at: datetime | None = None
+
+
+class Notification(BaseModel):
+    recipient: str
+    kind: str
+    message: str
+
+
+class ClaimEvent(BaseModel):
+    key: str
+    claim_id: str
+    at: datetime
+    action: str
+    actor: Actor | None = None
+    from_status: ClaimStatus | None = None
+    to_status: ClaimStatus | None = None
+    reason: str | None = None
+    round: int = 0
+    patch: dict[str, Any] = {}
+    opened: ClaimStart | None = None
+    evidence: EvidenceAdd | None = None
+    evidence_late: bool = False
+    decision: DecisionRequest | None = None
+    approval: ApprovalRequest | None = None
+    notification: Notification | None = None
+    sla_breach: str | None = None
+
+
+class PayoutOrder(BaseModel):
+    claim_id: str
+    attempt: int
+    amount_cents: int
+    currency: str
+    at: datetime
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"claim-{self.claim_id}-payout-{self.attempt}"
+
+
+class PayoutOutcome(BaseModel):
+    paid: bool
+    provider_ref: str | None = None
+    failure_code: str | None = None
+    failure_message: str | None = None

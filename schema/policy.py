@@ -1,0 +1,89 @@
+"""The claim policy as versioned data: caps, filing windows, authority limits, timers.
+
+A claim carries the policy it was opened under (inside its workflow input and by version in the
+database), so a new policy file never changes the rules for claims already open.
+"""
+
+import json
+import os
+from datetime import timedelta
+from functools import cache
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schema.enums import ApprovalTier, ClaimType, Role
+
+POLICY_DIR = Path(__file__).parent / "policies"
+
+
+class ClaimTypeRule(BaseModel):
+    cap_cents: int = Field(gt=0)
+    filing_window_days: int = Field(gt=0)
+
+
+class EvidenceRule(BaseModel):
+    window_hours: int = Field(gt=0)
+    reminder_hours: list[int]
+
+
+class SlaRule(BaseModel):
+    decision_hours: int = Field(gt=0)
+    approval_hours: int = Field(gt=0)
+
+
+class RiskRule(BaseModel):
+    repeat_customer_days: int
+    pro_claims_threshold: int
+    near_cap_percent: int
+
+
+class Policy(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    version: str
+    currencies: list[str]
+    max_claim_amount_cents: int = Field(gt=0)
+    claim_types: dict[ClaimType, ClaimTypeRule]
+    authority_cents: dict[Role, int]
+    denial_needs_tier: ApprovalTier
+    evidence: EvidenceRule
+    sla: SlaRule
+    risk: RiskRule
+
+    def cap(self, claim_type: ClaimType) -> int:
+        return self.claim_types[claim_type].cap_cents
+
+    def tier_for(self, amount_cents: int) -> ApprovalTier:
+        """The lowest approval tier whose authority covers the amount."""
+        for tier in (ApprovalTier.lead, ApprovalTier.manager, ApprovalTier.director):
+            if amount_cents <= self.authority_cents[Role(tier.value)]:
+                return tier
+        return ApprovalTier.director_and_finance
+
+    def evidence_window(self) -> timedelta:
+        return timedelta(hours=self.evidence.window_hours)
+
+    def reminder_offsets(self) -> list[timedelta]:
+        return [timedelta(hours=h) for h in sorted(self.evidence.reminder_hours)]
+
+    def decision_sla(self) -> timedelta:
+        return timedelta(hours=self.sla.decision_hours)
+
+    def approval_sla(self) -> timedelta:
+        return timedelta(hours=self.sla.approval_hours)
+
+
+@cache
+def load_policy(version: str | None = None) -> Policy:
+    """The named policy version, or the current one (`GUARANTEE_POLICY` file, else the newest)."""
+    if version is None:
+        override = os.environ.get("GUARANTEE_POLICY")
+        if override:
+            return Policy.model_validate_json(Path(override).read_text())
+        files = sorted(POLICY_DIR.glob("v*.json"), key=lambda p: int(p.stem[1:]))
+        return Policy.model_validate_json(files[-1].read_text())
+    path = POLICY_DIR / f"{version}.json"
+    if not path.exists():
+        raise LookupError(f"unknown policy version {version!r}")
+    return Policy.model_validate(json.loads(path.read_text()))

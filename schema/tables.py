@@ -1,0 +1,167 @@
+"""The database tables: the system of record for claims, money and the audit trail."""
+
+from datetime import date, datetime, timezone
+
+from sqlalchemy import JSON, BigInteger, Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import DateTime, TypeDecorator
+
+
+class UtcDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on both SQLite (which drops the zone) and PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime")
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UtcDateTime, int: BigInteger, str: String(200)}
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Claim(Base):
+    __tablename__ = "claims"
+
+    id: Mapped[str] = mapped_column(primary_key=True)
+    customer_id: Mapped[str] = mapped_column(index=True)
+    pro_id: Mapped[str] = mapped_column(index=True)
+    project_id: Mapped[str] = mapped_column(index=True)
+    type: Mapped[str] = mapped_column(String(30))
+    status: Mapped[str] = mapped_column(String(30), index=True)
+    amount_cents: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(3))
+    approved_amount_cents: Mapped[int | None]
+    incident_date: Mapped[date] = mapped_column(Date)
+    channel: Mapped[str] = mapped_column(String(20))
+    description: Mapped[str] = mapped_column(Text)
+    opened_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    opened_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    assignee: Mapped[str | None] = mapped_column(index=True)
+    required_tier: Mapped[str | None] = mapped_column(String(30))
+    decided_by: Mapped[str | None]
+    decision_requested_at: Mapped[datetime | None]
+    policy_version: Mapped[str] = mapped_column(String(20))
+    risk_flags: Mapped[list] = mapped_column(JSON, default=list)
+    eligibility_issues: Mapped[list] = mapped_column(JSON, default=list)
+    sla_breaches: Mapped[list] = mapped_column(JSON, default=list)
+
+
+class Evidence(Base):
+    __tablename__ = "evidence"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    claim_id: Mapped[str] = mapped_column(ForeignKey("claims.id"), index=True)
+    event_key: Mapped[str] = mapped_column(unique=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    source: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str | None] = mapped_column(Text)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    filename: Mapped[str | None] = mapped_column(String(255))
+    content_type: Mapped[str | None]
+    size_bytes: Mapped[int | None]
+    added_by: Mapped[str]
+    added_at: Mapped[datetime]
+    after_decision_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Decision(Base):
+    __tablename__ = "decisions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    claim_id: Mapped[str] = mapped_column(ForeignKey("claims.id"), index=True)
+    event_key: Mapped[str] = mapped_column(unique=True)
+    round: Mapped[int]
+    outcome: Mapped[str] = mapped_column(String(10))
+    amount_cents: Mapped[int | None]
+    reason_code: Mapped[str | None] = mapped_column(String(40))
+    rationale: Mapped[str] = mapped_column(Text)
+    decided_by: Mapped[str]
+    decided_at: Mapped[datetime]
+
+
+class Approval(Base):
+    __tablename__ = "approvals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    claim_id: Mapped[str] = mapped_column(ForeignKey("claims.id"), index=True)
+    event_key: Mapped[str] = mapped_column(unique=True)
+    round: Mapped[int]
+    verdict: Mapped[str] = mapped_column(String(10))
+    note: Mapped[str] = mapped_column(Text)
+    approver_id: Mapped[str]
+    approver_role: Mapped[str] = mapped_column(String(20))
+    at: Mapped[datetime]
+
+
+class Payout(Base):
+    """The ledger: written before the provider is called, completed after it answers."""
+
+    __tablename__ = "payouts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    claim_id: Mapped[str] = mapped_column(ForeignKey("claims.id"), index=True)
+    attempt: Mapped[int]
+    idempotency_key: Mapped[str] = mapped_column(unique=True)
+    amount_cents: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(10), index=True)
+    provider: Mapped[str] = mapped_column(String(20))
+    provider_ref: Mapped[str | None]
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    completed_at: Mapped[datetime | None]
+    failure_code: Mapped[str | None]
+    failure_message: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (UniqueConstraint("claim_id", "attempt"),)
+
+
+class Notification(Base):
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    claim_id: Mapped[str] = mapped_column(ForeignKey("claims.id"), index=True)
+    event_key: Mapped[str] = mapped_column(unique=True)
+    recipient: Mapped[str]
+    kind: Mapped[str] = mapped_column(String(40))
+    message: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime]
+
+
+class AuditEntry(Base):
+    """Append-only: the migration installs triggers that refuse UPDATE and DELETE."""
+
+    __tablename__ = "audit_trail"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    claim_id: Mapped[str] = mapped_column(ForeignKey("claims.id"))
+    event_key: Mapped[str] = mapped_column(unique=True)
+    at: Mapped[datetime]
+    actor_id: Mapped[str | None]
+    actor_role: Mapped[str | None] = mapped_column(String(20))
+    action: Mapped[str] = mapped_column(String(40))
+    from_status: Mapped[str | None] = mapped_column(String(30))
+    to_status: Mapped[str | None] = mapped_column(String(30))
+    reason: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_audit_claim_at", "claim_id", "at", "id"),)

