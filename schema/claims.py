@@ -2,7 +2,7 @@
 
 from datetime import date, datetime
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from schema.enums import (
     ApprovalTier,
@@ -69,6 +69,12 @@ class EvidenceAdd(Strict):
     source: EvidenceSource
     note: str | None = Field(default=None, max_length=10_000)
     file: FileRef | None = None
+
+    @model_validator(mode="after")
+    def _has_content(self) -> "EvidenceAdd":
+        if not self.note and self.file is None:
+            raise ValueError("evidence needs a note or a file")
+        return self
 
 
 class DecisionRequest(Strict):

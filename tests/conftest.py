@@ -7,14 +7,24 @@ the reason.
 
 import os
 import uuid
+import httpx
 import psycopg
 import pytest
+from sqlalchemy import select
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from api.app import Services, create_app
+from api.evidence_store import EvidenceStore
+from api.users import add_user
 from payments.local import LocalProvider
+from schema import tables
+from schema.claims import Actor
 from schema.database import make_engine, make_sessions, migrate
+from schema.enums import Role
+from schema.policy import load_policy
 from stack.temporal import TEST_SERVER, ensure_search_attributes
+from worker import build_worker
 
 PG_URL = os.environ.get("GUARANTEE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -63,3 +73,49 @@ def sessions(db_url):
 @pytest.fixture(scope="session")
 def provider(tmp_path_factory):
     return LocalProvider(tmp_path_factory.mktemp("provider") / "payments.db")
+
+
+class Stack:
+    """A real worker on its own task queue, with helpers to make users and read the database."""
+
+    def __init__(self, env, sessions, provider, queue):
+        self.env, self.client, self.sessions, self.provider, self.queue = env, env.client, sessions, provider, queue
+
+    def user(self, role: Role) -> Actor:
+        return self.user_with_token(role)[0]
+
+    def user_with_token(self, role: Role) -> tuple[Actor, str]:
+        return add_user(self.sessions, f"{role.value}-{uuid.uuid4().hex[:6]}", role)
+
+    def claim(self, claim_id: str) -> tables.Claim:
+        with self.sessions() as db:
+            return db.get(tables.Claim, claim_id)
+
+    def rows(self, table, claim_id: str) -> list:
+        with self.sessions() as db:
+            return list(db.scalars(select(table).where(table.claim_id == claim_id).order_by(table.id)))
+
+    def actions(self, claim_id: str) -> list[str]:
+        return [a.action for a in self.rows(tables.AuditEntry, claim_id) if a.action != "notified"]
+
+
+@pytest.fixture
+async def stack(env, sessions, provider):
+    queue = f"claims-{uuid.uuid4().hex[:8]}"
+    async with build_worker(env.client, sessions, provider, task_queue=queue):
+        yield Stack(env, sessions, provider, queue)
+
+
+@pytest.fixture
+async def api(stack, tmp_path):
+    """An HTTP client for the API app, wired to the stack's worker queue."""
+    services = Services(
+        client=stack.client,
+        sessions=stack.sessions,
+        policy=load_policy("v1"),
+        evidence=EvidenceStore(tmp_path / "evidence"),
+        task_queue=stack.queue,
+    )
+    transport = httpx.ASGITransport(app=create_app(services))
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        yield client

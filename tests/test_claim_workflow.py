@@ -4,7 +4,6 @@ import uuid
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import select
 from temporalio.client import WorkflowUpdateFailedError
 
 from api.opening import open_claim
@@ -13,53 +12,28 @@ from schema import tables
 from schema.claims import ApprovalRequest, ClaimOpen, DecisionRequest, EvidenceAdd, WithdrawRequest
 from schema.enums import ClaimStatus, Role
 from schema.policy import load_policy
-from worker import build_worker
 from workflows.claim import ClaimWorkflow, workflow_id
 
 POLICY = load_policy("v1")
 
 
-@pytest.fixture
-async def stack(env, sessions, provider):
-    queue = f"claims-{uuid.uuid4().hex[:8]}"
-    async with build_worker(env.client, sessions, provider, task_queue=queue):
-        yield Stack(env, sessions, provider, queue)
+def new_claim(amount_cents=50_000, type="property_damage", incident=None) -> ClaimOpen:
+    return ClaimOpen(
+        customer_id=f"cus_{uuid.uuid4().hex[:6]}",
+        pro_id=f"pro_{uuid.uuid4().hex[:6]}",
+        project_id=f"prj_{uuid.uuid4().hex[:6]}",
+        type=type,
+        amount_cents=amount_cents,
+        currency="USD",
+        incident_date=incident or date.today(),
+        channel="phone",
+        description="water damage from a burst pipe the pro installed",
+    )
 
 
-class Stack:
-    def __init__(self, env, sessions, provider, queue):
-        self.env, self.sessions, self.provider, self.queue = env, sessions, provider, queue
-        self.users = {}
-
-    def user(self, role: Role):
-        actor, _ = add_user(self.sessions, f"{role.value}-{uuid.uuid4().hex[:6]}", role)
-        return actor
-
-    async def open(self, opener, amount_cents=50_000, type="property_damage", incident=None):
-        req = ClaimOpen(
-            customer_id=f"cus_{uuid.uuid4().hex[:6]}",
-            pro_id=f"pro_{uuid.uuid4().hex[:6]}",
-            project_id=f"prj_{uuid.uuid4().hex[:6]}",
-            type=type,
-            amount_cents=amount_cents,
-            currency="USD",
-            incident_date=incident or date.today(),
-            channel="phone",
-            description="water damage from a burst pipe the pro installed",
-        )
-        claim_id = await open_claim(self.env.client, self.sessions, opener, req, POLICY, task_queue=self.queue)
-        return self.env.client.get_workflow_handle(workflow_id(claim_id)), claim_id
-
-    def claim(self, claim_id) -> tables.Claim:
-        with self.sessions() as db:
-            return db.get(tables.Claim, claim_id)
-
-    def rows(self, table, claim_id):
-        with self.sessions() as db:
-            return list(db.scalars(select(table).where(table.claim_id == claim_id).order_by(table.id)))
-
-    def actions(self, claim_id):
-        return [a.action for a in self.rows(tables.AuditEntry, claim_id) if a.action != "notified"]
+async def open_(stack, opener, **kwargs):
+    claim_id = await open_claim(stack.client, stack.sessions, opener, new_claim(**kwargs), POLICY, task_queue=stack.queue)
+    return stack.client.get_workflow_handle(workflow_id(claim_id)), claim_id
 
 
 PHOTO = EvidenceAdd(kind="photo", source="customer", note="ceiling stain")
@@ -72,7 +46,7 @@ async def to_review(stack, handle, specialist):
 
 async def test_paid_path(stack):
     specialist, lead = stack.user(Role.specialist), stack.user(Role.lead)
-    handle, claim_id = await stack.open(specialist, amount_cents=120_000)
+    handle, claim_id = await open_(stack, specialist, amount_cents=120_000)
     assert stack.claim(claim_id).status == ClaimStatus.evidence_collection
     await to_review(stack, handle, specialist)
     assert stack.claim(claim_id).status == ClaimStatus.specialist_review

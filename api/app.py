@@ -1,0 +1,189 @@
+"""The HTTP API of the interface contract: claim routes, users, health.
+
+Reads come from the database; every change goes to the claim's workflow as an Update, which
+answers only once the change is in the database, so the claim returned reflects it.
+"""
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Query, Request
+from pydantic import ValidationError
+from sqlalchemy.orm import sessionmaker
+from starlette.concurrency import run_in_threadpool
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api import errors, queries
+from api.auth import APPROVERS, CASEWORK, STAFF, allow, current_actor
+from api.errors import ApiError
+from api.evidence_store import EvidenceStore
+from api.opening import OpenRejected, open_claim
+from schema.claims import (
+    Actor,
+    ApprovalRequest,
+    ClaimDetail,
+    ClaimOpen,
+    ClaimPage,
+    DecisionRequest,
+    EvidenceAdd,
+    FileRef,
+    WithdrawRequest,
+)
+from schema.enums import ClaimStatus, ClaimType
+from schema.policy import Policy
+from workflows.claim import TASK_QUEUE, ClaimWorkflow, workflow_id
+
+
+@dataclass
+class Services:
+    client: Client
+    sessions: sessionmaker
+    policy: Policy
+    evidence: EvidenceStore
+    task_queue: str = TASK_QUEUE
+
+
+def create_app(services: Services) -> FastAPI:
+    app = FastAPI(title="Guarantee payouts", version="1")
+    app.state.services = services
+    errors.install(app)
+    _routes(app)
+    return app
+
+
+def _services(request: Request) -> Services:
+    return request.app.state.services
+
+
+async def _claim_or_404(svc: Services, claim_id: str) -> ClaimDetail:
+    claim = await run_in_threadpool(queries.get_claim, svc.sessions, claim_id)
+    if claim is None:
+        raise ApiError(404, "not_found", f"no claim {claim_id!r}")
+    return claim
+
+
+async def _act(svc: Services, claim_id: str, update, *args) -> ClaimDetail:
+    """Send one human action to the claim's workflow and return the claim as it now stands."""
+    claim = await _claim_or_404(svc, claim_id)
+    if claim.status.is_final:
+        raise ApiError(409, "invalid_state", f"the claim is {claim.status.value}; it can no longer change")
+    handle = svc.client.get_workflow_handle(workflow_id(claim_id))
+    try:
+        await handle.execute_update(update, args=list(args))
+    except WorkflowUpdateFailedError as err:
+        cause = err.cause
+        if isinstance(cause, ApplicationError) and cause.type:
+            raise errors.rejection(cause.type, cause.message) from None
+        raise ApiError(409, "invalid_state", "the claim changed while this action was applied; reload it") from None
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise ApiError(409, "invalid_state", "the claim's process has ended; it can no longer change") from None
+        raise
+    return await _claim_or_404(svc, claim_id)
+
+
+Svc = Annotated[Services, Depends(_services)]
+
+
+def _routes(app: FastAPI) -> None:
+    @app.get("/healthz")
+    async def healthz() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/users/me")
+    async def me(actor: Actor = Depends(current_actor)) -> Actor:
+        return actor
+
+    @app.post("/claims", status_code=201)
+    async def create(req: ClaimOpen, svc: Svc, actor: Actor = Depends(allow(CASEWORK))) -> ClaimDetail:
+        try:
+            claim_id = await open_claim(svc.client, svc.sessions, actor, req, svc.policy, task_queue=svc.task_queue)
+        except OpenRejected as err:
+            raise ApiError(422, err.code, str(err)) from None
+        return await _claim_or_404(svc, claim_id)
+
+    @app.get("/claims")
+    async def list_(
+        svc: Svc,
+        actor: Actor = Depends(allow(STAFF)),
+        status: ClaimStatus | None = None,
+        type: ClaimType | None = None,
+        assignee: str | None = None,
+        awaiting: Annotated[str | None, Query(pattern="^me$")] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> ClaimPage:
+        return await run_in_threadpool(
+            lambda: queries.list_claims(
+                svc.sessions,
+                actor=actor,
+                status=status,
+                type=type,
+                assignee=assignee,
+                awaiting_me=awaiting == "me",
+                limit=limit,
+                offset=offset,
+            )
+        )
+
+    @app.get("/claims/{claim_id}")
+    async def get(claim_id: str, svc: Svc, actor: Actor = Depends(allow(STAFF))) -> ClaimDetail:
+        return await _claim_or_404(svc, claim_id)
+
+    @app.post("/claims/{claim_id}/evidence", status_code=201)
+    async def add_evidence(
+        claim_id: str, request: Request, svc: Svc, actor: Actor = Depends(allow(CASEWORK))
+    ) -> ClaimDetail:
+        evidence = await _read_evidence(request, svc.evidence)
+        return await _act(svc, claim_id, ClaimWorkflow.add_evidence, actor, evidence)
+
+    @app.post("/claims/{claim_id}/evidence/complete")
+    async def complete_evidence(claim_id: str, svc: Svc, actor: Actor = Depends(allow(CASEWORK))) -> ClaimDetail:
+        return await _act(svc, claim_id, ClaimWorkflow.complete_evidence, actor)
+
+    @app.post("/claims/{claim_id}/decision")
+    async def decide(
+        claim_id: str, req: DecisionRequest, svc: Svc, actor: Actor = Depends(allow(CASEWORK))
+    ) -> ClaimDetail:
+        return await _act(svc, claim_id, ClaimWorkflow.decide, actor, req)
+
+    @app.post("/claims/{claim_id}/approval")
+    async def approve(
+        claim_id: str, req: ApprovalRequest, svc: Svc, actor: Actor = Depends(allow(APPROVERS))
+    ) -> ClaimDetail:
+        return await _act(svc, claim_id, ClaimWorkflow.review, actor, req)
+
+    @app.post("/claims/{claim_id}/withdraw")
+    async def withdraw(
+        claim_id: str, req: WithdrawRequest, svc: Svc, actor: Actor = Depends(allow(CASEWORK))
+    ) -> ClaimDetail:
+        return await _act(svc, claim_id, ClaimWorkflow.withdraw, actor, req)
+
+
+async def _read_evidence(request: Request, store: EvidenceStore) -> EvidenceAdd:
+    """Evidence as JSON (a note) or as a multipart upload with `file`, `kind`, `source`, `note`."""
+    content_type = request.headers.get("content-type", "")
+    try:
+        if content_type.startswith("multipart/form-data"):
+            form = await request.form()
+            upload = form.get("file")
+            fields = {k: v for k, v in form.items() if k != "file" and isinstance(v, str)}
+            if upload is not None and not isinstance(upload, str):
+                content = await upload.read()
+                sha256 = await run_in_threadpool(store.put, content)
+                fields["file"] = FileRef(
+                    sha256=sha256,
+                    filename=upload.filename or "upload",
+                    content_type=upload.content_type or "application/octet-stream",
+                    size_bytes=len(content),
+                )
+            return EvidenceAdd.model_validate(fields)
+        return EvidenceAdd.model_validate_json(await request.body())
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ApiError(422, "invalid_request", f"{where}: {first['msg']}" if where else first["msg"]) from None
+    except ValueError as err:
+        raise ApiError(422, "invalid_request", str(err)) from None

@@ -1,0 +1,52 @@
+"""Errors as `{"error": {"code", "message"}}`: 4xx for the caller's mistakes, never a 500 for bad input."""
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+# Workflow rejection codes (workflows/rules.py) that are not plain 422s.
+STATUS_FOR_CODE = {
+    "invalid_state": 409,
+    "money_moved": 409,
+    "already_approved": 409,
+    "insufficient_authority": 403,
+    "conflict_of_interest": 403,
+}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def rejection(code: str, message: str) -> ApiError:
+    return ApiError(STATUS_FOR_CODE.get(code, 422), code, message)
+
+
+def _body(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+def _describe(err: RequestValidationError) -> str:
+    parts = []
+    for e in err.errors()[:5]:
+        where = ".".join(str(p) for p in e.get("loc", ()) if p != "body")
+        parts.append(f"{where}: {e.get('msg')}" if where else str(e.get("msg")))
+    return "; ".join(parts)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, err: ApiError):
+        return _body(err.status, err.code, err.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, err: RequestValidationError):
+        return _body(422, "invalid_request", _describe(err))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, err: StarletteHTTPException):
+        code = {401: "unauthenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
+        return _body(err.status_code, code.get(err.status_code, "http_error"), str(err.detail))

@@ -1,0 +1,123 @@
+"""Reading claims from the database, the system of record: lists, queues and one claim whole."""
+
+from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from schema import tables
+from schema.claims import (
+    Actor,
+    ApprovalView,
+    ClaimDetail,
+    ClaimPage,
+    ClaimSummary,
+    DecisionView,
+    EvidenceView,
+    FileRef,
+    NotificationView,
+    PayoutView,
+    TimelineEntry,
+)
+from schema.enums import ApprovalTier, ClaimStatus, ClaimType, Role
+
+# Which approval tiers each role may confirm (escalation only ever raises the tier).
+TIERS_FOR_ROLE = {
+    Role.lead: [ApprovalTier.lead],
+    Role.manager: [ApprovalTier.lead, ApprovalTier.manager],
+    Role.director: [ApprovalTier.lead, ApprovalTier.manager, ApprovalTier.director, ApprovalTier.director_and_finance],
+    Role.finance: [ApprovalTier.director_and_finance],
+}
+
+
+def _summary(claim: tables.Claim) -> dict:
+    return ClaimSummary.model_validate(claim, from_attributes=True).model_dump()
+
+
+def get_claim(sessions: sessionmaker, claim_id: str) -> ClaimDetail | None:
+    with sessions() as db:
+        claim = db.get(tables.Claim, claim_id)
+        if claim is None:
+            return None
+        return ClaimDetail(
+            **_summary(claim),
+            evidence=[_evidence(e) for e in _children(db, tables.Evidence, claim_id)],
+            decisions=[DecisionView.model_validate(d, from_attributes=True) for d in _children(db, tables.Decision, claim_id)],
+            approvals=[ApprovalView.model_validate(a, from_attributes=True) for a in _children(db, tables.Approval, claim_id)],
+            payouts=[PayoutView.model_validate(p, from_attributes=True) for p in _children(db, tables.Payout, claim_id)],
+            notifications=[
+                NotificationView.model_validate(n, from_attributes=True)
+                for n in _children(db, tables.Notification, claim_id)
+            ],
+            timeline=[
+                TimelineEntry.model_validate(a, from_attributes=True)
+                for a in _children(db, tables.AuditEntry, claim_id)
+            ],
+        )
+
+
+def _children(db: Session, table, claim_id: str) -> list:
+    return list(db.scalars(select(table).where(table.claim_id == claim_id).order_by(table.id)))
+
+
+def _evidence(row: tables.Evidence) -> EvidenceView:
+    file = None
+    if row.sha256:
+        file = FileRef(
+            sha256=row.sha256, filename=row.filename, content_type=row.content_type, size_bytes=row.size_bytes
+        )
+    return EvidenceView(
+        id=row.id,
+        kind=row.kind,
+        source=row.source,
+        note=row.note,
+        file=file,
+        added_by=row.added_by,
+        added_at=row.added_at,
+        after_decision_requested=row.after_decision_requested,
+    )
+
+
+def awaiting(actor: Actor):
+    """Claims whose next move is this person's: their own casework, or approvals they may give."""
+    mine = and_(
+        tables.Claim.assignee == actor.user_id,
+        tables.Claim.status.in_([ClaimStatus.evidence_collection, ClaimStatus.specialist_review]),
+    )
+    tiers = TIERS_FOR_ROLE.get(actor.role)
+    if not tiers:
+        return mine
+    approvable = and_(
+        tables.Claim.status == ClaimStatus.pending_approval,
+        tables.Claim.required_tier.in_(tiers),
+        tables.Claim.opened_by != actor.user_id,
+        or_(tables.Claim.decided_by.is_(None), tables.Claim.decided_by != actor.user_id),
+    )
+    if actor.role == Role.finance:
+        return or_(approvable, tables.Claim.status == ClaimStatus.payout_failed)
+    return or_(mine, approvable)
+
+
+def list_claims(
+    sessions: sessionmaker,
+    *,
+    actor: Actor,
+    status: ClaimStatus | None = None,
+    type: ClaimType | None = None,
+    assignee: str | None = None,
+    awaiting_me: bool = False,
+    limit: int = 50,
+    offset: int = 0,
+) -> ClaimPage:
+    query: Select = select(tables.Claim)
+    if status:
+        query = query.where(tables.Claim.status == status)
+    if type:
+        query = query.where(tables.Claim.type == type)
+    if assignee:
+        query = query.where(tables.Claim.assignee == assignee)
+    if awaiting_me:
+        query = query.where(awaiting(actor))
+    with sessions() as db:
+        total = db.scalar(select(func.count()).select_from(query.subquery()))
+        rows = db.scalars(query.order_by(tables.Claim.opened_at.desc(), tables.Claim.id).limit(limit).offset(offset))
+        items = [ClaimSummary(**_summary(row)) for row in rows]
+    return ClaimPage(items=items, total=total, limit=limit, offset=offset)
