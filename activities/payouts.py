@@ -1,6 +1,6 @@
 """Paying an approved claim: ledger row first, provider call with the idempotency key, then completion."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
@@ -53,6 +53,6 @@ class PayoutActivities:
         with self._sessions.begin() as db:
             row = db.scalar(select(tables.Payout).where(tables.Payout.idempotency_key == key))
             row.status = status
-            row.completed_at = datetime.now(timezone.utc)
+            row.completed_at = datetime.now(UTC)
             for name, value in fields.items():
                 setattr(row, name, value)

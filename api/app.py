@@ -15,7 +15,7 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api import errors, queries
+from api import errors, inputs, queries
 from api.auth import APPROVERS, CASEWORK, STAFF, allow, current_actor
 from api.errors import ApiError
 from api.evidence_store import EvidenceStore
@@ -33,7 +33,7 @@ from schema.claims import (
 )
 from schema.enums import ClaimStatus, ClaimType
 from schema.policy import Policy
-from workflows.claim import TASK_QUEUE, ClaimWorkflow, workflow_id
+from workflows.claim import TASK_QUEUE, ClaimWorkflow, claim_id_of, workflow_id
 
 
 @dataclass
@@ -46,7 +46,7 @@ class Services:
 
 
 def create_app(services: Services) -> FastAPI:
-    app = FastAPI(title="Guarantee payouts", version="1")
+    app = FastAPI(title="Guarantee payouts", version="1", dependencies=[Depends(inputs.refuse_nul)])
     app.state.services = services
     errors.install(app)
     _routes(app)
@@ -85,6 +85,7 @@ async def _act(svc: Services, claim_id: str, update, *args) -> ClaimDetail:
 
 
 Svc = Annotated[Services, Depends(_services)]
+MAX_OFFSET = 10**9  # far beyond any list, well inside the databases' 64-bit OFFSET
 
 
 def _routes(app: FastAPI) -> None:
@@ -99,10 +100,10 @@ def _routes(app: FastAPI) -> None:
     @app.post("/claims", status_code=201)
     async def create(req: ClaimOpen, svc: Svc, actor: Actor = Depends(allow(CASEWORK))) -> ClaimDetail:
         try:
-            claim_id = await open_claim(svc.client, svc.sessions, actor, req, svc.policy, task_queue=svc.task_queue)
+            handle = await open_claim(svc.client, svc.sessions, actor, req, svc.policy, task_queue=svc.task_queue)
         except OpenRejected as err:
             raise ApiError(422, err.code, str(err)) from None
-        return await _claim_or_404(svc, claim_id)
+        return await _claim_or_404(svc, claim_id_of(handle.id))
 
     @app.get("/claims")
     async def list_(
@@ -113,7 +114,7 @@ def _routes(app: FastAPI) -> None:
         assignee: str | None = None,
         awaiting: Annotated[str | None, Query(pattern="^me$")] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ) -> ClaimPage:
         return await run_in_threadpool(
             lambda: queries.list_claims(
@@ -171,16 +172,22 @@ async def _read_evidence(request: Request, store: EvidenceStore) -> EvidenceAdd:
             upload = form.get("file")
             fields = {k: v for k, v in form.items() if k != "file" and isinstance(v, str)}
             if upload is not None and not isinstance(upload, str):
+                content_type = upload.content_type or "application/octet-stream"
+                if len(content_type) > 200:
+                    raise ApiError(422, "invalid_request", "file: its content type is longer than 200 characters")
                 content = await upload.read()
                 sha256 = await run_in_threadpool(store.put, content)
                 fields["file"] = FileRef(
                     sha256=sha256,
                     filename=upload.filename or "upload",
-                    content_type=upload.content_type or "application/octet-stream",
+                    content_type=content_type,
                     size_bytes=len(content),
                 )
             return EvidenceAdd.model_validate(fields)
-        return EvidenceAdd.model_validate_json(await request.body())
+        evidence = EvidenceAdd.model_validate_json(await request.body())
+        if evidence.file is not None:
+            raise ApiError(422, "invalid_request", "file: upload files as multipart/form-data; JSON evidence is a note")
+        return evidence
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(p) for p in first["loc"])

@@ -16,9 +16,7 @@ STAFF = frozenset(Role)
 _bearer = HTTPBearer(auto_error=False)
 
 
-async def current_actor(
-    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)
-) -> Actor:
+async def current_actor(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Actor:
     if credentials is None:
         raise ApiError(401, "unauthenticated", "send Authorization: Bearer <token>")
     actor = await run_in_threadpool(authenticate, request.app.state.services.sessions, credentials.credentials)

@@ -14,6 +14,15 @@ STATUS_FOR_CODE = {
     "conflict_of_interest": 403,
 }
 
+# Starlette's own errors (unknown route, wrong method, unreadable body) in the contract's codes.
+CODE_FOR_STATUS = {
+    400: "invalid_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+}
+
 
 class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str):
@@ -48,5 +57,5 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, err: StarletteHTTPException):
-        code = {401: "unauthenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
-        return _body(err.status_code, code.get(err.status_code, "http_error"), str(err.detail))
+        code = CODE_FOR_STATUS.get(err.status_code, "http_error")
+        return _body(err.status_code, code, str(err.detail))

@@ -1,11 +1,11 @@
 """Opening a claim: eligibility and risk flags from the database, then the claim's workflow."""
 
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 
 from schema import search_attributes as sa
 from schema import tables
@@ -23,7 +23,9 @@ class OpenRejected(ValueError):
 
 def check_request(req: ClaimOpen, policy: Policy, today: date) -> None:
     if req.currency not in policy.currencies:
-        raise OpenRejected("unsupported_currency", f"claims are paid in {', '.join(policy.currencies)}, not {req.currency}")
+        raise OpenRejected(
+            "unsupported_currency", f"claims are paid in {', '.join(policy.currencies)}, not {req.currency}"
+        )
     if req.amount_cents > policy.max_claim_amount_cents:
         raise OpenRejected("amount_too_large", "the amount claimed is above any amount this programme handles")
     if req.incident_date > today:
@@ -36,7 +38,7 @@ def assess(sessions: sessionmaker, req: ClaimOpen, policy: Policy, today: date) 
     window = policy.claim_types[req.type].filing_window_days
     if (today - req.incident_date).days > window:
         issues.append("outside_filing_window")
-    since = datetime.now(timezone.utc) - timedelta(days=policy.risk.repeat_customer_days)
+    since = datetime.now(UTC) - timedelta(days=policy.risk.repeat_customer_days)
     with sessions() as db:
         if db.scalar(
             select(func.count()).where(
@@ -62,9 +64,9 @@ async def open_claim(
     req: ClaimOpen,
     policy: Policy,
     task_queue: str = TASK_QUEUE,
-) -> str:
-    """Start the claim's workflow and return once the claim is in the database."""
-    now = datetime.now(timezone.utc)
+) -> WorkflowHandle:
+    """Start the claim's workflow and return its handle once the claim is in the database."""
+    now = datetime.now(UTC)
     check_request(req, policy, now.date())
     issues, flags = assess(sessions, req, policy, now.date())
     claim_id = uuid.uuid4().hex[:12]
@@ -85,4 +87,4 @@ async def open_claim(
         search_attributes=sa.initial(ClaimStatus.evidence_collection, req.amount_cents, actor.user_id),
     )
     await handle.execute_update(ClaimWorkflow.wait_opened)
-    return claim_id
+    return handle

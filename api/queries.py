@@ -1,6 +1,6 @@
 """Reading claims from the database, the system of record: lists, queues and one claim whole."""
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from schema import tables
@@ -17,7 +17,7 @@ from schema.claims import (
     PayoutView,
     TimelineEntry,
 )
-from schema.enums import ApprovalTier, ClaimStatus, ClaimType, Role
+from schema.enums import ApprovalTier, ApprovalVerdict, ClaimStatus, ClaimType, Role
 
 # Which approval tiers each role may confirm (escalation only ever raises the tier).
 TIERS_FOR_ROLE = {
@@ -40,9 +40,15 @@ def get_claim(sessions: sessionmaker, claim_id: str) -> ClaimDetail | None:
         return ClaimDetail(
             **_summary(claim),
             evidence=[_evidence(e) for e in _children(db, tables.Evidence, claim_id)],
-            decisions=[DecisionView.model_validate(d, from_attributes=True) for d in _children(db, tables.Decision, claim_id)],
-            approvals=[ApprovalView.model_validate(a, from_attributes=True) for a in _children(db, tables.Approval, claim_id)],
-            payouts=[PayoutView.model_validate(p, from_attributes=True) for p in _children(db, tables.Payout, claim_id)],
+            decisions=[
+                DecisionView.model_validate(d, from_attributes=True) for d in _children(db, tables.Decision, claim_id)
+            ],
+            approvals=[
+                ApprovalView.model_validate(a, from_attributes=True) for a in _children(db, tables.Approval, claim_id)
+            ],
+            payouts=[
+                PayoutView.model_validate(p, from_attributes=True) for p in _children(db, tables.Payout, claim_id)
+            ],
             notifications=[
                 NotificationView.model_validate(n, from_attributes=True)
                 for n in _children(db, tables.Notification, claim_id)
@@ -90,10 +96,22 @@ def awaiting(actor: Actor):
         tables.Claim.required_tier.in_(tiers),
         tables.Claim.opened_by != actor.user_id,
         or_(tables.Claim.decided_by.is_(None), tables.Claim.decided_by != actor.user_id),
+        ~_approved_by_role(actor.role),
     )
     if actor.role == Role.finance:
         return or_(approvable, tables.Claim.status == ClaimStatus.payout_failed)
     return or_(mine, approvable)
+
+
+def _approved_by_role(role: Role):
+    """Someone of this role approved the decision now pending: at director_and_finance it waits on the other role."""
+    current_round = select(func.max(tables.Decision.round)).where(tables.Decision.claim_id == tables.Approval.claim_id)
+    return exists().where(
+        tables.Approval.claim_id == tables.Claim.id,
+        tables.Approval.round == current_round.scalar_subquery(),
+        tables.Approval.verdict == ApprovalVerdict.approve,
+        tables.Approval.approver_role == role,
+    )
 
 
 def list_claims(

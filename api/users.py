@@ -3,7 +3,7 @@
 import hashlib
 import secrets
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -37,7 +37,7 @@ def add_user(sessions: sessionmaker, name: str, role: Role) -> tuple[Actor, str]
                     name=name,
                     role=role,
                     token_hash=hash_token(token),
-                    created_at=datetime.now(timezone.utc),
+                    created_at=datetime.now(UTC),
                     active=True,
                 )
             )

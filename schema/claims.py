@@ -1,5 +1,6 @@
 """Claims and the human actions on them: what the API accepts, the workflow carries and the CLI shows."""
 
+import re
 from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -24,10 +25,21 @@ AMOUNT_LIMIT_CENTS = 10**12
 
 
 class Strict(BaseModel):
+    """What people send: no unknown fields, and no NUL characters, which PostgreSQL cannot store."""
+
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, v: object) -> object:
+        if isinstance(v, str) and "\x00" in v:
+            raise ValueError("NUL characters are not allowed")
+        return v
 
 
 Text = Field(min_length=1, max_length=200)
+# Cents are JSON integers: "100", true or 100.0 are refused rather than guessed at.
+Cents = Field(gt=0, le=AMOUNT_LIMIT_CENTS, strict=True)
 
 
 class Actor(Strict):
@@ -43,7 +55,7 @@ class ClaimOpen(Strict):
     pro_id: str = Text
     project_id: str = Text
     type: ClaimType
-    amount_cents: int = Field(gt=0, le=AMOUNT_LIMIT_CENTS)
+    amount_cents: int = Cents
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     incident_date: date
     channel: Channel
@@ -54,13 +66,20 @@ class ClaimOpen(Strict):
     def _upper(cls, v: object) -> object:
         return v.upper() if isinstance(v, str) else v
 
+    @field_validator("incident_date", mode="before")
+    @classmethod
+    def _iso_date(cls, v: object) -> object:
+        if isinstance(v, date) or (isinstance(v, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", v)):
+            return v
+        raise ValueError("write the date as YYYY-MM-DD")
+
 
 class FileRef(Strict):
     """An evidence file in the evidence store, named by the SHA-256 of its content."""
 
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     filename: str = Field(min_length=1, max_length=255)
-    content_type: str
+    content_type: str = Field(max_length=200)
     size_bytes: int = Field(ge=0)
 
 
@@ -79,7 +98,7 @@ class EvidenceAdd(Strict):
 
 class DecisionRequest(Strict):
     outcome: DecisionOutcome
-    amount_cents: int | None = Field(default=None, gt=0, le=AMOUNT_LIMIT_CENTS)
+    amount_cents: int | None = Field(default=None, gt=0, le=AMOUNT_LIMIT_CENTS, strict=True)
     reason_code: DenialReason | None = None
     rationale: str = Field(min_length=1, max_length=10_000)
 

@@ -5,7 +5,6 @@ second time, after a retried activity or a replayed worker, changes nothing.
 """
 
 from datetime import datetime
-
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict

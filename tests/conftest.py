@@ -7,11 +7,13 @@ the reason.
 
 import os
 import uuid
+
 import httpx
 import psycopg
 import pytest
 from sqlalchemy import select
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import Services, create_app
@@ -21,10 +23,11 @@ from payments.local import LocalProvider
 from schema import tables
 from schema.claims import Actor
 from schema.database import make_engine, make_sessions, migrate
-from schema.enums import Role
+from schema.enums import FINAL_STATUSES, Role
 from schema.policy import load_policy
 from stack.temporal import TEST_SERVER, ensure_search_attributes
 from worker import build_worker
+from workflows.claim import workflow_id
 
 PG_URL = os.environ.get("GUARANTEE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -99,11 +102,27 @@ class Stack:
         return [a.action for a in self.rows(tables.AuditEntry, claim_id) if a.action != "notified"]
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 async def stack(env, sessions, provider):
+    """One worker for the whole session, so timers of claims left open by earlier tests still run.
+
+    The time-skipping server does not skip while a workflow task waits for a worker, so the claims
+    still open at the end are terminated before this database's worker stops.
+    """
     queue = f"claims-{uuid.uuid4().hex[:8]}"
     async with build_worker(env.client, sessions, provider, task_queue=queue):
         yield Stack(env, sessions, provider, queue)
+        await terminate_open_claims(env.client, sessions)
+
+
+async def terminate_open_claims(client, sessions) -> None:
+    with sessions() as db:
+        open_ids = db.scalars(select(tables.Claim.id).where(tables.Claim.status.not_in(FINAL_STATUSES))).all()
+    for claim_id in open_ids:
+        try:
+            await client.get_workflow_handle(workflow_id(claim_id)).terminate(reason="test session over")
+        except RPCError:
+            pass
 
 
 @pytest.fixture

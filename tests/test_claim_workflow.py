@@ -1,18 +1,25 @@
 """The claim process on the time-skipping server, with a real worker and a real database."""
 
+import asyncio
+import os
 import uuid
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
 from api.opening import open_claim
-from api.users import add_user
+from payments.local import LocalProvider
+from payments.provider import FinalPaymentError
+from schema import search_attributes as sa
 from schema import tables
 from schema.claims import ApprovalRequest, ClaimOpen, DecisionRequest, EvidenceAdd, WithdrawRequest
 from schema.enums import ClaimStatus, Role
 from schema.policy import load_policy
-from workflows.claim import ClaimWorkflow, workflow_id
+from tests.conftest import Stack
+from worker import build_worker
+from workflows.claim import ClaimWorkflow, claim_id_of
 
 POLICY = load_policy("v1")
 
@@ -31,9 +38,47 @@ def new_claim(amount_cents=50_000, type="property_damage", incident=None) -> Cla
     )
 
 
-async def open_(stack, opener, **kwargs):
-    claim_id = await open_claim(stack.client, stack.sessions, opener, new_claim(**kwargs), POLICY, task_queue=stack.queue)
-    return stack.client.get_workflow_handle(workflow_id(claim_id)), claim_id
+async def open_(stack, opener, policy=POLICY, **kwargs):
+    handle = await open_claim(stack.client, stack.sessions, opener, new_claim(**kwargs), policy, task_queue=stack.queue)
+    return handle, claim_id_of(handle.id)
+
+
+async def eventually(check, what: str, seconds: float = 10):
+    """Poll the database until `check()` holds: timers fire in the server, activities run in the worker."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)
+
+
+async def rejected(update, code: str):
+    with pytest.raises(WorkflowUpdateFailedError) as info:
+        await update
+    assert info.value.cause.type == code, info.value.cause
+    return info.value.cause.message
+
+
+def approve(amount_cents: int) -> DecisionRequest:
+    return DecisionRequest(outcome="approve", amount_cents=amount_cents, rationale="the invoice matches the damage")
+
+
+APPROVE = ApprovalRequest(verdict="approve")
+
+
+HISTORIES = Path(__file__).parent / "histories"
+
+
+async def keep_history(handle, name: str) -> None:
+    """With GUARANTEE_RECORD_HISTORIES=1, save the finished claim's history for the replay test."""
+    if os.environ.get("GUARANTEE_RECORD_HISTORIES"):
+        HISTORIES.mkdir(exist_ok=True)
+        history = await handle.fetch_history()
+        (HISTORIES / f"{name}.json").write_text(history.to_json())
+
+
+def round_to_hours(delta: timedelta) -> timedelta:
+    """Timer offsets are whole hours; the events carry the milliseconds of the activities before them."""
+    return timedelta(hours=round(delta / timedelta(hours=1)))
 
 
 PHOTO = EvidenceAdd(kind="photo", source="customer", note="ceiling stain")
@@ -50,12 +95,14 @@ async def test_paid_path(stack):
     assert stack.claim(claim_id).status == ClaimStatus.evidence_collection
     await to_review(stack, handle, specialist)
     assert stack.claim(claim_id).status == ClaimStatus.specialist_review
-    decision = DecisionRequest(outcome="approve", amount_cents=100_000, rationale="invoice matches damage")
-    await handle.execute_update(ClaimWorkflow.decide, args=[specialist, decision])
+    await handle.execute_update(ClaimWorkflow.decide, args=[specialist, approve(100_000)])
     claim = stack.claim(claim_id)
     assert (claim.status, claim.required_tier, claim.assignee) == ("pending_approval", "lead", "tier:lead")
-    await handle.execute_update(ClaimWorkflow.review, args=[lead, ApprovalRequest(verdict="approve")])
+    await handle.execute_update(ClaimWorkflow.review, args=[lead, APPROVE])
     assert await handle.result() == ClaimStatus.paid
+    await keep_history(handle, "paid")
+    found = (await handle.describe()).typed_search_attributes
+    assert (found[sa.CLAIM_STATUS], found[sa.CLAIM_AMOUNT], found[sa.CLAIM_ASSIGNEE]) == ("paid", 100_000, "")
     claim = stack.claim(claim_id)
     assert claim.status == ClaimStatus.paid
     [payout] = stack.rows(tables.Payout, claim_id)
@@ -71,3 +118,259 @@ async def test_paid_path(stack):
         "payout_started",
         "paid",
     ]
+
+
+async def test_denied_path(stack):
+    specialist, lead = stack.user(Role.specialist), stack.user(Role.lead)
+    handle, claim_id = await open_(stack, specialist)
+    await to_review(stack, handle, specialist)
+    deny = DecisionRequest(outcome="deny", reason_code="excluded_peril", rationale="flood damage is excluded")
+    await handle.execute_update(ClaimWorkflow.decide, args=[specialist, deny])
+    assert stack.claim(claim_id).required_tier == POLICY.denial_needs_tier
+    await handle.execute_update(ClaimWorkflow.review, args=[lead, APPROVE])
+    assert await handle.result() == ClaimStatus.denied
+    await keep_history(handle, "denied")
+    assert stack.rows(tables.Payout, claim_id) == []
+    assert stack.actions(claim_id)[-2:] == ["decided", "denied"]
+    [decision] = stack.rows(tables.Decision, claim_id)
+    assert (decision.outcome, decision.reason_code) == ("deny", "excluded_peril")
+    notes = stack.rows(tables.Notification, claim_id)
+    assert notes[-1].kind == "claim_denied" and notes[-1].recipient == stack.claim(claim_id).customer_id
+
+
+async def test_sent_back_and_decided_again(stack):
+    specialist, lead = stack.user(Role.specialist), stack.user(Role.lead)
+    handle, claim_id = await open_(stack, specialist, amount_cents=200_000)
+    await to_review(stack, handle, specialist)
+    await handle.execute_update(ClaimWorkflow.decide, args=[specialist, approve(200_000)])
+    send_back = ApprovalRequest(verdict="send_back", note="the invoice covers two rooms; pay for one")
+    await handle.execute_update(ClaimWorkflow.review, args=[lead, send_back])
+    claim = stack.claim(claim_id)
+    assert (claim.status, claim.assignee, claim.required_tier) == ("specialist_review", specialist.user_id, None)
+    await handle.execute_update(ClaimWorkflow.decide, args=[specialist, approve(120_000)])
+    await handle.execute_update(ClaimWorkflow.review, args=[lead, APPROVE])
+    assert await handle.result() == ClaimStatus.paid
+    await keep_history(handle, "sent_back")
+    assert [(d.round, d.amount_cents) for d in stack.rows(tables.Decision, claim_id)] == [(1, 200_000), (2, 120_000)]
+    assert [(a.round, a.verdict) for a in stack.rows(tables.Approval, claim_id)] == [(1, "send_back"), (2, "approve")]
+    assert [p.amount_cents for p in stack.rows(tables.Payout, claim_id)] == [120_000]
+
+
+async def test_withdrawn(stack):
+    specialist = stack.user(Role.specialist)
+    handle, claim_id = await open_(stack, specialist)
+    await to_review(stack, handle, specialist)
+    reason = WithdrawRequest(reason="the customer settled with the pro directly")
+    await handle.execute_update(ClaimWorkflow.withdraw, args=[specialist, reason])
+    assert await handle.result() == ClaimStatus.withdrawn
+    await keep_history(handle, "withdrawn")
+    [entry] = [a for a in stack.rows(tables.AuditEntry, claim_id) if a.action == "withdrawn"]
+    assert (entry.actor_id, entry.reason, entry.from_status) == (specialist.user_id, reason.reason, "specialist_review")
+
+
+class DecliningProvider(LocalProvider):
+    """The local provider with a destination that refuses every payment, as a real one may."""
+
+    def pay(self, request):
+        raise FinalPaymentError("invalid_destination", "the connected account cannot receive transfers")
+
+
+async def test_payout_refused_waits_for_finance_and_cannot_be_withdrawn(env, sessions, tmp_path):
+    queue = f"claims-{uuid.uuid4().hex[:8]}"
+    provider = DecliningProvider(tmp_path / "payments.db")
+    async with build_worker(env.client, sessions, provider, task_queue=queue):
+        stack = Stack(env, sessions, provider, queue)
+        specialist, lead = stack.user(Role.specialist), stack.user(Role.lead)
+        handle, claim_id = await open_(stack, specialist)
+        await to_review(stack, handle, specialist)
+        await handle.execute_update(ClaimWorkflow.decide, args=[specialist, approve(10_000)])
+        await handle.execute_update(ClaimWorkflow.review, args=[lead, APPROVE])
+        await eventually(lambda: stack.claim(claim_id).status == "payout_failed", "the refused payout")
+        [payout] = stack.rows(tables.Payout, claim_id)
+        assert (payout.status, payout.failure_code) == ("failed", "invalid_destination")
+        assert stack.claim(claim_id).assignee == "tier:finance"
+        withdraw = handle.execute_update(ClaimWorkflow.withdraw, args=[specialist, WithdrawRequest(reason="x")])
+        assert "money" in await rejected(withdraw, "money_moved")
+        await handle.terminate(reason="finance settles refused payouts in a later issue")
+
+
+async def test_no_evidence_by_the_deadline_closes_the_claim(stack):
+    specialist = stack.user(Role.specialist)
+    handle, claim_id = await open_(stack, specialist)
+    assert await handle.result() == ClaimStatus.closed_no_evidence
+    await keep_history(handle, "no_evidence")
+    reminders = [n for n in stack.rows(tables.Notification, claim_id) if n.kind == "evidence_reminder"]
+    assert len(reminders) == len(POLICY.evidence.reminder_hours)
+    assert {n.recipient for n in reminders} == {stack.claim(claim_id).customer_id}
+    opened = stack.rows(tables.AuditEntry, claim_id)[0].at
+    assert [round_to_hours(n.at - opened) for n in reminders] == POLICY.reminder_offsets()
+    closed = [a for a in stack.rows(tables.AuditEntry, claim_id) if a.action == "evidence_window_closed"]
+    assert closed[0].to_status == "closed_no_evidence"
+    assert round_to_hours(closed[0].at - opened) == POLICY.evidence_window()
+
+
+async def test_evidence_window_ends_in_review_when_evidence_arrived(stack):
+    specialist = stack.user(Role.specialist)
+    handle, claim_id = await open_(stack, specialist)
+    await handle.execute_update(ClaimWorkflow.add_evidence, args=[specialist, PHOTO])
+    await stack.env.sleep(POLICY.evidence_window() + timedelta(hours=1))
+    await eventually(lambda: stack.claim(claim_id).status == "specialist_review", "the window to close")
+    kinds = [n.kind for n in stack.rows(tables.Notification, claim_id)]
+    assert "evidence_reminder" not in kinds, "the customer already sent evidence"
+
+
+async def test_decision_sla_breach_is_recorded_and_the_lead_told(stack):
+    specialist, lead = stack.user(Role.specialist), stack.user(Role.lead)
+    handle, claim_id = await open_(stack, specialist)
+    await to_review(stack, handle, specialist)
+    await stack.env.sleep(POLICY.decision_sla() + timedelta(hours=1))
+    await eventually(lambda: stack.claim(claim_id).sla_breaches == ["decision"], "the decision SLA")
+    assert [n.recipient for n in stack.rows(tables.Notification, claim_id) if n.kind == "decision_overdue"] == [
+        "tier:lead"
+    ]
+    await handle.execute_update(ClaimWorkflow.decide, args=[specialist, approve(10_000)])
+    await handle.execute_update(ClaimWorkflow.review, args=[lead, APPROVE])
+    assert await handle.result() == ClaimStatus.paid
+    await keep_history(handle, "decision_sla")
+
+
+async def test_approval_sla_escalates_to_the_next_tier(stack):
+    specialist, lead, manager = stack.user(Role.specialist), stack.user(Role.lead), stack.user(Role.manager)
+    handle, claim_id = await open_(stack, specialist)
+    await to_review(stack, handle, specialist)
+    await handle.execute_update(ClaimWorkflow.decide, args=[specialist, approve(20_000)])
+    assert stack.claim(claim_id).required_tier == "lead"
+    await stack.env.sleep(POLICY.approval_sla() + timedelta(hours=1))
+    await eventually(lambda: stack.claim(claim_id).required_tier == "manager", "the escalation")
+    claim = stack.claim(claim_id)
+    assert (claim.assignee, claim.sla_breaches, claim.status) == ("tier:manager", ["approval"], "pending_approval")
+    found = (await handle.describe()).typed_search_attributes
+    assert (found[sa.CLAIM_STATUS], found[sa.CLAIM_ASSIGNEE]) == ("pending_approval", "tier:manager")
+    await rejected(handle.execute_update(ClaimWorkflow.review, args=[lead, APPROVE]), "insufficient_authority")
+    await handle.execute_update(ClaimWorkflow.review, args=[manager, APPROVE])
+    assert await handle.result() == ClaimStatus.paid
+    await keep_history(handle, "escalated")
+    assert "escalated" in stack.actions(claim_id)
+
+
+async def test_over_a_leads_limit_needs_a_manager(stack):
+    specialist, lead, manager = stack.user(Role.specialist), stack.user(Role.lead), stack.user(Role.manager)
+    handle, claim_id = await open_(stack, specialist, amount_cents=900_000)
+    await to_review(stack, handle, specialist)
+    await handle.execute_update(ClaimWorkflow.decide, args=[specialist, approve(300_000)])
+    assert stack.claim(claim_id).required_tier == "manager"
+    message = await rejected(
+        handle.execute_update(ClaimWorkflow.review, args=[lead, APPROVE]), "insufficient_authority"
+    )
+    assert "manager" in message
+    await handle.execute_update(ClaimWorkflow.review, args=[manager, APPROVE])
+    assert await handle.result() == ClaimStatus.paid
+
+
+async def test_over_a_managers_limit_needs_a_director(stack):
+    specialist, manager, director = stack.user(Role.specialist), stack.user(Role.manager), stack.user(Role.director)
+    handle, claim_id = await open_(stack, specialist, amount_cents=5_000_000)
+    await to_review(stack, handle, specialist)
+    await handle.execute_update(ClaimWorkflow.decide, args=[specialist, approve(3_000_000)])
+    await rejected(handle.execute_update(ClaimWorkflow.review, args=[manager, APPROVE]), "insufficient_authority")
+    await handle.execute_update(ClaimWorkflow.review, args=[director, APPROVE])
+    assert await handle.result() == ClaimStatus.paid
+
+
+# v1's largest cap equals a director's limit; a policy with a higher cap reaches the top tier.
+HIGH_CAP = POLICY.model_copy(
+    update={
+        "version": "test-high-cap",
+        "claim_types": POLICY.claim_types
+        | {"property_damage": POLICY.claim_types["property_damage"].model_copy(update={"cap_cents": 50_000_000})},
+    }
+)
+
+
+async def test_over_a_directors_limit_needs_a_director_and_finance(stack):
+    specialist, director, director2, finance = (
+        stack.user(Role.specialist),
+        stack.user(Role.director),
+        stack.user(Role.director),
+        stack.user(Role.finance),
+    )
+    handle, claim_id = await open_(stack, specialist, policy=HIGH_CAP, amount_cents=20_000_000)
+    await to_review(stack, handle, specialist)
+    await handle.execute_update(ClaimWorkflow.decide, args=[specialist, approve(15_000_000)])
+    assert stack.claim(claim_id).required_tier == "director_and_finance"
+    await handle.execute_update(ClaimWorkflow.review, args=[director, APPROVE])
+    assert stack.claim(claim_id).status == "pending_approval", "one approval of two"
+    await rejected(handle.execute_update(ClaimWorkflow.review, args=[director2, APPROVE]), "already_approved")
+    await handle.execute_update(ClaimWorkflow.review, args=[finance, APPROVE])
+    assert await handle.result() == ClaimStatus.paid
+    await keep_history(handle, "director_and_finance")
+    assert stack.claim(claim_id).policy_version == "test-high-cap"
+    assert {(a.approver_role, a.verdict) for a in stack.rows(tables.Approval, claim_id)} == {
+        ("director", "approve"),
+        ("finance", "approve"),
+    }
+
+
+async def test_approvers_may_not_confirm_their_own_claims(stack):
+    lead, other_lead, manager = stack.user(Role.lead), stack.user(Role.lead), stack.user(Role.manager)
+    handle, claim_id = await open_(stack, lead)
+    await to_review(stack, handle, lead)
+    await handle.execute_update(ClaimWorkflow.decide, args=[other_lead, approve(10_000)])
+    assert "decision" in await rejected(
+        handle.execute_update(ClaimWorkflow.review, args=[other_lead, APPROVE]), "conflict_of_interest"
+    )
+    assert "opened" in await rejected(
+        handle.execute_update(ClaimWorkflow.review, args=[lead, APPROVE]), "conflict_of_interest"
+    )
+    await handle.execute_update(ClaimWorkflow.review, args=[manager, APPROVE])
+    assert await handle.result() == ClaimStatus.paid
+
+
+async def test_decision_rules(stack):
+    specialist = stack.user(Role.specialist)
+    handle, claim_id = await open_(stack, specialist, amount_cents=11_000_000)
+    await rejected(handle.execute_update(ClaimWorkflow.decide, args=[specialist, approve(1)]), "invalid_state")
+    await to_review(stack, handle, specialist)
+    assert "cap" in await rejected(
+        handle.execute_update(ClaimWorkflow.decide, args=[specialist, approve(10_000_001)]), "over_cap"
+    )
+    handle2, _ = await open_(stack, specialist, amount_cents=5_000)
+    await to_review(stack, handle2, specialist)
+    await rejected(handle2.execute_update(ClaimWorkflow.decide, args=[specialist, approve(5_001)]), "over_claimed")
+    no_reason = DecisionRequest(outcome="deny", rationale="no")
+    await rejected(handle2.execute_update(ClaimWorkflow.decide, args=[specialist, no_reason]), "reason_required")
+    assert stack.actions(claim_id) == ["opened", "evidence_added", "evidence_completed"]
+
+
+async def test_an_ineligible_claim_can_only_be_denied(stack):
+    specialist, lead = stack.user(Role.specialist), stack.user(Role.lead)
+    late = date.today() - timedelta(days=POLICY.claim_types["property_damage"].filing_window_days + 1)
+    handle, claim_id = await open_(stack, specialist, incident=late)
+    assert stack.claim(claim_id).eligibility_issues == ["outside_filing_window"]
+    await to_review(stack, handle, specialist)
+    await rejected(handle.execute_update(ClaimWorkflow.decide, args=[specialist, approve(1_000)]), "ineligible")
+    deny = DecisionRequest(outcome="deny", reason_code="outside_filing_window", rationale="filed too late")
+    await handle.execute_update(ClaimWorkflow.decide, args=[specialist, deny])
+    await handle.execute_update(ClaimWorkflow.review, args=[lead, APPROVE])
+    assert await handle.result() == ClaimStatus.denied
+
+
+async def test_concurrent_decisions_apply_once(stack):
+    specialist, other = stack.user(Role.specialist), stack.user(Role.specialist)
+    handle, claim_id = await open_(stack, specialist)
+    await to_review(stack, handle, specialist)
+    results = await asyncio.gather(
+        handle.execute_update(ClaimWorkflow.decide, args=[specialist, approve(10_000)]),
+        handle.execute_update(ClaimWorkflow.decide, args=[other, approve(20_000)]),
+        return_exceptions=True,
+    )
+    assert sum(r == ClaimStatus.pending_approval for r in results) == 1, results
+    assert len(stack.rows(tables.Decision, claim_id)) == 1
+
+
+async def test_late_evidence_is_flagged(stack):
+    specialist = stack.user(Role.specialist)
+    handle, claim_id = await open_(stack, specialist)
+    await to_review(stack, handle, specialist)
+    await handle.execute_update(ClaimWorkflow.add_evidence, args=[specialist, PHOTO])
+    assert [e.after_decision_requested for e in stack.rows(tables.Evidence, claim_id)] == [False, True]

@@ -47,6 +47,10 @@ def workflow_id(claim_id: str) -> str:
     return f"claim-{claim_id}"
 
 
+def claim_id_of(workflow_id: str) -> str:
+    return workflow_id.removeprefix("claim-")
+
+
 @workflow.defn
 class ClaimWorkflow:
     @workflow.init
@@ -68,9 +72,7 @@ class ClaimWorkflow:
 
     @workflow.run
     async def run(self, start: ClaimStart) -> ClaimStatus:
-        await self._record(
-            "opened", actor=start.opened_by, to_status=ClaimStatus.evidence_collection, opened=start
-        )
+        await self._record("opened", actor=start.opened_by, to_status=ClaimStatus.evidence_collection, opened=start)
         self.opened = True
         await self._collect_evidence()
         while not self.status.is_final:
@@ -359,7 +361,7 @@ class ClaimWorkflow:
             return not done()
         try:
             await workflow.wait_condition(done, timeout=remaining)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return True
         return False
 
@@ -369,7 +371,9 @@ class ClaimWorkflow:
 
     async def _notify(self, recipient: str, kind: str, message: str) -> None:
         await self._record(
-            "notified", reason=f"{kind} to {recipient}", notification=Notification(recipient=recipient, kind=kind, message=message)
+            "notified",
+            reason=f"{kind} to {recipient}",
+            notification=Notification(recipient=recipient, kind=kind, message=message),
         )
 
     async def _record(
@@ -388,9 +392,7 @@ class ClaimWorkflow:
             patch={"assignee": assignee, **(patch or {})},
             **fields,
         )
-        await workflow.execute_activity_method(
-            ClaimActivities.record_event, event, start_to_close_timeout=DB_TIMEOUT
-        )
+        await workflow.execute_activity_method(ClaimActivities.record_event, event, start_to_close_timeout=DB_TIMEOUT)
         if to_status is not None:
             self.status = to_status
         workflow.upsert_search_attributes(

@@ -7,8 +7,8 @@ and whose message a person understands.
 from temporalio.exceptions import ApplicationError
 
 from schema.claims import Actor, ApprovalRequest, ClaimStart, DecisionRequest
-from schema.money import format_cents as money
 from schema.enums import ApprovalTier, ApprovalVerdict, ClaimStatus, DecisionOutcome, Role
+from schema.money import format_cents as money
 from schema.policy import Policy
 
 TIER_RANK = {

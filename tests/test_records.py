@@ -1,0 +1,116 @@
+"""The database side on its own: activities are safe to run twice, the audit trail only grows."""
+
+import uuid
+from datetime import UTC, date, datetime
+
+import pytest
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import DBAPIError
+
+from activities.claims import ClaimActivities
+from activities.payouts import PayoutActivities
+from schema import tables
+from schema.claims import ClaimOpen, ClaimStart, EvidenceAdd
+from schema.enums import ClaimStatus, Role
+from schema.events import ClaimEvent, PayoutOrder
+from schema.policy import load_policy
+
+NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
+
+
+def opened_event(stack) -> ClaimEvent:
+    opener = stack.user(Role.specialist)
+    claim_id = uuid.uuid4().hex[:12]
+    request = ClaimOpen(
+        customer_id="cus_r",
+        pro_id="pro_r",
+        project_id=f"prj_{claim_id}",
+        type="work_not_done",
+        amount_cents=12_345,
+        currency="USD",
+        incident_date=date(2026, 10, 30),
+        channel="email",
+        description="the pro never came",
+    )
+    start = ClaimStart(claim_id=claim_id, request=request, opened_by=opener, opened_at=NOW, policy=load_policy("v1"))
+    return ClaimEvent(
+        key=f"{claim_id}:00001",
+        claim_id=claim_id,
+        at=NOW,
+        action="opened",
+        actor=opener,
+        to_status=ClaimStatus.evidence_collection,
+        opened=start,
+    )
+
+
+def test_recording_an_event_twice_changes_nothing(stack):
+    activities = ClaimActivities(stack.sessions)
+    opened = opened_event(stack)
+    evidence = ClaimEvent(
+        key=f"{opened.claim_id}:00002",
+        claim_id=opened.claim_id,
+        at=NOW,
+        action="evidence_added",
+        actor=opened.actor,
+        evidence=EvidenceAdd(kind="note", source="customer", note="called twice"),
+    )
+    for event in (opened, evidence, opened, evidence):
+        activities.record_event(event)
+    assert [a.action for a in stack.rows(tables.AuditEntry, opened.claim_id)] == ["opened", "evidence_added"]
+    assert len(stack.rows(tables.Evidence, opened.claim_id)) == 1
+    assert stack.claim(opened.claim_id).policy_version == "v1"
+
+
+def test_paying_twice_pays_once(stack):
+    opened = opened_event(stack)
+    ClaimActivities(stack.sessions).record_event(opened)
+    payouts = PayoutActivities(stack.sessions, stack.provider)
+    order = PayoutOrder(claim_id=opened.claim_id, attempt=1, amount_cents=12_345, currency="USD", at=NOW)
+    first, second = payouts.pay_claim(order), payouts.pay_claim(order)
+    assert first == second and first.paid
+    [row] = stack.rows(tables.Payout, opened.claim_id)
+    assert (row.status, row.provider_ref, row.amount_cents) == ("paid", first.provider_ref, 12_345)
+    assert [p for p in stack.provider.payments() if p[2] == opened.claim_id] == [
+        (order.idempotency_key, first.provider_ref, opened.claim_id, 12_345, "USD")
+    ]
+
+
+def test_a_payout_left_pending_by_a_crash_completes_on_retry(stack):
+    """The worker died after the ledger row was written: the retry reuses the row and the key."""
+    opened = opened_event(stack)
+    ClaimActivities(stack.sessions).record_event(opened)
+    order = PayoutOrder(claim_id=opened.claim_id, attempt=1, amount_cents=500, currency="USD", at=NOW)
+    with stack.sessions.begin() as db:
+        db.add(
+            tables.Payout(
+                claim_id=order.claim_id,
+                attempt=1,
+                idempotency_key=order.idempotency_key,
+                amount_cents=500,
+                currency="USD",
+                status="pending",
+                provider="local",
+                created_at=NOW,
+            )
+        )
+    outcome = PayoutActivities(stack.sessions, stack.provider).pay_claim(order)
+    [row] = stack.rows(tables.Payout, opened.claim_id)
+    assert outcome.paid and row.status == "paid" and row.completed_at is not None
+
+
+@pytest.mark.parametrize("statement", ["update", "delete"])
+def test_the_audit_trail_is_append_only(stack, statement):
+    opened = opened_event(stack)
+    ClaimActivities(stack.sessions).record_event(opened)
+    table = tables.AuditEntry
+    change = (
+        update(table).where(table.claim_id == opened.claim_id).values(reason="rewritten")
+        if statement == "update"
+        else delete(table).where(table.claim_id == opened.claim_id)
+    )
+    with pytest.raises(DBAPIError, match="append-only"):
+        with stack.sessions.begin() as db:
+            db.execute(change)
+    with stack.sessions() as db:
+        assert db.scalars(select(table.reason).where(table.claim_id == opened.claim_id)).all() == [None]

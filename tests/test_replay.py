@@ -1,0 +1,30 @@
+"""Histories of finished claims, saved by earlier code, replay against the current ClaimWorkflow.
+
+A change that running claims would replay differently fails here until it is gated with
+`workflow.patched`. Record fresh histories with
+`GUARANTEE_RECORD_HISTORIES=1 ./run test tests/test_claim_workflow.py -k sqlite`; keep the old
+files too, they are what running claims look like.
+"""
+
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from workflows.claim import ClaimWorkflow
+
+HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+
+
+def test_there_are_histories_to_replay():
+    assert len(HISTORIES) >= 8
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
+async def test_history_replays(path: Path):
+    replayer = Replayer(workflows=[ClaimWorkflow], data_converter=pydantic_data_converter)
+    history = WorkflowHistory.from_json(f"replay-{path.stem}", path.read_text())
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is None, result.replay_failure
