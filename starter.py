@@ -1,48 +1,320 @@
-"""The `guarantee` command line: run the product, manage users, work claims."""
+"""The `guarantee` command line: run the product, manage users, work claims.
+
+Claim commands talk to the HTTP API: GUARANTEE_API_URL, else the address `guarantee up` wrote
+under GUARANTEE_HOME, else http://127.0.0.1:8000; the token comes from --token or GUARANTEE_TOKEN.
+Amounts are typed and shown as 1,250.00. Tables by default, --json for the API's JSON.
+"""
 
 import argparse
+import asyncio
+import json
+import os
 import sys
+from datetime import date
+from pathlib import Path
+from urllib.parse import quote
 
-from api.users import UserExists, add_user
-from schema.database import make_engine, make_sessions, migrate
-from schema.enums import Role
-from stack.config import load_settings
-
-
-def _sessions():
-    settings = load_settings()
-    settings.home.mkdir(parents=True, exist_ok=True)
-    migrate(settings.database_url)
-    return make_sessions(make_engine(settings.database_url))
+from cli import show
+from cli.db import user_sessions
+from cli.http import Api, CliError, token_from
+from schema.enums import Channel, ClaimStatus, ClaimType, DenialReason, EvidenceKind, EvidenceSource, Role
+from schema.money import parse_amount
 
 
-def cmd_users_add(args) -> int:
-    try:
-        actor, token = add_user(_sessions(), args.name, Role(args.role))
-    except (UserExists, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    print(f"created {actor.name} ({actor.role.value}), id {actor.user_id}")
-    print(f"token (shown once): {token}")
+def emit(args, data, text: str) -> None:
+    print(json.dumps(data, indent=2) if args.json else text)
+
+
+def path(claim_id: str, *rest: str) -> str:
+    return "/".join(["/claims", quote(claim_id, safe=""), *rest])
+
+
+# Running the product.
+
+
+def cmd_up(args) -> int:
+    from stack.runtime import run_up
+
+    asyncio.run(run_up(args.port, args.temporal_port, args.temporal_ui_port))
     return 0
 
 
+def cmd_worker(args) -> int:
+    from stack.runtime import run_worker_only
+
+    asyncio.run(run_worker_only())
+    return 0
+
+
+# Users.
+
+
+def cmd_users_add(args) -> int:
+    from api.users import UserExists, add_user
+
+    with user_sessions() as sessions:
+        try:
+            actor, token = add_user(sessions, args.name, Role(args.role))
+        except (UserExists, ValueError) as err:
+            raise CliError(str(err)) from None
+    data = actor.model_dump(mode="json") | {"token": token}
+    emit(args, data, f"created {actor.name} ({actor.role.value}), id {actor.user_id}\ntoken (shown once): {token}")
+    return 0
+
+
+def cmd_users_list(args) -> int:
+    from api.users import list_users
+
+    with user_sessions() as sessions:
+        users = [
+            {"id": u.id, "name": u.name, "role": str(u.role), "created_at": u.created_at.isoformat()}
+            | {"active": u.active}
+            for u in list_users(sessions)
+        ]
+    emit(args, users, show.users_table(users))
+    return 0
+
+
+# Claims, through the HTTP API.
+
+
+def api(args) -> Api:
+    return Api(token_from(args.token))
+
+
+def cmd_claim_open(args) -> int:
+    body = {
+        "customer_id": args.customer,
+        "pro_id": args.pro,
+        "project_id": args.project,
+        "type": args.type,
+        "amount_cents": args.amount,
+        "currency": args.currency,
+        "incident_date": args.incident_date.isoformat(),
+        "channel": args.channel,
+        "description": args.description,
+    }
+    with api(args) as client:
+        claim = client.post("/claims", body)
+    emit(args, claim, show.claim_line(claim))
+    return 0
+
+
+def cmd_claim_list(args) -> int:
+    with api(args) as client:
+        page = client.get(
+            "/claims",
+            status=args.status,
+            type=args.type,
+            assignee=args.assignee,
+            awaiting="me" if args.awaiting_me else None,
+            limit=args.limit,
+            offset=args.offset,
+        )
+    emit(args, page, show.claims_table(page))
+    return 0
+
+
+def cmd_claim_show(args) -> int:
+    with api(args) as client:
+        claim = client.get(path(args.id))
+    emit(args, claim, show.claim_detail(claim))
+    return 0
+
+
+def cmd_claim_evidence(args) -> int:
+    if not args.note and not args.file:
+        raise CliError("evidence needs --note, --file or both")
+    fields = {"kind": args.kind, "source": args.source}
+    if args.note:
+        fields["note"] = args.note
+    with api(args) as client:
+        if args.file:
+            claim = client.post(path(args.id, "evidence"), data=fields, file=args.file)
+        else:
+            claim = client.post(path(args.id, "evidence"), fields)
+    emit(args, claim, show.claim_line(claim))
+    return 0
+
+
+def _act(args, *route: str, body: dict | None = None) -> int:
+    with api(args) as client:
+        claim = client.post(path(args.id, *route), body)
+    emit(args, claim, show.claim_line(claim))
+    return 0
+
+
+def cmd_claim_complete_evidence(args) -> int:
+    return _act(args, "evidence", "complete")
+
+
+def cmd_claim_decide(args) -> int:
+    if args.approve is not None:
+        body = {"outcome": "approve", "amount_cents": args.approve, "rationale": args.rationale}
+    else:
+        body = {"outcome": "deny", "reason_code": args.deny, "rationale": args.rationale}
+    return _act(args, "decision", body=body)
+
+
+def cmd_claim_approve(args) -> int:
+    return _act(args, "approval", body={"verdict": "approve", "note": args.note})
+
+
+def cmd_claim_send_back(args) -> int:
+    return _act(args, "approval", body={"verdict": "send_back", "note": args.note})
+
+
+def cmd_claim_withdraw(args) -> int:
+    return _act(args, "withdraw", body={"reason": args.reason})
+
+
+def cmd_demo_seed(args) -> int:
+    from cli.demo import seed
+
+    seed(json_out=args.json)
+    return 0
+
+
+# The parser.
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        """Usage mistakes, like every other error, are one line."""
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
+
+
+def amount(text: str) -> int:
+    try:
+        return parse_amount(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date: {text!r} (write it like 2025-03-31)") from None
+
+
+def values(enum) -> list[str]:
+    return [e.value for e in enum]
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="guarantee", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    users = sub.add_parser("users", help="manage users and their API tokens").add_subparsers(
-        dest="users_command", required=True
+    parser = Parser(prog="guarantee", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    out = Parser(add_help=False)
+    out.add_argument("--json", action="store_true", help="print JSON (the API's, for claims) instead of a table")
+    remote = Parser(add_help=False, parents=[out])
+    remote.add_argument("--token", help="API token (default: GUARANTEE_TOKEN)")
+
+    def command(parent, name: str, func, help: str, parents=(remote,)) -> argparse.ArgumentParser:
+        p = parent.add_parser(name, help=help, description=help, parents=list(parents))
+        p.set_defaults(func=func)
+        return p
+
+    up = command(
+        sub, "up", cmd_up, "run Temporal, the worker and the HTTP API (ports taken or 0: free ones)", parents=()
     )
-    add = users.add_parser("add", help="create a user and print their token once")
+    up.add_argument("--port", type=int, metavar="PORT", help="HTTP API port (default: GUARANTEE_API_PORT or 8000)")
+    up.add_argument("--temporal-port", type=int, metavar="PORT", help="Temporal dev server port (default: 7233)")
+    up.add_argument("--temporal-ui-port", type=int, metavar="PORT", help="its web UI port (default: 8233)")
+    command(sub, "worker", cmd_worker, "run only a worker, against TEMPORAL_ADDRESS", parents=())
+
+    users = sub.add_parser("users", help="manage users and their API tokens").add_subparsers(
+        dest="users_command", required=True, metavar="COMMAND"
+    )
+    add = command(users, "add", cmd_users_add, "create a user and print their token once", parents=(out,))
     add.add_argument("name")
-    add.add_argument("--role", required=True, choices=[r.value for r in Role])
-    add.set_defaults(func=cmd_users_add)
+    add.add_argument("--role", required=True, choices=values(Role))
+    command(users, "list", cmd_users_list, "list the users", parents=(out,))
+
+    claim = sub.add_parser("claim", help="open, work and read claims (through the HTTP API)").add_subparsers(
+        dest="claim_command", required=True, metavar="COMMAND"
+    )
+    p = command(claim, "open", cmd_claim_open, "open a claim (specialist)")
+    p.add_argument("--customer", required=True, help="customer id")
+    p.add_argument("--pro", required=True, help="pro id")
+    p.add_argument("--project", required=True, help="project id")
+    p.add_argument("--type", required=True, choices=values(ClaimType))
+    p.add_argument("--amount", required=True, type=amount, help="amount claimed, e.g. 1,250.00")
+    p.add_argument("--currency", default="USD")
+    p.add_argument("--incident-date", required=True, type=day, help="YYYY-MM-DD")
+    p.add_argument("--channel", required=True, choices=values(Channel))
+    p.add_argument("--description", required=True)
+
+    p = command(claim, "list", cmd_claim_list, "list claims, newest first")
+    p.add_argument("--status", choices=values(ClaimStatus))
+    p.add_argument("--type", choices=values(ClaimType))
+    p.add_argument("--assignee", help="a user id, or a queue such as tier:lead")
+    p.add_argument("--awaiting-me", action="store_true", help="only claims waiting on you")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--offset", type=int, default=0)
+
+    p = command(claim, "show", cmd_claim_show, "a claim with its evidence, decisions, approvals, payouts and timeline")
+    p.add_argument("id")
+
+    p = command(claim, "evidence", cmd_claim_evidence, "add evidence: a note, a file, or both")
+    p.add_argument("id")
+    p.add_argument("--kind", required=True, choices=values(EvidenceKind))
+    p.add_argument("--source", required=True, choices=values(EvidenceSource))
+    p.add_argument("--note")
+    p.add_argument("--file", type=Path, help="a file to upload (photo, invoice, ...)")
+
+    p = command(claim, "complete-evidence", cmd_claim_complete_evidence, "end evidence collection")
+    p.add_argument("id")
+
+    p = command(claim, "decide", cmd_claim_decide, "decide: pay an amount, or deny with a reason code")
+    p.add_argument("id")
+    outcome = p.add_mutually_exclusive_group(required=True)
+    outcome.add_argument("--approve", type=amount, metavar="AMOUNT", help="pay this amount, e.g. 1,000.00")
+    reasons = values(DenialReason)
+    outcome.add_argument("--deny", choices=reasons, metavar="REASON_CODE", help=", ".join(reasons))
+    p.add_argument("--rationale", required=True)
+
+    p = command(claim, "approve", cmd_claim_approve, "confirm the pending decision (approver)")
+    p.add_argument("id")
+    p.add_argument("--note", default="")
+
+    p = command(claim, "send-back", cmd_claim_send_back, "send the decision back to the specialist (approver)")
+    p.add_argument("id")
+    p.add_argument("--note", required=True)
+
+    p = command(claim, "withdraw", cmd_claim_withdraw, "withdraw a claim before money moves")
+    p.add_argument("id")
+    p.add_argument("--reason", required=True)
+
+    demo = sub.add_parser("demo", help="demo data")
+    demo = demo.add_subparsers(dest="demo_command", required=True, metavar="COMMAND")
+    seed_help = "create demo users and claims in different states (needs `guarantee up`)"
+    command(demo, "seed", cmd_demo_seed, seed_help, parents=(out,))
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit_:
+        return exit_.code if isinstance(exit_.code, int) else 2
+    try:
+        return args.func(args)
+    except CliError as err:
+        print(f"error: {err}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except SystemExit as exit_:
+        if not isinstance(exit_.code, str):
+            raise
+        print(exit_.code, file=sys.stderr)
+    except Exception as err:  # one line for people; GUARANTEE_DEBUG=1 shows the traceback
+        if os.environ.get("GUARANTEE_DEBUG"):
+            raise
+        reason = " ".join(str(err).split()) or "no details"
+        print(f"error: {type(err).__name__}: {reason[:300]} (GUARANTEE_DEBUG=1 for details)", file=sys.stderr)
+    return 1
 
 
 def cli() -> None:

@@ -189,8 +189,6 @@ async def _read_evidence(request: Request, store: EvidenceStore) -> EvidenceAdd:
             raise ApiError(422, "invalid_request", "file: upload files as multipart/form-data; JSON evidence is a note")
         return evidence
     except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ApiError(422, "invalid_request", f"{where}: {first['msg']}" if where else first["msg"]) from None
+        raise ApiError(422, "invalid_request", errors.describe(err.errors())) from None
     except ValueError as err:
         raise ApiError(422, "invalid_request", str(err)) from None

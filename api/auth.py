@@ -31,7 +31,7 @@ def allow(roles: frozenset[Role]):
     async def check(actor: Actor = Depends(current_actor)) -> Actor:
         if actor.role not in roles:
             allowed = ", ".join(sorted(r.value for r in roles))
-            raise ApiError(403, "forbidden", f"a {actor.role.value} cannot do this (allowed: {allowed})")
+            raise ApiError(403, "forbidden", f"the {actor.role.value} role cannot do this (allowed: {allowed})")
         return actor
 
     return check

@@ -38,11 +38,13 @@ def _body(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
-def _describe(err: RequestValidationError) -> str:
+def describe(problems: list[dict]) -> str:
+    """Pydantic's validation errors as one line a person reads: `field: what is wrong; ...`."""
     parts = []
-    for e in err.errors()[:5]:
+    for e in problems[:5]:
         where = ".".join(str(p) for p in e.get("loc", ()) if p != "body")
-        parts.append(f"{where}: {e.get('msg')}" if where else str(e.get("msg")))
+        msg = str(e.get("msg")).removeprefix("Value error, ")
+        parts.append(f"{where}: {msg}" if where else msg)
     return "; ".join(parts)
 
 
@@ -53,7 +55,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, err: RequestValidationError):
-        return _body(422, "invalid_request", _describe(err))
+        return _body(422, "invalid_request", describe(err.errors()))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, err: StarletteHTTPException):

@@ -386,7 +386,7 @@ class ClaimWorkflow:
             claim_id=self.start.claim_id,
             at=workflow.now(),
             action=action,
-            from_status=self.status if to_status else None,
+            from_status=self.status if to_status and self.opened else None,
             to_status=to_status,
             round=self.round,
             patch={"assignee": assignee, **(patch or {})},

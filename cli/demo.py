@@ -1,0 +1,184 @@
+"""`guarantee demo seed`: demo users, and claims left in different states, so there is something to look at.
+
+Users are created in the database `guarantee up` uses (their tokens are saved to
+GUARANTEE_HOME/demo-tokens.json, so a second seed reuses them); every claim goes through the
+HTTP API like a person's would.
+"""
+
+import json
+import os
+import time
+import uuid
+from datetime import date, timedelta
+
+from cli import show
+from cli.db import user_sessions
+from cli.http import Api, CliError
+from schema.enums import Role
+from stack.config import load_settings
+
+PAYOUT_DEADLINE_S = 30.0
+
+
+def seed(json_out: bool = False) -> None:
+    settings = load_settings()
+    with Api(None) as probe:
+        probe.get("/healthz")  # fails early, before anything is created, if the API is not running
+        api_url = probe.url
+    tokens_file = settings.home / "demo-tokens.json"
+    with user_sessions() as sessions:
+        users = _users(sessions, _saved(tokens_file))
+    _save(tokens_file, api_url, users)
+    with Api(users["specialist"]["token"]) as specialist:
+        try:
+            specialist.get("/users/me")
+        except CliError as err:
+            if err.status != 401:
+                raise
+            raise CliError(
+                f"the API at {api_url} does not know the demo users: run `guarantee demo seed` with the same "
+                "GUARANTEE_HOME (or DATABASE_URL) as `guarantee up`"
+            ) from None
+    claims = _claims({role: u["token"] for role, u in users.items()})
+    if json_out:
+        print(json.dumps({"tokens_file": str(tokens_file), "users": users, "claims": claims}, indent=2))
+        return
+    print(f"Demo users (tokens saved to {tokens_file}):")
+    rows = [[role, u["name"], u["user_id"], u["token"]] for role, u in users.items()]
+    print("\n".join("  " + line for line in show.table(["ROLE", "NAME", "ID", "TOKEN"], rows, width=64).splitlines()))
+    print("\nDemo claims:")
+    page = {"items": claims, "total": len(claims), "offset": 0}
+    print("\n".join("  " + line for line in show.claims_table(page).splitlines()[:-1]))
+    pending = next((c["id"] for c in claims if c["status"] == "pending_approval"), None)
+    print("\nTry:")
+    print(f"  export GUARANTEE_TOKEN={users['specialist']['token']}")
+    print("  guarantee claim list")
+    if pending:
+        print(f"  guarantee claim show {pending}")
+        print(f"  guarantee claim approve {pending} --token {users['manager']['token']}")
+
+
+def _saved(path) -> dict:
+    try:
+        return json.loads(path.read_text()).get("users", {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def _save(path, api_url: str, users: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump({"api_url": api_url, "users": users}, out, indent=2)
+
+
+def _users(sessions, saved: dict) -> dict:
+    """One user per role: the saved one if its token still works, else a new one."""
+    from api.users import UserExists, add_user, authenticate
+
+    users = {}
+    for role in Role:
+        known = saved.get(role.value) or {}
+        actor = known.get("token") and authenticate(sessions, known["token"])
+        if actor and actor.role == role:
+            users[role.value] = known
+            continue
+        for n in range(1, 100):
+            name = f"demo-{role.value}" + (f"-{n}" if n > 1 else "")
+            try:
+                actor, token = add_user(sessions, name, role)
+                break
+            except UserExists:
+                continue
+        else:
+            raise CliError(f"cannot find a free name for a demo {role.value}")
+        users[role.value] = {"name": actor.name, "user_id": actor.user_id, "token": token}
+    return users
+
+
+def _claims(tokens: dict) -> list[dict]:
+    """Six claims, each left in another state."""
+    run = uuid.uuid4().hex[:4]
+    today = date.today()
+    with Api(tokens["specialist"]) as spec, Api(tokens["lead"]) as lead:
+
+        def open_(n: int, type: str, amount_cents: int, description: str, days_ago: int = 2) -> str:
+            claim = spec.post(
+                "/claims",
+                {
+                    "customer_id": f"cus_demo{run}_{n}",
+                    "pro_id": f"pro_demo{run}_{n}",
+                    "project_id": f"prj_demo{run}_{n}",
+                    "type": type,
+                    "amount_cents": amount_cents,
+                    "currency": "USD",
+                    "incident_date": (today - timedelta(days=days_ago)).isoformat(),
+                    "channel": "phone" if n % 2 else "email",
+                    "description": description,
+                },
+            )
+            return claim["id"]
+
+        def evidence(claim_id: str, kind: str, source: str, note: str) -> None:
+            spec.post(f"/claims/{claim_id}/evidence", {"kind": kind, "source": source, "note": note})
+
+        def ready(claim_id: str) -> None:
+            spec.post(f"/claims/{claim_id}/evidence/complete")
+
+        def decide(claim_id: str, body: dict) -> None:
+            spec.post(f"/claims/{claim_id}/decision", body)
+
+        ids = []
+        # evidence_collection: waiting for the pro's side.
+        c = open_(1, "property_damage", 340_000, "The pro's ladder cracked two bathroom tiles while re-grouting.")
+        evidence(c, "photo", "customer", "two cracked tiles next to the bathtub")
+        ids.append(c)
+        # specialist_review: the evidence is in, a decision is due.
+        c = open_(2, "work_not_done", 85_000, "The pro took the deposit and never came back to build the fence.")
+        evidence(c, "message", "customer", "three unanswered messages to the pro over two weeks")
+        evidence(c, "contract", "customer", "quote for 1,700.00 with a 50% deposit")
+        ready(c)
+        ids.append(c)
+        # pending_approval: above a lead's authority, so it waits for a manager.
+        c = open_(
+            3,
+            "property_damage",
+            1_200_000,
+            "Water came through the ceiling below after the pro re-plumbed the bathroom.",
+        )
+        evidence(c, "invoice", "customer", "plasterer's invoice for the ceiling below")
+        ready(c)
+        decide(c, {"outcome": "approve", "amount_cents": 1_150_000, "rationale": "invoice matches; paint excluded"})
+        ids.append(c)
+        # paid: approved by a lead, the payout goes out.
+        paid = open_(
+            4, "not_as_agreed", 120_000, "Cabinets were installed in the wrong colour and the pro refused to fix them."
+        )
+        evidence(paid, "photo", "customer", "photos of the cabinets against the signed order")
+        ready(paid)
+        decide(paid, {"outcome": "approve", "amount_cents": 120_000, "rationale": "order and photos differ"})
+        lead.post(f"/claims/{paid}/approval", {"verdict": "approve", "note": "clear case"})
+        ids.append(paid)
+        # denied: filed too late for property damage.
+        c = open_(
+            5, "property_damage", 200_000, "A scratched floor noticed weeks after the move-in cleaning.", days_ago=30
+        )
+        evidence(c, "photo", "customer", "scratches along the hallway floor")
+        ready(c)
+        decide(c, {"outcome": "deny", "reason_code": "outside_filing_window", "rationale": "reported 30 days after"})
+        lead.post(f"/claims/{c}/approval", {"verdict": "approve", "note": "window is 14 days"})
+        ids.append(c)
+        # withdrawn: settled between customer and pro.
+        c = open_(6, "work_not_done", 40_000, "The pro skipped the second coat of paint in the hallway.")
+        spec.post(f"/claims/{c}/withdraw", {"reason": "the customer and the pro settled it between them"})
+        ids.append(c)
+
+        deadline = time.monotonic() + PAYOUT_DEADLINE_S
+        while spec.get(f"/claims/{paid}")["status"] != "paid" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return [_summary(spec.get(f"/claims/{claim_id}")) for claim_id in ids]
+
+
+def _summary(claim: dict) -> dict:
+    drop = ("evidence", "decisions", "approvals", "payouts", "notifications", "timeline")
+    return {k: v for k, v in claim.items() if k not in drop}

@@ -1,0 +1,205 @@
+"""What the command line prints: plain-text tables and a claim laid out for reading.
+
+Everything here takes the API's JSON (dicts) and returns text; amounts read as `1,250.00 USD`,
+times as UTC.
+"""
+
+from datetime import UTC, datetime
+
+from schema.money import format_cents
+
+CELL = 48  # widest a table cell gets before it is cut
+
+
+def table(headers: list[str], rows: list[list], width: int = CELL) -> str:
+    cells = [[_cut(_text(c), width) for c in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    lines = [headers, *cells]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines)
+
+
+def _text(value) -> str:
+    return "-" if value is None or value == "" else " ".join(str(value).split())
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def when(value: str | None, seconds: bool = True) -> str | None:
+    if not value:
+        return None
+    at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if at.tzinfo is not None:
+        at = at.astimezone(UTC)
+    return at.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+
+
+def money(cents: int | None, currency: str) -> str | None:
+    return None if cents is None else format_cents(cents, currency)
+
+
+def claims_table(page: dict) -> str:
+    items = page["items"]
+    if not items:
+        return "no claims"
+    rows = [
+        [
+            c["id"],
+            c["status"],
+            c["type"],
+            money(c["amount_cents"], c["currency"]),
+            money(c["approved_amount_cents"], c["currency"]),
+            c["customer_id"],
+            c["pro_id"],
+            c["assignee"],
+            when(c["opened_at"], seconds=False),
+        ]
+        for c in items
+    ]
+    headers = ["ID", "STATUS", "TYPE", "CLAIMED", "APPROVED", "CUSTOMER", "PRO", "ASSIGNEE", "OPENED (UTC)"]
+    first = page["offset"] + 1
+    footer = f"{first}-{page['offset'] + len(items)} of {page['total']}"
+    return f"{table(headers, rows, width=24)}\n{footer}"
+
+
+def claim_line(claim: dict) -> str:
+    """One line after an action: where the claim stands now."""
+    text = f"claim {claim['id']}: {claim['status']}"
+    approved = claim.get("approved_amount_cents")
+    if approved is not None and claim["status"] not in ("specialist_review", "evidence_collection"):
+        text += f", {money(approved, claim['currency'])} decided"
+    else:
+        text += f", {money(claim['amount_cents'], claim['currency'])} claimed"
+    if claim.get("assignee"):
+        text += f", waiting on {claim['assignee']}"
+    if claim["status"] == "approved":
+        text += " (the payout is on its way)"
+    return text
+
+
+def claim_detail(claim: dict) -> str:
+    cur = claim["currency"]
+    fields = [
+        ("type", f"{claim['type']}, reported by {claim['channel']}"),
+        ("customer", claim["customer_id"]),
+        ("pro", claim["pro_id"]),
+        ("project", claim["project_id"]),
+        ("claimed", money(claim["amount_cents"], cur)),
+        ("approved", money(claim["approved_amount_cents"], cur) or "-"),
+        ("incident", claim["incident_date"]),
+        ("opened", f"{when(claim['opened_at'])} UTC by {claim['opened_by']}"),
+        ("updated", f"{when(claim['updated_at'])} UTC"),
+        ("assignee", claim["assignee"] or "-"),
+        ("approval tier", claim["required_tier"] or "-"),
+        ("policy", claim["policy_version"]),
+        ("eligibility", ", ".join(claim["eligibility_issues"]) or "ok"),
+        ("risk flags", ", ".join(claim["risk_flags"]) or "none"),
+        ("SLA breaches", ", ".join(claim["sla_breaches"]) or "none"),
+        ("description", " ".join(claim["description"].split())),
+    ]
+    out = [f"Claim {claim['id']}  {claim['status'].upper()}"]
+    out += [f"  {name:<14}{value}" for name, value in fields]
+    out += _section(
+        "Evidence",
+        ["#", "KIND", "SOURCE", "CONTENT", "ADDED BY", "AT (UTC)", "LATE"],
+        [
+            [
+                e["id"],
+                e["kind"],
+                e["source"],
+                _evidence_content(e),
+                e["added_by"],
+                when(e["added_at"]),
+                "yes" if e["after_decision_requested"] else "",
+            ]
+            for e in claim["evidence"]
+        ],
+    )
+    out += _section(
+        "Decisions",
+        ["ROUND", "OUTCOME", "AMOUNT", "REASON", "RATIONALE", "BY", "AT (UTC)"],
+        [
+            [
+                d["round"],
+                d["outcome"],
+                money(d["amount_cents"], cur),
+                d["reason_code"],
+                d["rationale"],
+                d["decided_by"],
+                when(d["decided_at"]),
+            ]
+            for d in claim["decisions"]
+        ],
+    )
+    out += _section(
+        "Approvals",
+        ["ROUND", "VERDICT", "BY", "ROLE", "NOTE", "AT (UTC)"],
+        [
+            [a["round"], a["verdict"], a["approver_id"], a["approver_role"], a["note"], when(a["at"])]
+            for a in claim["approvals"]
+        ],
+    )
+    out += _section(
+        "Payouts",
+        ["ATTEMPT", "AMOUNT", "STATUS", "PROVIDER", "REFERENCE", "CREATED (UTC)", "COMPLETED (UTC)"],
+        [
+            [
+                p["attempt"],
+                money(p["amount_cents"], p["currency"]),
+                p["status"],
+                p["provider"],
+                p["provider_ref"] or p.get("failure_code"),
+                when(p["created_at"]),
+                when(p["completed_at"]),
+            ]
+            for p in claim["payouts"]
+        ],
+    )
+    out += _section(
+        "Timeline",
+        ["AT (UTC)", "ACTION", "STATUS", "BY", "REASON"],
+        [[when(t["at"]), t["action"], _transition(t), _by(t), t["reason"]] for t in claim["timeline"]],
+    )
+    return "\n".join(out)
+
+
+def _section(title: str, headers: list[str], rows: list[list]) -> list[str]:
+    if not rows:
+        return ["", f"{title}: none"]
+    body = table(headers, rows).splitlines()
+    return ["", f"{title} ({len(rows)})", *(f"  {line}" for line in body)]
+
+
+def _evidence_content(e: dict) -> str:
+    parts = []
+    if e.get("file"):
+        f = e["file"]
+        parts.append(f"{f['filename']} ({f['size_bytes']} bytes, sha256 {f['sha256'][:12]})")
+    if e.get("note"):
+        parts.append(e["note"])
+    return "; ".join(parts)
+
+
+def _transition(t: dict) -> str | None:
+    if not t["to_status"]:
+        return None
+    if not t["from_status"] or t["from_status"] == t["to_status"]:
+        return t["to_status"]
+    return f"{t['from_status']} -> {t['to_status']}"
+
+
+def _by(t: dict) -> str | None:
+    if not t["actor_id"]:
+        return "system"
+    return f"{t['actor_id']} ({t['actor_role']})" if t["actor_role"] else t["actor_id"]
+
+
+def users_table(users: list[dict]) -> str:
+    if not users:
+        return "no users yet: add one with `guarantee users add NAME --role ROLE`"
+    rows = [
+        [u["name"], u["role"], u["id"], when(u["created_at"], seconds=False), "yes" if u["active"] else "no"]
+        for u in users
+    ]
+    return table(["NAME", "ROLE", "ID", "CREATED (UTC)", "ACTIVE"], rows)

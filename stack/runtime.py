@@ -1,0 +1,221 @@
+"""Running the product: `guarantee up` (Temporal, worker and HTTP API in one process) and a bare worker.
+
+`run_up` starts everything on embedded defaults, each part replaceable by configuration
+(stack/config.py): the Temporal dev server persisting to GUARANTEE_HOME/temporal.db unless
+TEMPORAL_ADDRESS names a cluster, and SQLite under GUARANTEE_HOME unless DATABASE_URL is set.
+Both keep their state on disk, so stopping and starting again loses nothing: open claims go on
+where they were.
+"""
+
+import asyncio
+import contextlib
+import errno
+import fcntl
+import logging
+import os
+import signal
+import socket
+
+import uvicorn
+from sqlalchemy import make_url
+
+from api.app import Services, create_app
+from api.evidence_store import EvidenceStore
+from payments.local import LocalProvider
+from schema.database import make_engine, make_sessions, migrate
+from schema.policy import load_policy
+from stack.config import Settings, load_settings
+from stack.temporal import connect, ensure_search_attributes, start_dev_server
+from worker import build_worker
+
+TEMPORAL_PORT = 7233
+TEMPORAL_UI_PORT = 8233
+HOST = "127.0.0.1"
+
+
+class ApiServer(uvicorn.Server):
+    """uvicorn without its own signal handling: whoever runs it decides when it stops."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        yield
+
+
+def bind(port: int, host: str = HOST) -> socket.socket:
+    """A listening socket on `port`, or on a free port if that one is taken (or 0)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as err:
+        if err.errno != errno.EADDRINUSE:
+            sock.close()
+            raise
+        sock.bind((host, 0))
+    sock.listen(128)
+    return sock
+
+
+def free_port(preferred: int, host: str = HOST) -> int:
+    """`preferred` if nothing listens there now, else a free port, for a server we start by port number."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, preferred))
+        except OSError:
+            sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+async def serve_api(services: Services, sock: socket.socket) -> tuple[ApiServer, asyncio.Task]:
+    """The HTTP API on `sock` in this event loop; returns once it accepts connections."""
+    config = uvicorn.Config(create_app(services), log_level="warning", lifespan="off")
+    server = ApiServer(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            task.result()  # raises what stopped it
+            raise RuntimeError("the HTTP API stopped while starting")
+        await asyncio.sleep(0.02)
+    return server, task
+
+
+def _lock_home(settings: Settings):
+    """One `guarantee up` per data directory: two dev servers on one Temporal file would corrupt it."""
+    lock = open(settings.home / "up.lock", "a+")  # held open until `up` stops
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock.seek(0)
+        holder = lock.read().strip() or "another process"
+        lock.close()
+        raise SystemExit(
+            f"error: {settings.home} is in use by another `guarantee up` ({holder}); stop that first"
+        ) from None
+    lock.seek(0)
+    lock.truncate()
+    lock.write(f"pid {os.getpid()}")
+    lock.flush()
+    return lock
+
+
+def _stop_event() -> asyncio.Event:
+    """Set on the first Ctrl-C or SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+def _database(settings: Settings):
+    migrate(settings.database_url)
+    return make_engine(settings.database_url)
+
+
+def _shown(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+async def run_up(port: int | None, temporal_port: int | None = None, temporal_ui_port: int | None = None) -> None:
+    """Temporal (embedded unless TEMPORAL_ADDRESS is set), the worker and the HTTP API, until Ctrl-C or SIGTERM.
+
+    Ports: the API on `port` (else GUARANTEE_API_PORT, else 8000), the dev server on 7233 and its
+    UI on 8233 unless given; whichever is taken (or 0) is replaced by a free one.
+    """
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = load_settings()
+    settings.home.mkdir(parents=True, exist_ok=True)
+    lock = _lock_home(settings)
+    stop = _stop_event()
+    engine = await asyncio.to_thread(_database, settings)
+    sessions = make_sessions(engine)
+    async with contextlib.AsyncExitStack() as cleanup:
+        cleanup.callback(lock.close)
+        cleanup.callback(engine.dispose)
+        if settings.temporal_address:
+            client = await _connect(settings)
+            await ensure_search_attributes(client, settings.temporal_namespace)
+            temporal, temporal_ui = settings.temporal_address, None
+        else:
+            temporal_port = free_port(TEMPORAL_PORT if temporal_port is None else temporal_port)
+            ui_port = free_port(TEMPORAL_UI_PORT if temporal_ui_port is None else temporal_ui_port)
+            env = await start_dev_server(settings, temporal_port, ui_port)
+            cleanup.push_async_callback(env.shutdown)
+            client = env.client
+            temporal, temporal_ui = f"{HOST}:{temporal_port}", f"http://{HOST}:{ui_port}"
+
+        worker = build_worker(client, sessions, LocalProvider(settings.local_provider_db))
+        await cleanup.enter_async_context(worker)
+
+        services = Services(
+            client=client, sessions=sessions, policy=load_policy(), evidence=EvidenceStore(settings.evidence_dir)
+        )
+        sock = bind(port if port is not None else settings.api_port)
+        cleanup.callback(sock.close)
+        server, serving = await serve_api(services, sock)
+        api_url = f"http://{HOST}:{sock.getsockname()[1]}"
+        settings.api_url_file.write_text(api_url + "\n")
+        cleanup.callback(_forget_url, settings, api_url)
+
+        lines = [
+            ("API", api_url),
+            ("API docs", f"{api_url}/docs"),
+            ("Temporal", f"{temporal} (namespace {settings.temporal_namespace})"),
+        ]
+        if temporal_ui:
+            lines.append(("Temporal UI", temporal_ui))
+        lines += [("data", str(settings.home)), ("database", _shown(settings.database_url))]
+        print("Guarantee payouts is up.")
+        for name, value in lines:
+            print(f"  {name:<12} {value}")
+        print("Press Ctrl-C to stop. Open claims go on where they were when you start it again.", flush=True)
+
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait([stopping, serving], return_when=asyncio.FIRST_COMPLETED)
+        print("Stopping...", flush=True)
+        server.should_exit = True
+        stopping.cancel()
+        await serving
+    print("Stopped.", flush=True)
+
+
+def _forget_url(settings: Settings, api_url: str) -> None:
+    """Remove the API address file on a clean stop, unless another `up` has written its own since."""
+    with contextlib.suppress(OSError):
+        if settings.api_url_file.read_text().strip() == api_url:
+            settings.api_url_file.unlink()
+
+
+async def _connect(settings: Settings):
+    try:
+        return await connect(settings)
+    except RuntimeError as err:
+        reason = " ".join(str(err).split())[:300] or type(err).__name__
+        raise SystemExit(f"error: cannot reach Temporal at {settings.temporal_address}: {reason}") from None
+
+
+async def run_worker_only() -> None:
+    """Only the worker, against the Temporal at TEMPORAL_ADDRESS and the configured database."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = load_settings()
+    if not settings.temporal_address:
+        raise SystemExit(
+            "error: TEMPORAL_ADDRESS is not set: a bare worker joins an existing Temporal "
+            "(host:port); `guarantee up` runs everything on embedded defaults"
+        )
+    stop = _stop_event()
+    client = await _connect(settings)
+    await ensure_search_attributes(client, settings.temporal_namespace)
+    settings.home.mkdir(parents=True, exist_ok=True)
+    engine = await asyncio.to_thread(_database, settings)
+    try:
+        worker = build_worker(client, make_sessions(engine), LocalProvider(settings.local_provider_db))
+        print(
+            f"worker on task queue {worker.config()['task_queue']} at {settings.temporal_address} "
+            f"(namespace {settings.temporal_namespace}), database {_shown(settings.database_url)}; Ctrl-C stops it",
+            flush=True,
+        )
+        async with worker:
+            await stop.wait()
+    finally:
+        engine.dispose()

@@ -1,0 +1,252 @@
+"""The `guarantee` command line against the real HTTP API (uvicorn on a free port), worker and database.
+
+Each command runs as `starter.main([...])` in a thread, so the API keeps serving in the test's
+event loop while the command waits for it.
+"""
+
+import asyncio
+import json
+import re
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import pytest
+
+import starter
+from api.app import Services
+from api.evidence_store import EvidenceStore
+from schema.enums import Role
+from schema.policy import load_policy
+from stack.runtime import bind, serve_api
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def json(self):
+        return json.loads(self.out)
+
+
+class Cli:
+    def __init__(self, capsys, url: str):
+        self.capsys, self.url = capsys, url
+
+    async def __call__(self, *argv: str, token: str | None = None) -> Result:
+        self.capsys.readouterr()
+        args = [*argv, "--token", token] if token else list(argv)
+        code = await asyncio.to_thread(starter.main, args)
+        out, err = self.capsys.readouterr()
+        return Result(code, out, err)
+
+    async def ok(self, *argv: str, token: str | None = None) -> Result:
+        result = await self(*argv, token=token)
+        assert result.code == 0, result.err
+        assert result.err == ""
+        return result
+
+
+@pytest.fixture
+async def cli(stack, db_url, tmp_path, monkeypatch, capsys):
+    """The API served over HTTP on a free port; the CLI pointed at it and at the same database."""
+    services = Services(
+        client=stack.client,
+        sessions=stack.sessions,
+        policy=load_policy("v1"),
+        evidence=EvidenceStore(tmp_path / "evidence"),
+        task_queue=stack.queue,
+    )
+    sock = bind(0)
+    server, serving = await serve_api(services, sock)
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    monkeypatch.setenv("GUARANTEE_API_URL", url)
+    monkeypatch.setenv("GUARANTEE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.delenv("GUARANTEE_TOKEN", raising=False)
+    yield Cli(capsys, url)
+    server.should_exit = True
+    await serving
+    sock.close()
+
+
+def open_args(amount: str = "1,250.00", type: str = "property_damage", incident: date | None = None) -> list[str]:
+    tag = uuid.uuid4().hex[:6]
+    return [
+        "claim", "open",
+        "--customer", f"cus_{tag}", "--pro", f"pro_{tag}", "--project", f"prj_{tag}",
+        "--type", type, "--amount", amount, "--currency", "USD",
+        "--incident-date", (incident or date.today()).isoformat(),
+        "--channel", "phone", "--description", "the pro cracked the countertop",
+    ]  # fmt: skip
+
+
+async def status_becomes(cli: Cli, claim_id: str, token: str, status: str, within_s: float = 20.0) -> dict:
+    deadline = time.monotonic() + within_s
+    while True:
+        claim = (await cli.ok("claim", "show", claim_id, "--json", token=token)).json
+        if claim["status"] == status or time.monotonic() > deadline:
+            assert claim["status"] == status
+            return claim
+        await asyncio.sleep(0.1)
+
+
+async def test_users_add_prints_the_token_once_and_users_list_shows_them(cli, stack):
+    name = f"alice-{uuid.uuid4().hex[:6]}"
+    added = await cli.ok("users", "add", name, "--role", "specialist")
+    token = re.search(r"token \(shown once\): (gp_\S+)", added.out).group(1)
+    me = (await cli.ok("claim", "list", "--json", token=token)).json
+    assert me["limit"] == 50
+
+    again = await cli("users", "add", name, "--role", "lead")
+    assert again.code == 1
+    assert again.err == f"error: a user named {name!r} already exists\n"
+
+    listed = await cli.ok("users", "list")
+    header, *rows = listed.out.splitlines()
+    assert header.split() == ["NAME", "ROLE", "ID", "CREATED", "(UTC)", "ACTIVE"]
+    assert any(row.split()[:2] == [name, "specialist"] for row in rows)
+    as_json = (await cli.ok("users", "list", "--json")).json
+    assert {"name": name, "role": "specialist"}.items() <= next(u for u in as_json if u["name"] == name).items()
+
+
+async def test_a_claim_from_open_to_paid_with_tables_and_json(cli, stack, tmp_path):
+    _, specialist = stack.user_with_token(Role.specialist)
+    lead_actor, lead = stack.user_with_token(Role.lead)
+
+    opened = await cli.ok(*open_args("1,250.00"), token=specialist)
+    line = r"claim (\w+): evidence_collection, 1,250.00 USD claimed, waiting on u_\w+\n"
+    claim_id = re.fullmatch(line, opened.out)[1]
+    as_json = (await cli.ok("claim", "show", claim_id, "--json", token=specialist)).json
+    assert (as_json["amount_cents"], as_json["currency"]) == (125_000, "USD")
+
+    photo = tmp_path / "crack.jpg"
+    photo.write_bytes(b"\xff\xd8jpeg")
+    await cli.ok("claim", "evidence", claim_id, "--kind", "photo", "--source", "customer", "--file", str(photo),
+                 token=specialist)  # fmt: skip
+    noted = await cli.ok("claim", "evidence", claim_id, "--kind", "note", "--source", "pro", "--note", "pro agrees",
+                         "--json", token=specialist)  # fmt: skip
+    assert [e["source"] for e in noted.json["evidence"]] == ["customer", "pro"]
+    assert noted.json["evidence"][0]["file"]["size_bytes"] == 6
+    done = await cli.ok("claim", "complete-evidence", claim_id, token=specialist)
+    assert done.out.startswith(f"claim {claim_id}: specialist_review")
+    decided = await cli.ok("claim", "decide", claim_id, "--approve", "1,000.00", "--rationale", "quote matches",
+                           token=specialist)  # fmt: skip
+    assert decided.out == f"claim {claim_id}: pending_approval, 1,000.00 USD decided, waiting on tier:lead\n"
+
+    queue = await cli.ok("claim", "list", "--awaiting-me", "--json", token=lead)
+    assert claim_id in [c["id"] for c in queue.json["items"]]
+    approved = await cli.ok("claim", "approve", claim_id, "--note", "fine", token=lead)
+    assert approved.out.startswith(f"claim {claim_id}: approved, 1,000.00 USD decided")
+
+    paid = await status_becomes(cli, claim_id, lead, "paid")
+    assert paid["payouts"][0]["amount_cents"] == 100_000
+    shown = (await cli.ok("claim", "show", claim_id, token=lead)).out
+    assert shown.startswith(f"Claim {claim_id}  PAID\n")
+    assert re.search(r"claimed\s+1,250.00 USD", shown) and re.search(r"approved\s+1,000.00 USD", shown)
+    assert "crack.jpg (6 bytes" in shown
+    assert re.search(rf"1\s+approve\s+{lead_actor.user_id}\s+lead\s+fine", shown)
+    assert re.search(r"Payouts \(1\)\n.*\n\s+1\s+1,000.00 USD\s+paid\s+local\s+lpay_", shown)
+    timeline = shown.split("Timeline")[1]
+    assert re.search(r"approved\s+pending_approval -> approved\s+" + lead_actor.user_id, timeline)
+    assert re.search(r"paid\s+paying -> paid\s+system", timeline)
+
+    table = (await cli.ok("claim", "list", "--status", "paid", "--limit", "500", token=lead)).out.splitlines()
+    assert table[0].split()[:4] == ["ID", "STATUS", "TYPE", "CLAIMED"]
+    row = next(line for line in table if line.startswith(claim_id))
+    assert row.split()[1:6] == ["paid", "property_damage", "1,250.00", "USD", "1,000.00"]
+    assert re.fullmatch(r"1-\d+ of \d+", table[-1])
+
+
+async def test_deny_send_back_and_withdraw(cli, stack):
+    _, specialist = stack.user_with_token(Role.specialist)
+    _, lead = stack.user_with_token(Role.lead)
+    claim_id = (await cli.ok(*open_args("300"), "--json", token=specialist)).json["id"]
+    await cli.ok("claim", "complete-evidence", claim_id, token=specialist)
+    denied = await cli.ok("claim", "decide", claim_id, "--deny", "insufficient_evidence", "--rationale", "no photos",
+                          "--json", token=specialist)  # fmt: skip
+    assert denied.json["decisions"][0]["reason_code"] == "insufficient_evidence"
+    back = await cli.ok("claim", "send-back", claim_id, "--note", "ask the customer again", token=lead)
+    assert back.out.startswith(f"claim {claim_id}: specialist_review")
+    gone = await cli.ok("claim", "withdraw", claim_id, "--reason", "customer withdrew", token=specialist)
+    assert gone.out == f"claim {claim_id}: withdrawn, 300.00 USD claimed\n"
+    shown = (await cli.ok("claim", "show", claim_id, token=lead)).out
+    assert re.search(r"sent_back\s+pending_approval -> specialist_review", shown)
+    assert re.search(r"withdrawn\s+specialist_review -> withdrawn", shown)
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def test_errors_are_one_line_with_a_non_zero_exit(cli, stack, monkeypatch):
+    _, specialist = stack.user_with_token(Role.specialist)
+    _, admin = stack.user_with_token(Role.admin)
+    claim_id = (await cli.ok(*open_args("100.00"), "--json", token=specialist)).json["id"]
+    await cli.ok("claim", "complete-evidence", claim_id, token=specialist)
+
+    async def fails(code: int, message: str, *argv: str, token: str | None = specialist) -> None:
+        result = await cli(*argv, token=token)
+        assert result.code == code, result
+        assert result.out == ""
+        assert result.err.startswith("error: ") and result.err.count("\n") == 1, result.err
+        assert message in result.err
+
+    await fails(2, "argument --amount: not an amount: '12,50' (write it like 1,250.00)", *open_args("12,50"))
+    await fails(2, "argument --amount: not an amount: '-5'", *open_args("-5"))
+    await fails(2, "not a date: '31/03/2025'", *open_args()[:-6], "--incident-date", "31/03/2025",
+                "--channel", "phone", "--description", "x")  # fmt: skip
+    await fails(2, "argument --approve: not an amount: '1.000,00'", "claim", "decide", claim_id,
+                "--approve", "1.000,00", "--rationale", "x")  # fmt: skip
+    await fails(1, "error: no claim 'c0ffee000000'", "claim", "show", "c0ffee000000")
+    await fails(1, "error: no claim 'c0ffee000000'", "claim", "withdraw", "c0ffee000000", "--reason", "x")
+    await fails(1, "is more than the 100.00 USD claimed", "claim", "decide", claim_id, "--approve", "100.01",
+                "--rationale", "x")  # fmt: skip
+    await fails(1, "the admin role cannot do this", *open_args(), token=admin)
+    await fails(1, "the incident date is in the future", *open_args(incident=date.today() + timedelta(days=3)))
+    await fails(1, "error: the token is not valid", "claim", "list", token="gp_not_a_token")
+    await fails(1, "error: no token: pass --token or set GUARANTEE_TOKEN", "claim", "list", token=None)
+    await fails(1, "error: evidence needs --note, --file or both", "claim", "evidence", claim_id,
+                "--kind", "photo", "--source", "customer")  # fmt: skip
+    await fails(1, "error: cannot read", "claim", "evidence", claim_id, "--kind", "photo", "--source", "customer",
+                "--file", "/nonexistent/photo.jpg")  # fmt: skip
+    await fails(2, "argument --deny: invalid choice", "claim", "decide", claim_id, "--deny", "nope", "--rationale", "x")
+
+    down = f"http://127.0.0.1:{closed_port()}"
+    monkeypatch.setenv("GUARANTEE_API_URL", down)
+    await fails(1, f"error: the API is not running at {down}: start it with `guarantee up`", "claim", "list")
+
+
+async def test_the_api_address_comes_from_the_file_up_writes(cli, stack, monkeypatch, tmp_path):
+    _, specialist = stack.user_with_token(Role.specialist)
+    monkeypatch.delenv("GUARANTEE_API_URL")
+    (tmp_path / "home").mkdir(exist_ok=True)
+    (tmp_path / "home" / "api-url").write_text(cli.url + "\n")
+    monkeypatch.setenv("GUARANTEE_TOKEN", specialist)
+    assert (await cli.ok("claim", "list", "--json")).json["offset"] == 0
+
+
+async def test_demo_seed_leaves_claims_in_every_state_and_reuses_its_users(cli, stack, tmp_path):
+    first = (await cli.ok("demo", "seed", "--json")).json
+    assert set(first["users"]) == {"specialist", "lead", "manager", "director", "finance", "admin"}
+    assert [c["status"] for c in first["claims"]] == [
+        "evidence_collection", "specialist_review", "pending_approval", "paid", "denied", "withdrawn",
+    ]  # fmt: skip
+    saved = json.loads((tmp_path / "home" / "demo-tokens.json").read_text())
+    assert saved["users"] == first["users"]
+    manager = first["users"]["manager"]["token"]
+    pending = first["claims"][2]["id"]
+    approved = await cli.ok("claim", "approve", pending, token=manager)
+    assert approved.out.startswith(f"claim {pending}: approved, 11,500.00 USD decided")
+
+    second = await cli.ok("demo", "seed")
+    for role, user in first["users"].items():
+        assert re.search(rf"^  {role}\s+{user['name']}\s+{user['user_id']}\s+{user['token']}$", second.out, re.M)
+    assert "Demo claims:" in second.out and second.out.count("pending_approval") >= 1

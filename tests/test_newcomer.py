@@ -1,0 +1,182 @@
+"""A newcomer's first run, end to end, with the installed `guarantee` command and nothing configured.
+
+In a fresh GUARANTEE_HOME: `guarantee up` starts (embedded Temporal dev server, SQLite, worker,
+HTTP API); `users add` makes a specialist and a lead; the CLI takes one claim to paid and leaves a
+second in specialist_review; `up` is stopped with SIGTERM and started again on the same
+GUARANTEE_HOME, and the second claim goes on from where it was to paid.
+"""
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import httpx
+import pytest
+
+from stack.runtime import bind
+from stack.runtime import free_port as port_for
+
+pytestmark = [pytest.mark.newcomer, pytest.mark.timeout(180)]
+
+GUARANTEE = Path(sys.executable).parent / "guarantee"
+READY_S = 60.0  # a cold start on a slow CI machine; usually 2-3 s
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Newcomer:
+    """Runs `guarantee` commands the way a person would, in a clean environment."""
+
+    def __init__(self, tmp_path: Path):
+        self.home = tmp_path / "home"
+        self.cwd = tmp_path
+        drop = ("GUARANTEE_", "TEMPORAL_", "DATABASE_URL", "STRIPE_")
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+        self.env |= {"GUARANTEE_HOME": str(self.home), "GUARANTEE_API_PORT": str(free_port())}
+        self.up_proc: subprocess.Popen | None = None
+        self.starts = 0
+
+    def run(self, *args: str, token: str | None = None) -> str:
+        env = self.env | ({"GUARANTEE_TOKEN": token} if token else {})
+        done = subprocess.run(
+            [str(GUARANTEE), *args], env=env, cwd=self.cwd, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, f"guarantee {' '.join(args)}: {done.stderr}"
+        return done.stdout
+
+    def up(self) -> str:
+        """Start `guarantee up` and wait (polling, with a deadline) until its API answers."""
+        self.starts += 1
+        self.log = self.cwd / f"up-{self.starts}.log"
+        url_file = self.home / "api-url"
+        url_file.unlink(missing_ok=True)
+        # Temporal on free ports rather than 7233/8233: other suites may start a dev server right now.
+        up = [str(GUARANTEE), "up", "--temporal-port", "0", "--temporal-ui-port", "0"]
+        with open(self.log, "w") as log:
+            self.up_proc = subprocess.Popen(
+                up, env=self.env, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        deadline = time.monotonic() + READY_S
+        while time.monotonic() < deadline:
+            assert self.up_proc.poll() is None, f"`guarantee up` exited early:\n{self.log.read_text()}"
+            url = url_file.read_text().strip() if url_file.exists() else ""
+            if url:
+                try:
+                    if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                        return url
+                except httpx.TransportError:
+                    pass
+            time.sleep(0.1)
+        pytest.fail(f"`guarantee up` not ready in {READY_S:.0f} s:\n{self.log.read_text()}")
+
+    def stop(self) -> None:
+        self.up_proc.send_signal(signal.SIGTERM)
+        code = self.up_proc.wait(timeout=60)
+        assert code == 0, self.log.read_text()
+        assert self.log.read_text().rstrip().endswith("Stopped.")
+
+    def kill_leftovers(self) -> None:
+        if self.up_proc and self.up_proc.poll() is None:
+            os.killpg(self.up_proc.pid, signal.SIGKILL)
+            self.up_proc.wait()
+
+    def claim(self, claim_id: str, token: str) -> dict:
+        return json.loads(self.run("claim", "show", claim_id, "--json", token=token))
+
+    def wait_status(self, url: str, claim_id: str, token: str, status: str, within_s: float = 30.0) -> None:
+        deadline = time.monotonic() + within_s
+        headers = {"Authorization": f"Bearer {token}"}
+        while (now := httpx.get(f"{url}/claims/{claim_id}", headers=headers).json()["status"]) != status:
+            assert time.monotonic() < deadline, f"claim {claim_id} is {now}, not {status}"
+            time.sleep(0.1)
+
+
+@pytest.fixture
+def newcomer(tmp_path):
+    person = Newcomer(tmp_path)
+    yield person
+    person.kill_leftovers()
+
+
+def token_of(output: str) -> str:
+    return re.search(r"^token \(shown once\): (\S+)$", output, re.M).group(1)
+
+
+def open_claim(person: Newcomer, token: str, n: int, amount: str) -> str:
+    out = person.run(
+        "claim", "open", "--customer", f"cus_{n}", "--pro", f"pro_{n}", "--project", f"prj_{n}",
+        "--type", "property_damage", "--amount", amount, "--currency", "USD",
+        "--incident-date", date.today().isoformat(), "--channel", "phone",
+        "--description", "the pro cracked the kitchen countertop", token=token,
+    )  # fmt: skip
+    return re.match(r"claim (\w+): evidence_collection", out).group(1)
+
+
+def test_newcomer_runs_up_works_a_claim_to_paid_and_a_restart_loses_nothing(newcomer):
+    url = newcomer.up()
+    specialist = token_of(newcomer.run("users", "add", "sam", "--role", "specialist"))
+    lead = token_of(newcomer.run("users", "add", "lee", "--role", "lead"))
+
+    first = open_claim(newcomer, specialist, 1, "1,250.00")
+    newcomer.run(
+        "claim", "evidence", first, "--kind", "photo", "--source", "customer", "--note", "crack", token=specialist
+    )
+    newcomer.run("claim", "complete-evidence", first, token=specialist)
+    newcomer.run("claim", "decide", first, "--approve", "1,100.00", "--rationale", "the quote", token=specialist)
+    assert "approved" in newcomer.run("claim", "approve", first, token=lead)
+    newcomer.wait_status(url, first, lead, "paid")
+    shown = newcomer.run("claim", "show", first, token=lead)
+    assert shown.startswith(f"Claim {first}  PAID")
+    assert re.search(r"Payouts \(1\)\n.*\n\s+1\s+1,100.00 USD\s+paid", shown)
+    assert re.search(r"paid\s+paying -> paid", shown.split("Timeline")[1])
+
+    second = open_claim(newcomer, specialist, 2, "800.00")
+    newcomer.run("claim", "evidence", second, "--kind", "invoice", "--source", "customer", "--note", "repair quote",
+                 token=specialist)  # fmt: skip
+    newcomer.run("claim", "complete-evidence", second, token=specialist)
+    assert newcomer.claim(second, specialist)["status"] == "specialist_review"
+
+    newcomer.stop()
+    assert (newcomer.home / "temporal.db").exists() and (newcomer.home / "guarantee.db").exists()
+    url = newcomer.up()
+
+    assert newcomer.claim(second, specialist)["status"] == "specialist_review"
+    decided = newcomer.run("claim", "decide", second, "--approve", "800.00", "--rationale", "ok", token=specialist)
+    assert decided.startswith(f"claim {second}: pending_approval, 800.00 USD decided")
+    newcomer.run("claim", "approve", second, "--note", "after the restart", token=lead)
+    newcomer.wait_status(url, second, lead, "paid")
+    after = newcomer.claim(second, lead)
+    assert [p["status"] for p in after["payouts"]] == ["paid"]
+    actions = [t["action"] for t in after["timeline"] if t["action"] != "notified"]
+    assert actions == [
+        "opened", "evidence_added", "evidence_completed", "decided", "approved", "payout_started", "paid",
+    ]  # fmt: skip
+    listed = newcomer.run("claim", "list", "--status", "paid", token=lead)
+    assert first in listed and second in listed and listed.rstrip().endswith("1-2 of 2")
+    newcomer.stop()
+
+
+def test_up_takes_its_default_ports_or_free_ones_when_they_are_taken():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        assert port_for(busy) != busy
+        with bind(busy) as sock:
+            assert sock.getsockname()[1] not in (busy, 0)
+    idle = free_port()
+    assert port_for(idle) == idle
+    with bind(idle) as sock:
+        assert sock.getsockname()[1] == idle
