@@ -1,0 +1,164 @@
+"""Running the stub with uvicorn: in a thread, in the current event loop, or in the foreground.
+
+    url, stop = start_in_thread("state.json", port=0)    # any free port; url "http://127.0.0.1:PORT"
+    client = stripe.StripeClient("sk_test_stub", base_addresses={"api": url})
+    ...
+    stop()
+
+    async with running("state.json") as url: ...        # same, as a task of the running loop
+                                                        # (for async clients: a blocking client
+                                                        # called from that loop would deadlock it)
+
+The socket is bound before the server starts, so port 0 picks a free port and the URL is known
+(and connectable) as soon as the function returns.
+"""
+
+import asyncio
+import os
+import socket
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import uvicorn
+
+from stripe_stub import idempotency
+from stripe_stub.app import create_app
+from stripe_stub.faults import FaultConfig
+
+
+def bind(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP, not 0: asyncio turns Nagle off (TCP_NODELAY) only on sockets that say TCP,
+    # and without it every answer waits ~40 ms for a delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def url_of(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _server(state_path, *, initial_balance, faults, idempotency_ttl, log_level) -> uvicorn.Server:
+    app = create_app(state_path, initial_balance=initial_balance, faults=faults, idempotency_ttl=idempotency_ttl)
+    config = uvicorn.Config(
+        app,
+        log_level=log_level,
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=2,
+    )
+    return uvicorn.Server(config)
+
+
+def start_in_thread(
+    state_path: str | os.PathLike,
+    port: int = 0,
+    *,
+    host: str = "127.0.0.1",
+    initial_balance: dict[str, int] | None = None,
+    faults: FaultConfig | dict | None = None,
+    idempotency_ttl: float = idempotency.DEFAULT_TTL,
+    log_level: str = "warning",
+    startup_timeout: float = 10.0,
+) -> tuple[str, Callable[[], None]]:
+    """Serve the stub from a daemon thread; returns its URL and a `stop()` that waits for the end."""
+    server = _server(
+        state_path, initial_balance=initial_balance, faults=faults, idempotency_ttl=idempotency_ttl, log_level=log_level
+    )
+    sock = bind(host, port)
+    url = url_of(sock)
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            server.run(sockets=[sock])
+        except BaseException as e:  # reported by start_in_thread
+            failure.append(e)
+
+    thread = threading.Thread(target=run, name=f"stripe-stub {url}", daemon=True)
+    thread.start()
+    waited = 0.0
+    while not server.started:
+        if not thread.is_alive() or waited > startup_timeout:
+            server.should_exit = True
+            sock.close()
+            raise RuntimeError(f"the stripe stub did not start on {url}") from (failure[0] if failure else None)
+        thread.join(0.01)
+        waited += 0.01
+
+    def stop() -> None:
+        server.should_exit = True
+        thread.join(timeout=15)
+        sock.close()
+
+    return url, stop
+
+
+async def serve(
+    state_path: str | os.PathLike,
+    port: int = 0,
+    *,
+    host: str = "127.0.0.1",
+    initial_balance: dict[str, int] | None = None,
+    faults: FaultConfig | dict | None = None,
+    idempotency_ttl: float = idempotency.DEFAULT_TTL,
+    log_level: str = "warning",
+    ready: Callable[[str], None] | None = None,
+    sock: socket.socket | None = None,
+) -> None:
+    """Serve the stub in the running event loop until cancelled (or SIGINT/SIGTERM in the main thread).
+
+    `ready(url)` is called once the port is bound; pass `sock` to serve an already bound socket.
+    """
+    server = _server(
+        state_path, initial_balance=initial_balance, faults=faults, idempotency_ttl=idempotency_ttl, log_level=log_level
+    )
+    sock = sock or bind(host, port)
+    if ready is not None:
+        ready(url_of(sock))
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        sock.close()
+
+
+@asynccontextmanager
+async def running(
+    state_path: str | os.PathLike,
+    port: int = 0,
+    *,
+    host: str = "127.0.0.1",
+    initial_balance: dict[str, int] | None = None,
+    faults: FaultConfig | dict | None = None,
+    idempotency_ttl: float = idempotency.DEFAULT_TTL,
+    log_level: str = "warning",
+) -> AsyncIterator[str]:
+    """The stub served by a task of the running loop for the block; yields its URL."""
+    server = _server(
+        state_path, initial_balance=initial_balance, faults=faults, idempotency_ttl=idempotency_ttl, log_level=log_level
+    )
+    sock = bind(host, port)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+                raise RuntimeError("the stripe stub stopped while starting")
+            await asyncio.sleep(0.01)
+        yield url_of(sock)
+    finally:
+        server.should_exit = True
+        try:
+            await task
+        finally:
+            sock.close()
