@@ -94,10 +94,22 @@ def cmd_claim_open(args) -> int:
         "channel": args.channel,
         "description": args.description,
     }
+    details = payout_details(args)
+    if details:
+        body["payout"] = details
     with api(args) as client:
         claim = client.post("/claims", body)
-    emit(args, claim, show.claim_line(claim))
+    emit(args, claim, show.claim_line(claim, payout=details is not None))
     return 0
+
+
+def payout_details(args) -> dict | None:
+    """--account or --charge as the API's payout details; None when neither is given."""
+    if args.account:
+        return {"method": "transfer", "account_id": args.account}
+    if args.charge:
+        return {"method": "refund", "charge_id": args.charge}
+    return None
 
 
 def cmd_claim_list(args) -> int:
@@ -137,10 +149,10 @@ def cmd_claim_evidence(args) -> int:
     return 0
 
 
-def _act(args, *route: str, body: dict | None = None) -> int:
+def _act(args, *route: str, body: dict | None = None, payout: bool = False) -> int:
     with api(args) as client:
         claim = client.post(path(args.id, *route), body)
-    emit(args, claim, show.claim_line(claim))
+    emit(args, claim, show.claim_line(claim, payout=payout))
     return 0
 
 
@@ -166,6 +178,25 @@ def cmd_claim_send_back(args) -> int:
 
 def cmd_claim_withdraw(args) -> int:
     return _act(args, "withdraw", body={"reason": args.reason})
+
+
+def cmd_claim_payout_details(args) -> int:
+    with api(args) as client:
+        claim = client.put(path(args.id, "payout-details"), payout_details(args))
+    emit(args, claim, show.claim_line(claim, payout=True))
+    return 0
+
+
+def cmd_claim_payout_retry(args) -> int:
+    body = {"reason": args.reason}
+    details = payout_details(args)
+    if details:
+        body["payout"] = details
+    return _act(args, "payout", "retry", body=body, payout=True)
+
+
+def cmd_claim_payout_cancel(args) -> int:
+    return _act(args, "payout", "cancel", body={"reason": args.reason})
 
 
 def cmd_demo_seed(args) -> int:
@@ -215,6 +246,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
+    def payout_to(p: argparse.ArgumentParser, required: bool) -> None:
+        where = p.add_mutually_exclusive_group(required=required)
+        where.add_argument("--account", metavar="ACCOUNT", help="pay by transfer to this connected account, acct_...")
+        where.add_argument(
+            "--charge", metavar="CHARGE", help="pay by refund of this charge, ch_... (work_not_done, not_as_agreed)"
+        )
+
     up = command(
         sub, "up", cmd_up, "run Temporal, the worker and the HTTP API (ports taken or 0: free ones)", parents=()
     )
@@ -244,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--incident-date", required=True, type=day, help="YYYY-MM-DD")
     p.add_argument("--channel", required=True, choices=values(Channel))
     p.add_argument("--description", required=True)
+    payout_to(p, required=False)
 
     p = command(claim, "list", cmd_claim_list, "list claims, newest first")
     p.add_argument("--status", choices=values(ClaimStatus))
@@ -283,6 +322,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--note", required=True)
 
     p = command(claim, "withdraw", cmd_claim_withdraw, "withdraw a claim before money moves")
+    p.add_argument("id")
+    p.add_argument("--reason", required=True)
+
+    details_help = "set where the money goes: a transfer (--account) or a refund (--charge); needed to approve"
+    p = command(claim, "payout-details", cmd_claim_payout_details, details_help)
+    p.add_argument("id")
+    payout_to(p, required=True)
+
+    retry_help = "pay a payout_failed claim again, as a new attempt, to new details if given (finance)"
+    p = command(claim, "payout-retry", cmd_claim_payout_retry, retry_help)
+    p.add_argument("id")
+    p.add_argument("--reason", required=True)
+    payout_to(p, required=False)
+
+    p = command(claim, "payout-cancel", cmd_claim_payout_cancel, "end a payout_failed claim unpaid (finance)")
     p.add_argument("id")
     p.add_argument("--reason", required=True)
 

@@ -24,35 +24,56 @@ class PayoutActivities:
         with self._sessions.begin() as db:
             row = db.scalar(select(tables.Payout).where(tables.Payout.idempotency_key == key))
             if row is None:
-                db.add(
-                    tables.Payout(
-                        claim_id=order.claim_id,
-                        attempt=order.attempt,
-                        idempotency_key=key,
-                        amount_cents=order.amount_cents,
-                        currency=order.currency,
-                        status=PayoutStatus.pending,
-                        provider=self._provider.name,
-                        created_at=order.at,
-                    )
+                details = db.get(tables.PayoutDetail, order.payout_details_id) if order.payout_details_id else None
+                row = tables.Payout(
+                    claim_id=order.claim_id,
+                    attempt=order.attempt,
+                    idempotency_key=key,
+                    amount_cents=order.amount_cents,
+                    currency=order.currency,
+                    payout_details_id=details and details.id,
+                    method=details and details.method,
+                    status=PayoutStatus.pending,
+                    provider=self._provider.name,
+                    created_at=order.at,
                 )
-            elif row.status == PayoutStatus.paid:
-                return PayoutOutcome(paid=True, provider_ref=row.provider_ref)
+                db.add(row)
+            if row.status != PayoutStatus.pending:
+                return _outcome(row)
+            details = db.get(tables.PayoutDetail, row.payout_details_id) if row.payout_details_id else None
+        if details is None:
+            return self._complete(
+                key, PayoutStatus.failed, failure_code="missing_payout_details", failure_message="no payout details"
+            )
         request = PaymentRequest(
-            idempotency_key=key, claim_id=order.claim_id, amount_cents=order.amount_cents, currency=order.currency
+            idempotency_key=key,
+            claim_id=order.claim_id,
+            attempt=order.attempt,
+            amount_cents=order.amount_cents,
+            currency=order.currency,
+            method=details.method,
+            destination=details.destination,
         )
         try:
             receipt = self._provider.pay(request)
         except FinalPaymentError as err:
-            self._complete(key, PayoutStatus.failed, failure_code=err.code, failure_message=str(err))
-            return PayoutOutcome(paid=False, failure_code=err.code, failure_message=str(err))
-        self._complete(key, PayoutStatus.paid, provider_ref=receipt.provider_ref)
-        return PayoutOutcome(paid=True, provider_ref=receipt.provider_ref)
+            return self._complete(key, PayoutStatus.failed, failure_code=err.code, failure_message=str(err))
+        return self._complete(key, PayoutStatus.paid, provider_ref=receipt.provider_ref)
 
-    def _complete(self, key: str, status: PayoutStatus, **fields) -> None:
+    def _complete(self, key: str, status: PayoutStatus, **fields) -> PayoutOutcome:
         with self._sessions.begin() as db:
             row = db.scalar(select(tables.Payout).where(tables.Payout.idempotency_key == key))
             row.status = status
             row.completed_at = datetime.now(UTC)
             for name, value in fields.items():
                 setattr(row, name, value)
+            return _outcome(row)
+
+
+def _outcome(row: tables.Payout) -> PayoutOutcome:
+    return PayoutOutcome(
+        paid=row.status == PayoutStatus.paid,
+        provider_ref=row.provider_ref,
+        failure_code=row.failure_code,
+        failure_message=row.failure_message,
+    )

@@ -15,8 +15,8 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api import errors, inputs, queries
-from api.auth import APPROVERS, CASEWORK, STAFF, allow, current_actor
+from api import errors, inputs, payout_details, queries
+from api.auth import APPROVERS, CASEWORK, FINANCE, STAFF, allow, current_actor
 from api.errors import ApiError
 from api.evidence_store import EvidenceStore
 from api.opening import OpenRejected, open_claim
@@ -25,14 +25,19 @@ from schema.claims import (
     ApprovalRequest,
     ClaimDetail,
     ClaimOpen,
+    ClaimOpenBody,
     ClaimPage,
     DecisionRequest,
     EvidenceAdd,
     FileRef,
+    PayoutCancel,
+    PayoutDetails,
+    PayoutRetry,
     WithdrawRequest,
 )
 from schema.enums import ClaimStatus, ClaimType
 from schema.policy import Policy
+from workflows import rules
 from workflows.claim import TASK_QUEUE, ClaimWorkflow, claim_id_of, workflow_id
 
 
@@ -84,6 +89,20 @@ async def _act(svc: Services, claim_id: str, update, *args) -> ClaimDetail:
     return await _claim_or_404(svc, claim_id)
 
 
+async def _act_with_details(
+    svc: Services, claim_id: str, details: PayoutDetails | None, update, actor: Actor, *args
+) -> ClaimDetail:
+    """An action that may bring new payout details: stored first, removed again if the claim refuses."""
+    await _claim_or_404(svc, claim_id)
+    ref = details and await run_in_threadpool(payout_details.store, svc.sessions, claim_id, details, actor)
+    try:
+        return await _act(svc, claim_id, update, actor, *args, ref)
+    except ApiError:
+        if ref:
+            await run_in_threadpool(payout_details.discard, svc.sessions, ref)
+        raise
+
+
 Svc = Annotated[Services, Depends(_services)]
 MAX_OFFSET = 10**9  # far beyond any list, well inside the databases' 64-bit OFFSET
 
@@ -98,12 +117,20 @@ def _routes(app: FastAPI) -> None:
         return actor
 
     @app.post("/claims", status_code=201)
-    async def create(req: ClaimOpen, svc: Svc, actor: Actor = Depends(allow(CASEWORK))) -> ClaimDetail:
+    async def create(body: ClaimOpenBody, svc: Svc, actor: Actor = Depends(allow(CASEWORK))) -> ClaimDetail:
+        req = ClaimOpen.model_validate(body.model_dump(exclude={"payout"}))
         try:
+            if body.payout:
+                rules.check_payout_method(req.type, body.payout.method)
             handle = await open_claim(svc.client, svc.sessions, actor, req, svc.policy, task_queue=svc.task_queue)
         except OpenRejected as err:
             raise ApiError(422, err.code, str(err)) from None
-        return await _claim_or_404(svc, claim_id_of(handle.id))
+        except ApplicationError as err:
+            raise errors.rejection(err.type, err.message) from None
+        claim_id = claim_id_of(handle.id)
+        if body.payout:
+            return await _act_with_details(svc, claim_id, body.payout, ClaimWorkflow.add_payout_details, actor)
+        return await _claim_or_404(svc, claim_id)
 
     @app.get("/claims")
     async def list_(
@@ -155,6 +182,24 @@ def _routes(app: FastAPI) -> None:
         claim_id: str, req: ApprovalRequest, svc: Svc, actor: Actor = Depends(allow(APPROVERS))
     ) -> ClaimDetail:
         return await _act(svc, claim_id, ClaimWorkflow.review, actor, req)
+
+    @app.put("/claims/{claim_id}/payout-details")
+    async def set_payout_details(
+        claim_id: str, details: PayoutDetails, svc: Svc, actor: Actor = Depends(allow(CASEWORK))
+    ) -> ClaimDetail:
+        return await _act_with_details(svc, claim_id, details, ClaimWorkflow.add_payout_details, actor)
+
+    @app.post("/claims/{claim_id}/payout/retry")
+    async def retry_payout(
+        claim_id: str, req: PayoutRetry, svc: Svc, actor: Actor = Depends(allow(FINANCE))
+    ) -> ClaimDetail:
+        return await _act_with_details(svc, claim_id, req.payout, ClaimWorkflow.retry_payout, actor, req.reason)
+
+    @app.post("/claims/{claim_id}/payout/cancel")
+    async def cancel_payout(
+        claim_id: str, req: PayoutCancel, svc: Svc, actor: Actor = Depends(allow(FINANCE))
+    ) -> ClaimDetail:
+        return await _act(svc, claim_id, ClaimWorkflow.cancel_payout, actor, req.reason)
 
     @app.post("/claims/{claim_id}/withdraw")
     async def withdraw(

@@ -11,6 +11,7 @@ from schema.enums import Role
 
 CASEWORK = frozenset({Role.specialist, Role.lead, Role.manager, Role.director})
 APPROVERS = frozenset({Role.lead, Role.manager, Role.director, Role.finance})
+FINANCE = frozenset({Role.finance})
 STAFF = frozenset(Role)
 
 _bearer = HTTPBearer(auto_error=False)

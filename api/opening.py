@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 from temporalio.client import Client, WorkflowHandle
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from schema import search_attributes as sa
 from schema import tables
@@ -64,12 +65,16 @@ async def open_claim(
     req: ClaimOpen,
     policy: Policy,
     task_queue: str = TASK_QUEUE,
+    claim_id: str | None = None,
 ) -> WorkflowHandle:
-    """Start the claim's workflow and return its handle once the claim is in the database."""
+    """Start the claim's workflow and return its handle once the claim is in the database.
+
+    With a `claim_id` chosen by the caller, opening again after a lost answer opens nothing new.
+    """
     now = datetime.now(UTC)
     check_request(req, policy, now.date())
     issues, flags = assess(sessions, req, policy, now.date())
-    claim_id = uuid.uuid4().hex[:12]
+    claim_id = claim_id or uuid.uuid4().hex[:12]
     start = ClaimStart(
         claim_id=claim_id,
         request=req,
@@ -79,12 +84,15 @@ async def open_claim(
         risk_flags=flags,
         eligibility_issues=issues,
     )
-    handle = await client.start_workflow(
-        ClaimWorkflow.run,
-        start,
-        id=workflow_id(claim_id),
-        task_queue=task_queue,
-        search_attributes=sa.initial(ClaimStatus.evidence_collection, req.amount_cents, actor.user_id),
-    )
+    try:
+        handle = await client.start_workflow(
+            ClaimWorkflow.run,
+            start,
+            id=workflow_id(claim_id),
+            task_queue=task_queue,
+            search_attributes=sa.initial(ClaimStatus.evidence_collection, req.amount_cents, actor.user_id),
+        )
+    except WorkflowAlreadyStartedError:
+        handle = client.get_workflow_handle(workflow_id(claim_id))
     await handle.execute_update(ClaimWorkflow.wait_opened)
     return handle

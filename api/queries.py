@@ -14,6 +14,7 @@ from schema.claims import (
     EvidenceView,
     FileRef,
     NotificationView,
+    PayoutDetailsView,
     PayoutView,
     TimelineEntry,
 )
@@ -45,6 +46,10 @@ def get_claim(sessions: sessionmaker, claim_id: str) -> ClaimDetail | None:
             ],
             approvals=[
                 ApprovalView.model_validate(a, from_attributes=True) for a in _children(db, tables.Approval, claim_id)
+            ],
+            payout_details=[
+                PayoutDetailsView.model_validate(p, from_attributes=True)
+                for p in _children(db, tables.PayoutDetail, claim_id)
             ],
             payouts=[
                 PayoutView.model_validate(p, from_attributes=True) for p in _children(db, tables.Payout, claim_id)

@@ -2,7 +2,10 @@
 
 Users are created in the database `guarantee up` uses (their tokens are saved to
 GUARANTEE_HOME/demo-tokens.json, so a second seed reuses them); every claim goes through the
-HTTP API like a person's would.
+HTTP API like a person's would, each with payout details (a transfer to a made-up connected
+account). With the embedded Stripe stub (`guarantee up` without STRIPE_API_BASE), the paid
+money-back claim is a refund of a charge made on the stub, and one more claim is left in
+payout_failed: its account is one the stub is told to decline.
 """
 
 import json
@@ -11,13 +14,17 @@ import time
 import uuid
 from datetime import date, timedelta
 
+import httpx
+import stripe
+
 from cli import show
 from cli.db import user_sessions
 from cli.http import Api, CliError
 from schema.enums import Role
-from stack.config import load_settings
+from stack.config import STUB_API_KEY, load_settings
 
 PAYOUT_DEADLINE_S = 30.0
+MOVING = ("approved", "paying")  # a payout under way: the seed waits for where it ends
 
 
 def seed(json_out: bool = False) -> None:
@@ -39,9 +46,11 @@ def seed(json_out: bool = False) -> None:
                 f"the API at {api_url} does not know the demo users: run `guarantee demo seed` with the same "
                 "GUARANTEE_HOME (or DATABASE_URL) as `guarantee up`"
             ) from None
-    claims = _claims({role: u["token"] for role, u in users.items()})
+    stub = EmbeddedStub.find(settings.stub_url_file)
+    claims = _claims({role: u["token"] for role, u in users.items()}, stub)
     if json_out:
-        print(json.dumps({"tokens_file": str(tokens_file), "users": users, "claims": claims}, indent=2))
+        out = {"tokens_file": str(tokens_file), "users": users, "claims": claims, "stripe_stub": stub and stub.url}
+        print(json.dumps(out, indent=2))
         return
     print(f"Demo users (tokens saved to {tokens_file}):")
     rows = [[role, u["name"], u["user_id"], u["token"]] for role, u in users.items()]
@@ -49,13 +58,69 @@ def seed(json_out: bool = False) -> None:
     print("\nDemo claims:")
     page = {"items": claims, "total": len(claims), "offset": 0}
     print("\n".join("  " + line for line in show.claims_table(page).splitlines()[:-1]))
+    if stub is None:
+        print("  (no payout_failed claim: that needs the embedded Stripe stub, `guarantee up` without STRIPE_API_BASE)")
     pending = next((c["id"] for c in claims if c["status"] == "pending_approval"), None)
+    failed = next((c["id"] for c in claims if c["status"] == "payout_failed"), None)
     print("\nTry:")
     print(f"  export GUARANTEE_TOKEN={users['specialist']['token']}")
     print("  guarantee claim list")
     if pending:
         print(f"  guarantee claim show {pending}")
         print(f"  guarantee claim approve {pending} --token {users['manager']['token']}")
+    if failed:
+        print(
+            f'  guarantee claim payout-retry {failed} --reason "new account from the customer" '
+            f"--account acct_demo{uuid.uuid4().hex[:6]} --token {users['finance']['token']}"
+        )
+
+
+class EmbeddedStub:
+    """The Stripe stub `guarantee up` runs in-process: its address file, its admin routes, the SDK on it."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self._sdk = stripe.StripeClient(STUB_API_KEY, base_addresses={"api": url}, max_network_retries=0)
+
+    @classmethod
+    def find(cls, url_file) -> "EmbeddedStub | None":
+        """The stub named in `url_file` if it answers; None for real Stripe, or a stub elsewhere."""
+        try:
+            url = url_file.read_text().strip().rstrip("/")
+        except OSError:
+            return None
+        if not url:
+            return None
+        try:
+            if httpx.get(f"{url}/_stub/health", timeout=5).json().get("ok") is not True:
+                return None
+        except (httpx.HTTPError, ValueError, AttributeError):
+            return None
+        return cls(url)
+
+    def charge(self, amount_cents: int, currency: str, description: str) -> str:
+        """A card charge on the platform, as the customer's original payment; its id (ch_...)."""
+        try:
+            made = self._sdk.v1.charges.create(
+                params={
+                    "amount": amount_cents,
+                    "currency": currency.lower(),
+                    "source": "tok_visa",
+                    "description": description,
+                }
+            )
+        except stripe.StripeError as err:
+            raise CliError(f"the Stripe stub at {self.url} refused a demo charge: {err.user_message or err}") from None
+        return made.id
+
+    def decline(self, account: str) -> None:
+        """Transfers to `account` fail (account_invalid) from now on; the other faults stay as they were."""
+        try:
+            current = httpx.get(f"{self.url}/_stub/faults", timeout=10).raise_for_status().json()["faults"]
+            current["declined_destinations"] = [*current.get("declined_destinations", []), account]
+            httpx.post(f"{self.url}/_stub/faults", json=current, timeout=10).raise_for_status()
+        except (httpx.HTTPError, ValueError, KeyError, TypeError) as err:
+            raise CliError(f"cannot set up the Stripe stub at {self.url} for the demo: {err}") from None
 
 
 def _saved(path) -> dict:
@@ -96,13 +161,13 @@ def _users(sessions, saved: dict) -> dict:
     return users
 
 
-def _claims(tokens: dict) -> list[dict]:
-    """Six claims, each left in another state."""
+def _claims(tokens: dict, stub: EmbeddedStub | None) -> list[dict]:
+    """Six claims, each left in another state; a seventh in payout_failed with the embedded stub."""
     run = uuid.uuid4().hex[:4]
     today = date.today()
     with Api(tokens["specialist"]) as spec, Api(tokens["lead"]) as lead:
 
-        def open_(n: int, type: str, amount_cents: int, description: str, days_ago: int = 2) -> str:
+        def open_(n: int, type: str, amount_cents: int, description: str, days_ago: int = 2, payout=None) -> str:
             claim = spec.post(
                 "/claims",
                 {
@@ -115,6 +180,7 @@ def _claims(tokens: dict) -> list[dict]:
                     "incident_date": (today - timedelta(days=days_ago)).isoformat(),
                     "channel": "phone" if n % 2 else "email",
                     "description": description,
+                    "payout": payout or {"method": "transfer", "account_id": f"acct_demo{run}n{n}"},
                 },
             )
             return claim["id"]
@@ -150,9 +216,18 @@ def _claims(tokens: dict) -> list[dict]:
         ready(c)
         decide(c, {"outcome": "approve", "amount_cents": 1_150_000, "rationale": "invoice matches; paint excluded"})
         ids.append(c)
-        # paid: approved by a lead, the payout goes out.
+        # paid: approved by a lead, the payout goes out; money back, so a refund of the customer's
+        # charge when the stub can make one.
+        refund = None
+        if stub is not None:
+            charge = stub.charge(120_000, "USD", f"cabinets, project prj_demo{run}_4")
+            refund = {"method": "refund", "charge_id": charge}
         paid = open_(
-            4, "not_as_agreed", 120_000, "Cabinets were installed in the wrong colour and the pro refused to fix them."
+            4,
+            "not_as_agreed",
+            120_000,
+            "Cabinets were installed in the wrong colour and the pro refused to fix them.",
+            payout=refund,
         )
         evidence(paid, "photo", "customer", "photos of the cabinets against the signed order")
         ready(paid)
@@ -172,13 +247,31 @@ def _claims(tokens: dict) -> list[dict]:
         c = open_(6, "work_not_done", 40_000, "The pro skipped the second coat of paint in the hallway.")
         spec.post(f"/claims/{c}/withdraw", {"reason": "the customer and the pro settled it between them"})
         ids.append(c)
+        # payout_failed: the stub declines the account, so the claim waits for finance.
+        if stub is not None:
+            closed = f"acct_demo{run}closed"
+            stub.decline(closed)
+            c = open_(
+                7,
+                "property_damage",
+                45_000,
+                "The pro's trailer dented the garage door while unloading.",
+                payout={"method": "transfer", "account_id": closed},
+            )
+            evidence(c, "estimate", "customer", "garage door repair estimate")
+            ready(c)
+            decide(c, {"outcome": "approve", "amount_cents": 45_000, "rationale": "estimate is fair"})
+            lead.post(f"/claims/{c}/approval", {"verdict": "approve", "note": "ok"})
+            ids.append(c)
 
         deadline = time.monotonic() + PAYOUT_DEADLINE_S
-        while spec.get(f"/claims/{paid}")["status"] != "paid" and time.monotonic() < deadline:
+        claims = [spec.get(f"/claims/{claim_id}") for claim_id in ids]
+        while any(c["status"] in MOVING for c in claims) and time.monotonic() < deadline:
             time.sleep(0.2)
-        return [_summary(spec.get(f"/claims/{claim_id}")) for claim_id in ids]
+            claims = [c if c["status"] not in MOVING else spec.get(f"/claims/{c['id']}") for c in claims]
+        return [_summary(c) for c in claims]
 
 
 def _summary(claim: dict) -> dict:
-    drop = ("evidence", "decisions", "approvals", "payouts", "notifications", "timeline")
+    drop = ("evidence", "decisions", "approvals", "payouts", "payout_details", "notifications", "timeline")
     return {k: v for k, v in claim.items() if k not in drop}

@@ -65,6 +65,9 @@ class Api:
             raise CliError(f"cannot read {file}: {err.strerror or err}") from None
         return self._send("POST", path, data=data or {}, files={"file": (file.name, content, _content_type(file))})
 
+    def put(self, path: str, json: dict) -> dict:
+        return self._send("PUT", path, json=json)
+
     def _send(self, method: str, path: str, **kwargs) -> dict:
         try:
             response = self._http.request(method, path, **kwargs)

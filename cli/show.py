@@ -63,8 +63,8 @@ def claims_table(page: dict) -> str:
     return f"{table(headers, rows, width=24)}\n{footer}"
 
 
-def claim_line(claim: dict) -> str:
-    """One line after an action: where the claim stands now."""
+def claim_line(claim: dict, payout: bool = False) -> str:
+    """One line after an action: where the claim stands now (and, with `payout`, where the money goes)."""
     text = f"claim {claim['id']}: {claim['status']}"
     approved = claim.get("approved_amount_cents")
     if approved is not None and claim["status"] not in ("specialist_review", "evidence_collection"):
@@ -75,7 +75,25 @@ def claim_line(claim: dict) -> str:
         text += f", waiting on {claim['assignee']}"
     if claim["status"] == "approved":
         text += " (the payout is on its way)"
+    elif claim["status"] == "payout_failed":
+        refused = [p for p in claim.get("payouts", []) if p["status"] == "failed"]
+        code = refused[-1].get("failure_code") if refused else None
+        text += f" (the payout was refused{': ' + code if code else ''}; finance retries or cancels it)"
+    if payout:
+        text += f"; pays by {payout_to(claim) or 'nothing yet: no payout details'}"
     return text
+
+
+def destination(details: dict) -> str:
+    """Payout details as people say them: `transfer to acct_...` or `refund of ch_...`."""
+    joint = "to" if details["method"] == "transfer" else "of"
+    return f"{details['method']} {joint} {details['destination']}"
+
+
+def payout_to(claim: dict) -> str | None:
+    """The claim's payout details in use: the newest (details a claim refused are never kept)."""
+    details = claim.get("payout_details") or []
+    return destination(details[-1]) if details else None
 
 
 def claim_detail(claim: dict) -> str:
@@ -87,6 +105,7 @@ def claim_detail(claim: dict) -> str:
         ("project", claim["project_id"]),
         ("claimed", money(claim["amount_cents"], cur)),
         ("approved", money(claim["approved_amount_cents"], cur) or "-"),
+        ("payout to", payout_to(claim) or "-"),
         ("incident", claim["incident_date"]),
         ("opened", f"{when(claim['opened_at'])} UTC by {claim['opened_by']}"),
         ("updated", f"{when(claim['updated_at'])} UTC"),
@@ -141,12 +160,21 @@ def claim_detail(claim: dict) -> str:
         ],
     )
     out += _section(
+        "Payout details",
+        ["#", "METHOD", "DESTINATION", "ADDED BY", "AT (UTC)"],
+        [
+            [d["id"], d["method"], d["destination"], d["added_by"], when(d["added_at"])]
+            for d in claim.get("payout_details", [])
+        ],
+    )
+    out += _section(
         "Payouts",
-        ["ATTEMPT", "AMOUNT", "STATUS", "PROVIDER", "REFERENCE", "CREATED (UTC)", "COMPLETED (UTC)"],
+        ["ATTEMPT", "AMOUNT", "METHOD", "STATUS", "PROVIDER", "REFERENCE", "CREATED (UTC)", "COMPLETED (UTC)"],
         [
             [
                 p["attempt"],
                 money(p["amount_cents"], p["currency"]),
+                p.get("method"),
                 p["status"],
                 p["provider"],
                 p["provider_ref"] or p.get("failure_code"),

@@ -4,12 +4,17 @@ from typing import Protocol
 
 from pydantic import BaseModel
 
+from schema.enums import PayoutMethod
+
 
 class PaymentRequest(BaseModel):
     idempotency_key: str
     claim_id: str
+    attempt: int
     amount_cents: int
     currency: str
+    method: PayoutMethod
+    destination: str
 
 
 class PaymentReceipt(BaseModel):

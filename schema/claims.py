@@ -15,6 +15,7 @@ from schema.enums import (
     DenialReason,
     EvidenceKind,
     EvidenceSource,
+    PayoutMethod,
     PayoutStatus,
     Role,
 )
@@ -74,6 +75,39 @@ class ClaimOpen(Strict):
         raise ValueError("write the date as YYYY-MM-DD")
 
 
+class PayoutDetails(Strict):
+    """Where the money goes. Stored in the database only; the workflow carries a reference."""
+
+    method: PayoutMethod
+    account_id: str | None = Field(default=None, pattern=r"^acct_[A-Za-z0-9]{1,64}$")
+    charge_id: str | None = Field(default=None, pattern=r"^ch_[A-Za-z0-9]{1,64}$")
+
+    @model_validator(mode="after")
+    def _one_destination(self) -> "PayoutDetails":
+        wanted = "account_id" if self.method == PayoutMethod.transfer else "charge_id"
+        other = "charge_id" if wanted == "account_id" else "account_id"
+        if getattr(self, wanted) is None or getattr(self, other) is not None:
+            raise ValueError(f"a {self.method.value} needs {wanted} and no {other}")
+        return self
+
+    @property
+    def destination(self) -> str:
+        return self.account_id or self.charge_id
+
+
+class PayoutDetailsRef(BaseModel):
+    """What the workflow knows of payout details: their row and their method, never the account."""
+
+    id: int
+    method: PayoutMethod
+
+
+class ClaimOpenBody(ClaimOpen):
+    """What the API takes to open a claim: the claim, and optionally where to pay it."""
+
+    payout: PayoutDetails | None = None
+
+
 class FileRef(Strict):
     """An evidence file in the evidence store, named by the SHA-256 of its content."""
 
@@ -110,6 +144,17 @@ class ApprovalRequest(Strict):
 
 class WithdrawRequest(Strict):
     reason: str = Field(min_length=1, max_length=10_000)
+
+
+class PayoutCancel(Strict):
+    reason: str = Field(min_length=1, max_length=10_000)
+
+
+class PayoutRetry(Strict):
+    """Finance retries a refused payout as a new attempt, optionally to new payout details."""
+
+    reason: str = Field(min_length=1, max_length=10_000)
+    payout: PayoutDetails | None = None
 
 
 class ClaimStart(BaseModel):
@@ -154,8 +199,17 @@ class ApprovalView(BaseModel):
     at: datetime
 
 
+class PayoutDetailsView(BaseModel):
+    id: int
+    method: PayoutMethod
+    destination: str
+    added_by: str
+    added_at: datetime
+
+
 class PayoutView(BaseModel):
     attempt: int
+    method: PayoutMethod | None
     idempotency_key: str
     amount_cents: int
     currency: str
@@ -213,6 +267,7 @@ class ClaimDetail(ClaimSummary):
     decisions: list[DecisionView]
     approvals: list[ApprovalView]
     payouts: list[PayoutView]
+    payout_details: list[PayoutDetailsView]
     notifications: list[NotificationView]
     timeline: list[TimelineEntry]
 

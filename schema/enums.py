@@ -20,6 +20,7 @@ class ClaimStatus(StrEnum):
     withdrawn = "withdrawn"
     closed_no_evidence = "closed_no_evidence"
     payout_failed = "payout_failed"
+    payout_cancelled = "payout_cancelled"
 
     @property
     def is_final(self) -> bool:
@@ -27,7 +28,13 @@ class ClaimStatus(StrEnum):
 
 
 FINAL_STATUSES = frozenset(
-    {ClaimStatus.paid, ClaimStatus.denied, ClaimStatus.withdrawn, ClaimStatus.closed_no_evidence}
+    {
+        ClaimStatus.paid,
+        ClaimStatus.denied,
+        ClaimStatus.withdrawn,
+        ClaimStatus.closed_no_evidence,
+        ClaimStatus.payout_cancelled,
+    }
 )
 
 
@@ -98,3 +105,13 @@ class PayoutStatus(StrEnum):
     pending = "pending"
     paid = "paid"
     failed = "failed"
+
+
+class PayoutMethod(StrEnum):
+    """A transfer to the claimant's connected account, or a refund of the charge they paid."""
+
+    transfer = "transfer"
+    refund = "refund"
+
+
+MONEY_BACK_TYPES = frozenset({ClaimType.work_not_done, ClaimType.not_as_agreed})

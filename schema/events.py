@@ -54,6 +54,7 @@ class ClaimEvent(BaseModel):
 class PayoutOrder(BaseModel):
     claim_id: str
     attempt: int
+    payout_details_id: int | None
     amount_cents: int
     currency: str
     at: datetime

@@ -114,6 +114,19 @@ class Approval(Base):
     at: Mapped[datetime]
 
 
+class PayoutDetail(Base):
+    """Where a claim's money goes; each change is a new row, and a payout names the row it used."""
+
+    __tablename__ = "payout_details"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    claim_id: Mapped[str] = mapped_column(ForeignKey("claims.id"), index=True)
+    method: Mapped[str] = mapped_column(String(10))
+    destination: Mapped[str]
+    added_by: Mapped[str]
+    added_at: Mapped[datetime]
+
+
 class Payout(Base):
     """The ledger: written before the provider is called, completed after it answers."""
 
@@ -125,6 +138,8 @@ class Payout(Base):
     idempotency_key: Mapped[str] = mapped_column(unique=True)
     amount_cents: Mapped[int]
     currency: Mapped[str] = mapped_column(String(3))
+    payout_details_id: Mapped[int | None] = mapped_column(ForeignKey("payout_details.id"))
+    method: Mapped[str | None] = mapped_column(String(10))
     status: Mapped[str] = mapped_column(String(10), index=True)
     provider: Mapped[str] = mapped_column(String(20))
     provider_ref: Mapped[str | None]

@@ -4,6 +4,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+# Any sk_test_ key opens the embedded stub; real Stripe needs STRIPE_API_KEY.
+STUB_API_KEY = "sk_test_guarantee_stub"
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -12,6 +15,8 @@ class Settings:
     temporal_address: str | None
     temporal_namespace: str
     database_url: str
+    stripe_api_base: str | None
+    stripe_api_key: str
 
     @property
     def evidence_dir(self) -> Path:
@@ -22,13 +27,18 @@ class Settings:
         return self.home / "temporal.db"
 
     @property
-    def local_provider_db(self) -> Path:
-        return self.home / "local-provider.db"
+    def stripe_stub_state(self) -> Path:
+        return self.home / "stripe-stub.json"
 
     @property
     def api_url_file(self) -> Path:
         """Where `guarantee up` writes the API's address, so the command line finds it."""
         return self.home / "api-url"
+
+    @property
+    def stub_url_file(self) -> Path:
+        """Where `guarantee up` writes the embedded Stripe stub's address (for `demo seed`); absent otherwise."""
+        return self.home / "stripe-stub-url"
 
 
 def load_settings() -> Settings:
@@ -39,4 +49,6 @@ def load_settings() -> Settings:
         temporal_address=os.environ.get("TEMPORAL_ADDRESS") or None,
         temporal_namespace=os.environ.get("TEMPORAL_NAMESPACE", "default"),
         database_url=os.environ.get("DATABASE_URL") or f"sqlite:///{home / 'guarantee.db'}",
+        stripe_api_base=os.environ.get("STRIPE_API_BASE") or None,
+        stripe_api_key=os.environ.get("STRIPE_API_KEY") or STUB_API_KEY,
     )

@@ -15,17 +15,19 @@ import logging
 import os
 import signal
 import socket
+from pathlib import Path
 
 import uvicorn
 from sqlalchemy import make_url
 
 from api.app import Services, create_app
 from api.evidence_store import EvidenceStore
-from payments.local import LocalProvider
+from payments.stripe_provider import StripeProvider
 from schema.database import make_engine, make_sessions, migrate
 from schema.policy import load_policy
 from stack.config import Settings, load_settings
 from stack.temporal import connect, ensure_search_attributes, start_dev_server
+from stripe_stub.server import start_in_thread
 from worker import build_worker
 
 TEMPORAL_PORT = 7233
@@ -144,7 +146,15 @@ async def run_up(port: int | None, temporal_port: int | None = None, temporal_ui
             client = env.client
             temporal, temporal_ui = f"{HOST}:{temporal_port}", f"http://{HOST}:{ui_port}"
 
-        worker = build_worker(client, sessions, LocalProvider(settings.local_provider_db))
+        stripe_base = settings.stripe_api_base
+        if stripe_base is None:
+            stripe_base, stop_stub = await asyncio.to_thread(start_in_thread, settings.stripe_stub_state)
+            cleanup.callback(stop_stub)
+            settings.stub_url_file.write_text(stripe_base + "\n")
+            cleanup.callback(_forget, settings.stub_url_file, stripe_base)
+        else:
+            settings.stub_url_file.unlink(missing_ok=True)
+        worker = build_worker(client, sessions, StripeProvider(settings.stripe_api_key, stripe_base))
         await cleanup.enter_async_context(worker)
 
         services = Services(
@@ -155,7 +165,7 @@ async def run_up(port: int | None, temporal_port: int | None = None, temporal_ui
         server, serving = await serve_api(services, sock)
         api_url = f"http://{HOST}:{sock.getsockname()[1]}"
         settings.api_url_file.write_text(api_url + "\n")
-        cleanup.callback(_forget_url, settings, api_url)
+        cleanup.callback(_forget, settings.api_url_file, api_url)
 
         lines = [
             ("API", api_url),
@@ -164,6 +174,7 @@ async def run_up(port: int | None, temporal_port: int | None = None, temporal_ui
         ]
         if temporal_ui:
             lines.append(("Temporal UI", temporal_ui))
+        lines.append(("Stripe API", stripe_base if settings.stripe_api_base else f"{stripe_base} (embedded stub)"))
         lines += [("data", str(settings.home)), ("database", _shown(settings.database_url))]
         print("Guarantee payouts is up.")
         for name, value in lines:
@@ -179,11 +190,11 @@ async def run_up(port: int | None, temporal_port: int | None = None, temporal_ui
     print("Stopped.", flush=True)
 
 
-def _forget_url(settings: Settings, api_url: str) -> None:
-    """Remove the API address file on a clean stop, unless another `up` has written its own since."""
+def _forget(url_file: Path, url: str) -> None:
+    """Remove an address file on a clean stop, unless another `up` has written its own since."""
     with contextlib.suppress(OSError):
-        if settings.api_url_file.read_text().strip() == api_url:
-            settings.api_url_file.unlink()
+        if url_file.read_text().strip() == url:
+            url_file.unlink()
 
 
 async def _connect(settings: Settings):
@@ -207,9 +218,12 @@ async def run_worker_only() -> None:
     client = await _connect(settings)
     await ensure_search_attributes(client, settings.temporal_namespace)
     settings.home.mkdir(parents=True, exist_ok=True)
+    if not settings.stripe_api_base:
+        raise SystemExit("error: STRIPE_API_BASE is not set: a bare worker pays through an existing Stripe API")
     engine = await asyncio.to_thread(_database, settings)
     try:
-        worker = build_worker(client, make_sessions(engine), LocalProvider(settings.local_provider_db))
+        provider = StripeProvider(settings.stripe_api_key, settings.stripe_api_base)
+        worker = build_worker(client, make_sessions(engine), provider)
         print(
             f"worker on task queue {worker.config()['task_queue']} at {settings.temporal_address} "
             f"(namespace {settings.temporal_namespace}), database {_shown(settings.database_url)}; Ctrl-C stops it",

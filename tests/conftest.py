@@ -11,6 +11,7 @@ import uuid
 import httpx
 import psycopg
 import pytest
+import stripe
 from sqlalchemy import select
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
@@ -19,13 +20,16 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import Services, create_app
 from api.evidence_store import EvidenceStore
 from api.users import add_user
-from payments.local import LocalProvider
+from payments.stripe_provider import StripeProvider
 from schema import tables
 from schema.claims import Actor
 from schema.database import make_engine, make_sessions, migrate
 from schema.enums import FINAL_STATUSES, Role
 from schema.policy import load_policy
+from stack.config import STUB_API_KEY
 from stack.temporal import TEST_SERVER, ensure_search_attributes
+from stripe_stub.control import StubControl
+from stripe_stub.server import start_in_thread
 from worker import build_worker
 from workflows.claim import workflow_id
 
@@ -73,16 +77,36 @@ def sessions(db_url):
     engine.dispose()
 
 
+class Stub:
+    """The Stripe-compatible stub server, its admin handle, and an SDK client to read it back."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.control = StubControl(url)
+        self.client = stripe.StripeClient(STUB_API_KEY, base_addresses={"api": url}, max_network_retries=0)
+
+    def transfers(self, claim_id: str) -> list:
+        every = self.client.v1.transfers.list(params={"limit": 100}).auto_paging_iter()
+        return [t for t in every if t.metadata.to_dict().get("claim_id") == claim_id]
+
+
 @pytest.fixture(scope="session")
-def provider(tmp_path_factory):
-    return LocalProvider(tmp_path_factory.mktemp("provider") / "payments.db")
+def stub(tmp_path_factory):
+    url, stop = start_in_thread(tmp_path_factory.mktemp("stripe") / "state.json")
+    yield Stub(url)
+    stop()
+
+
+@pytest.fixture(scope="session")
+def provider(stub):
+    return StripeProvider(STUB_API_KEY, stub.url, timeout_seconds=5)
 
 
 class Stack:
     """A real worker on its own task queue, with helpers to make users and read the database."""
 
-    def __init__(self, env, sessions, provider, queue):
-        self.env, self.client, self.sessions, self.provider, self.queue = env, env.client, sessions, provider, queue
+    def __init__(self, env, sessions, stub, queue):
+        self.env, self.client, self.sessions, self.stub, self.queue = env, env.client, sessions, stub, queue
 
     def user(self, role: Role) -> Actor:
         return self.user_with_token(role)[0]
@@ -103,7 +127,7 @@ class Stack:
 
 
 @pytest.fixture(scope="session")
-async def stack(env, sessions, provider):
+async def stack(env, sessions, stub, provider):
     """One worker for the whole session, so timers of claims left open by earlier tests still run.
 
     The time-skipping server does not skip while a workflow task waits for a worker, so the claims
@@ -111,7 +135,7 @@ async def stack(env, sessions, provider):
     """
     queue = f"claims-{uuid.uuid4().hex[:8]}"
     async with build_worker(env.client, sessions, provider, task_queue=queue):
-        yield Stack(env, sessions, provider, queue)
+        yield Stack(env, sessions, stub, queue)
         await terminate_open_claims(env.client, sessions)
 
 

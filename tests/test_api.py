@@ -40,6 +40,7 @@ def claim_body(**overrides) -> dict:
         "incident_date": today().isoformat(),
         "channel": "phone",
         "description": "the pro cracked the countertop",
+        "payout": {"method": "transfer", "account_id": f"acct_{tag}"},
     }
     return body | overrides
 
@@ -202,7 +203,7 @@ async def test_claim_through_the_api_to_paid_then_final(desk, stack):
     assert paid["status"] == "paid"
     assert [(p["amount_cents"], p["currency"], p["status"]) for p in paid["payouts"]] == [(75_000, "USD", "paid")]
     actions = [t["action"] for t in paid["timeline"] if t["action"] != "notified"]
-    assert actions[:2] == ["opened", "evidence_added"]
+    assert actions[:3] == ["opened", "payout_details_added", "evidence_added"]
     assert actions[-2:] == ["payout_started", "paid"]
 
     # Final: nothing changes a paid claim, least of all a withdrawal after the money left.
@@ -865,6 +866,6 @@ async def test_health_and_api_document_need_no_token(desk):
     r = await desk.client.get("/openapi.json")
     assert r.status_code == 200
     schemas = r.json()["components"]["schemas"]
-    assert schemas["ClaimOpen"]["properties"]["amount_cents"]["type"] == "integer"
+    assert schemas["ClaimOpenBody"]["properties"]["amount_cents"]["type"] == "integer"
     assert "DecisionRequest" in schemas and "ApprovalRequest" in schemas
     assert {"/claims", "/claims/{claim_id}", "/claims/{claim_id}/decision"} <= set(r.json()["paths"])

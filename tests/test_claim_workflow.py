@@ -1,6 +1,8 @@
 """The claim process on the time-skipping server, with a real worker and a real database."""
 
 import asyncio
+import base64
+import json
 import os
 import uuid
 from datetime import date, timedelta
@@ -9,16 +11,13 @@ from pathlib import Path
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
+from api import payout_details
 from api.opening import open_claim
-from payments.local import LocalProvider
-from payments.provider import FinalPaymentError
 from schema import search_attributes as sa
 from schema import tables
-from schema.claims import ApprovalRequest, ClaimOpen, DecisionRequest, EvidenceAdd, WithdrawRequest
+from schema.claims import ApprovalRequest, ClaimOpen, DecisionRequest, EvidenceAdd, PayoutDetails, WithdrawRequest
 from schema.enums import ClaimStatus, Role
 from schema.policy import load_policy
-from tests.conftest import Stack
-from worker import build_worker
 from workflows.claim import ClaimWorkflow, claim_id_of
 
 POLICY = load_policy("v1")
@@ -66,6 +65,8 @@ APPROVE = ApprovalRequest(verdict="approve")
 
 
 HISTORIES = Path(__file__).parent / "histories"
+# Bump when the workflow changes, so recording adds new histories beside the ones running claims have.
+HISTORY_GENERATION = "v2"
 
 
 async def keep_history(handle, name: str) -> None:
@@ -73,7 +74,26 @@ async def keep_history(handle, name: str) -> None:
     if os.environ.get("GUARANTEE_RECORD_HISTORIES"):
         HISTORIES.mkdir(exist_ok=True)
         history = await handle.fetch_history()
-        (HISTORIES / f"{name}.json").write_text(history.to_json())
+        (HISTORIES / f"{HISTORY_GENERATION}-{name}.json").write_text(history.to_json())
+
+
+async def history_text(handle) -> str:
+    """Every payload in the claim's history, decoded: what anyone with access to Temporal can read."""
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("data"), str) and "metadata" in node:
+                found.append(base64.b64decode(node["data"]).decode(errors="replace"))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(json.loads((await handle.fetch_history()).to_json()))
+    assert found, "the history has payloads"
+    return "\n".join(found)
 
 
 def round_to_hours(delta: timedelta) -> timedelta:
@@ -84,8 +104,13 @@ def round_to_hours(delta: timedelta) -> timedelta:
 PHOTO = EvidenceAdd(kind="photo", source="customer", note="ceiling stain")
 
 
-async def to_review(stack, handle, specialist):
+async def to_review(stack, handle, specialist, account="acct_customer1"):
+    """Evidence and payout details in, evidence complete: the claim waits for a decision."""
+    claim_id = claim_id_of(handle.id)
     await handle.execute_update(ClaimWorkflow.add_evidence, args=[specialist, PHOTO])
+    details = PayoutDetails(method="transfer", account_id=account)
+    ref = payout_details.store(stack.sessions, claim_id, details, specialist)
+    await handle.execute_update(ClaimWorkflow.add_payout_details, args=[specialist, ref])
     await handle.execute_update(ClaimWorkflow.complete_evidence, specialist)
 
 
@@ -108,10 +133,15 @@ async def test_paid_path(stack):
     [payout] = stack.rows(tables.Payout, claim_id)
     assert (payout.amount_cents, payout.status, payout.attempt) == (100_000, "paid", 1)
     assert payout.idempotency_key == f"claim-{claim_id}-payout-1"
-    assert [p for p in stack.provider.payments() if p[2] == claim_id][0][3] == 100_000
+    [transfer] = stack.stub.transfers(claim_id)
+    assert (transfer.id, transfer.amount, transfer.currency) == (payout.provider_ref, 100_000, "usd")
+    assert transfer.destination == "acct_customer1"
+    assert "acct_customer1" not in await history_text(handle), "payout details stay out of Temporal history"
+    assert (transfer.transfer_group, transfer.metadata["attempt"]) == (f"claim-{claim_id}", "1")
     assert stack.actions(claim_id) == [
         "opened",
         "evidence_added",
+        "payout_details_added",
         "evidence_completed",
         "decided",
         "approved",
@@ -168,30 +198,115 @@ async def test_withdrawn(stack):
     assert (entry.actor_id, entry.reason, entry.from_status) == (specialist.user_id, reason.reason, "specialist_review")
 
 
-class DecliningProvider(LocalProvider):
-    """The local provider with a destination that refuses every payment, as a real one may."""
+async def refused_payout(stack, account: str):
+    """A claim approved to a connected account the provider refuses: it waits in payout_failed."""
+    stack.stub.control.faults(declined_destinations=[account])
+    specialist, lead = stack.user(Role.specialist), stack.user(Role.lead)
+    handle, claim_id = await open_(stack, specialist)
+    await to_review(stack, handle, specialist, account=account)
+    await handle.execute_update(ClaimWorkflow.decide, args=[specialist, approve(10_000)])
+    await handle.execute_update(ClaimWorkflow.review, args=[lead, APPROVE])
+    await eventually(lambda: stack.claim(claim_id).status == "payout_failed", "the refused payout")
+    await eventually(lambda: stack.claim(claim_id).assignee == "tier:finance", "finance to be told")
+    await eventually(
+        lambda: any(n.kind == "payout_failed" for n in stack.rows(tables.Notification, claim_id)), "the notification"
+    )
+    stack.stub.control.clear_faults()
+    return handle, claim_id, specialist
 
-    def pay(self, request):
-        raise FinalPaymentError("invalid_destination", "the connected account cannot receive transfers")
+
+async def test_a_refused_payout_waits_for_finance_and_cannot_be_withdrawn(stack):
+    handle, claim_id, specialist = await refused_payout(stack, "acct_refuses1")
+    [payout] = stack.rows(tables.Payout, claim_id)
+    assert (payout.status, payout.failure_code, payout.method) == ("failed", "account_invalid", "transfer")
+    assert stack.claim(claim_id).assignee == "tier:finance"
+    assert [n.recipient for n in stack.rows(tables.Notification, claim_id) if n.kind == "payout_failed"] == [
+        "tier:finance"
+    ]
+    withdraw = handle.execute_update(ClaimWorkflow.withdraw, args=[specialist, WithdrawRequest(reason="x")])
+    assert "money" in await rejected(withdraw, "money_moved")
+    lead = stack.user(Role.lead)
+    retry = handle.execute_update(ClaimWorkflow.retry_payout, args=[lead, "try again", None])
+    assert "finance" in await rejected(retry, "insufficient_authority")
+    assert stack.stub.transfers(claim_id) == []
 
 
-async def test_payout_refused_waits_for_finance_and_cannot_be_withdrawn(env, sessions, tmp_path):
-    queue = f"claims-{uuid.uuid4().hex[:8]}"
-    provider = DecliningProvider(tmp_path / "payments.db")
-    async with build_worker(env.client, sessions, provider, task_queue=queue):
-        stack = Stack(env, sessions, provider, queue)
-        specialist, lead = stack.user(Role.specialist), stack.user(Role.lead)
-        handle, claim_id = await open_(stack, specialist)
-        await to_review(stack, handle, specialist)
-        await handle.execute_update(ClaimWorkflow.decide, args=[specialist, approve(10_000)])
-        await handle.execute_update(ClaimWorkflow.review, args=[lead, APPROVE])
-        await eventually(lambda: stack.claim(claim_id).status == "payout_failed", "the refused payout")
-        [payout] = stack.rows(tables.Payout, claim_id)
-        assert (payout.status, payout.failure_code) == ("failed", "invalid_destination")
-        assert stack.claim(claim_id).assignee == "tier:finance"
-        withdraw = handle.execute_update(ClaimWorkflow.withdraw, args=[specialist, WithdrawRequest(reason="x")])
-        assert "money" in await rejected(withdraw, "money_moved")
-        await handle.terminate(reason="finance settles refused payouts in a later issue")
+async def test_finance_retries_a_refused_payout_to_new_details(stack):
+    handle, claim_id, _ = await refused_payout(stack, "acct_refuses2")
+    finance = stack.user(Role.finance)
+    ref = payout_details.store(
+        stack.sessions, claim_id, PayoutDetails(method="transfer", account_id="acct_fixed"), finance
+    )
+    await handle.execute_update(ClaimWorkflow.retry_payout, args=[finance, "customer gave a new account", ref])
+    assert await handle.result() == ClaimStatus.paid
+    await keep_history(handle, "payout_retried")
+    payouts = stack.rows(tables.Payout, claim_id)
+    assert [(p.attempt, p.status, p.idempotency_key) for p in payouts] == [
+        (1, "failed", f"claim-{claim_id}-payout-1"),
+        (2, "paid", f"claim-{claim_id}-payout-2"),
+    ]
+    [transfer] = stack.stub.transfers(claim_id)
+    assert (transfer.id, transfer.destination, transfer.amount) == (payouts[1].provider_ref, "acct_fixed", 10_000)
+    [retried] = [a for a in stack.rows(tables.AuditEntry, claim_id) if a.action == "payout_retried"]
+    assert (retried.actor_id, retried.reason, retried.to_status) == (
+        finance.user_id,
+        f"customer gave a new account (to new payout details #{ref.id}, transfer)",
+        "approved",
+    )
+
+
+async def test_finance_cancels_a_refused_payout(stack):
+    handle, claim_id, _ = await refused_payout(stack, "acct_refuses3")
+    finance = stack.user(Role.finance)
+    await handle.execute_update(ClaimWorkflow.cancel_payout, args=[finance, "paid by cheque outside the platform"])
+    assert await handle.result() == ClaimStatus.payout_cancelled
+    await keep_history(handle, "payout_cancelled")
+    [cancelled] = [a for a in stack.rows(tables.AuditEntry, claim_id) if a.action == "payout_cancelled"]
+    assert (cancelled.actor_id, cancelled.reason) == (finance.user_id, "paid by cheque outside the platform")
+    assert stack.stub.transfers(claim_id) == []
+
+
+async def test_approval_needs_payout_details(stack):
+    specialist = stack.user(Role.specialist)
+    handle, _ = await open_(stack, specialist)
+    await handle.execute_update(ClaimWorkflow.add_evidence, args=[specialist, PHOTO])
+    await handle.execute_update(ClaimWorkflow.complete_evidence, specialist)
+    await rejected(
+        handle.execute_update(ClaimWorkflow.decide, args=[specialist, approve(1_000)]), "payout_details_required"
+    )
+
+
+async def test_refunds_are_for_money_back_claims(stack):
+    specialist = stack.user(Role.specialist)
+    handle, claim_id = await open_(stack, specialist)
+    ref = payout_details.store(stack.sessions, claim_id, PayoutDetails(method="refund", charge_id="ch_1"), specialist)
+    await rejected(
+        handle.execute_update(ClaimWorkflow.add_payout_details, args=[specialist, ref]), "invalid_payout_method"
+    )
+
+
+async def test_a_money_back_claim_is_paid_by_refunding_the_charge(stack):
+    specialist, lead = stack.user(Role.specialist), stack.user(Role.lead)
+    charge = stack.stub.client.v1.charges.create(params={"amount": 90_000, "currency": "usd", "source": "tok_visa"})
+    handle, claim_id = await open_(stack, specialist, type="work_not_done", amount_cents=90_000)
+    ref = payout_details.store(
+        stack.sessions, claim_id, PayoutDetails(method="refund", charge_id=charge.id), specialist
+    )
+    await handle.execute_update(ClaimWorkflow.add_payout_details, args=[specialist, ref])
+    await handle.execute_update(ClaimWorkflow.add_evidence, args=[specialist, PHOTO])
+    await handle.execute_update(ClaimWorkflow.complete_evidence, specialist)
+    await handle.execute_update(ClaimWorkflow.decide, args=[specialist, approve(60_000)])
+    await handle.execute_update(ClaimWorkflow.review, args=[lead, APPROVE])
+    assert await handle.result() == ClaimStatus.paid
+    await keep_history(handle, "refund")
+    [payout] = stack.rows(tables.Payout, claim_id)
+    refund = stack.stub.client.v1.refunds.retrieve(payout.provider_ref)
+    assert (refund.charge, refund.amount, refund.metadata["claim_id"], payout.method) == (
+        charge.id,
+        60_000,
+        claim_id,
+        "refund",
+    )
 
 
 async def test_no_evidence_by_the_deadline_closes_the_claim(stack):
@@ -339,7 +454,7 @@ async def test_decision_rules(stack):
     await rejected(handle2.execute_update(ClaimWorkflow.decide, args=[specialist, approve(5_001)]), "over_claimed")
     no_reason = DecisionRequest(outcome="deny", rationale="no")
     await rejected(handle2.execute_update(ClaimWorkflow.decide, args=[specialist, no_reason]), "reason_required")
-    assert stack.actions(claim_id) == ["opened", "evidence_added", "evidence_completed"]
+    assert stack.actions(claim_id) == ["opened", "evidence_added", "payout_details_added", "evidence_completed"]
 
 
 async def test_an_ineligible_claim_can_only_be_denied(stack):

@@ -75,15 +75,35 @@ async def cli(stack, db_url, tmp_path, monkeypatch, capsys):
     sock.close()
 
 
-def open_args(amount: str = "1,250.00", type: str = "property_damage", incident: date | None = None) -> list[str]:
+def open_args(
+    amount: str = "1,250.00",
+    type: str = "property_damage",
+    incident: date | None = None,
+    account: str | None = None,
+    charge: str | None = None,
+) -> list[str]:
+    """`claim open` with fresh ids; payout details (--account, --charge) only when given."""
     tag = uuid.uuid4().hex[:6]
+    payout = (["--account", account] if account else []) + (["--charge", charge] if charge else [])
     return [
-        "claim", "open",
+        "claim", "open", *payout,
         "--customer", f"cus_{tag}", "--pro", f"pro_{tag}", "--project", f"prj_{tag}",
         "--type", type, "--amount", amount, "--currency", "USD",
         "--incident-date", (incident or date.today()).isoformat(),
         "--channel", "phone", "--description", "the pro cracked the countertop",
     ]  # fmt: skip
+
+
+def account() -> str:
+    """A made-up connected account; the stub takes any acct_ id it is not told to decline."""
+    return f"acct_{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def stub_faults(stack):
+    """The stub's fault switch; every fault off again after the test, whatever happened."""
+    yield stack.stub.control
+    stack.stub.control.clear_faults()
 
 
 async def status_becomes(cli: Cli, claim_id: str, token: str, status: str, within_s: float = 20.0) -> dict:
@@ -119,8 +139,9 @@ async def test_a_claim_from_open_to_paid_with_tables_and_json(cli, stack, tmp_pa
     _, specialist = stack.user_with_token(Role.specialist)
     lead_actor, lead = stack.user_with_token(Role.lead)
 
-    opened = await cli.ok(*open_args("1,250.00"), token=specialist)
-    line = r"claim (\w+): evidence_collection, 1,250.00 USD claimed, waiting on u_\w+\n"
+    to = account()
+    opened = await cli.ok(*open_args("1,250.00", account=to), token=specialist)
+    line = rf"claim (\w+): evidence_collection, 1,250.00 USD claimed, waiting on u_\w+; pays by transfer to {to}\n"
     claim_id = re.fullmatch(line, opened.out)[1]
     as_json = (await cli.ok("claim", "show", claim_id, "--json", token=specialist)).json
     assert (as_json["amount_cents"], as_json["currency"]) == (125_000, "USD")
@@ -151,7 +172,11 @@ async def test_a_claim_from_open_to_paid_with_tables_and_json(cli, stack, tmp_pa
     assert re.search(r"claimed\s+1,250.00 USD", shown) and re.search(r"approved\s+1,000.00 USD", shown)
     assert "crack.jpg (6 bytes" in shown
     assert re.search(rf"1\s+approve\s+{lead_actor.user_id}\s+lead\s+fine", shown)
-    assert re.search(r"Payouts \(1\)\n.*\n\s+1\s+1,000.00 USD\s+paid\s+local\s+lpay_", shown)
+    assert re.search(rf"payout to\s+transfer to {to}\n", shown)
+    assert re.search(rf"Payout details \(1\)\n.*\n\s+\d+\s+transfer\s+{to}\s+u_\w+", shown)
+    assert re.search(r"Payouts \(1\)\n.*\n\s+1\s+1,000.00 USD\s+transfer\s+paid\s+stripe\s+tr_", shown)
+    [transfer] = stack.stub.transfers(claim_id)
+    assert (transfer.id, transfer.destination, transfer.amount) == (paid["payouts"][0]["provider_ref"], to, 100_000)
     timeline = shown.split("Timeline")[1]
     assert re.search(r"approved\s+pending_approval -> approved\s+" + lead_actor.user_id, timeline)
     assert re.search(r"paid\s+paying -> paid\s+system", timeline)
@@ -189,7 +214,7 @@ def closed_port() -> int:
 async def test_errors_are_one_line_with_a_non_zero_exit(cli, stack, monkeypatch):
     _, specialist = stack.user_with_token(Role.specialist)
     _, admin = stack.user_with_token(Role.admin)
-    claim_id = (await cli.ok(*open_args("100.00"), "--json", token=specialist)).json["id"]
+    claim_id = (await cli.ok(*open_args("100.00", account=account()), "--json", token=specialist)).json["id"]
     await cli.ok("claim", "complete-evidence", claim_id, token=specialist)
 
     async def fails(code: int, message: str, *argv: str, token: str | None = specialist) -> None:
@@ -218,6 +243,15 @@ async def test_errors_are_one_line_with_a_non_zero_exit(cli, stack, monkeypatch)
     await fails(1, "error: cannot read", "claim", "evidence", claim_id, "--kind", "photo", "--source", "customer",
                 "--file", "/nonexistent/photo.jpg")  # fmt: skip
     await fails(2, "argument --deny: invalid choice", "claim", "decide", claim_id, "--deny", "nope", "--rationale", "x")
+    await fails(
+        2, "argument --charge: not allowed with argument --account", *open_args(account="acct_1", charge="ch_1")
+    )
+    await fails(1, "error: payout.account_id: String should match pattern", *open_args(account="acct_no-dashes"))
+    await fails(1, "refunds are for money-back claims", *open_args(charge="ch_1"))
+    await fails(2, "one of the arguments --account --charge is required", "claim", "payout-details", claim_id)
+    await fails(1, "error: charge_id: String should match pattern", "claim", "payout-details", claim_id,
+                "--charge", "re_123")  # fmt: skip
+    await fails(2, "the following arguments are required: --reason", "claim", "payout-cancel", claim_id)
 
     down = f"http://127.0.0.1:{closed_port()}"
     monkeypatch.setenv("GUARANTEE_API_URL", down)
@@ -233,12 +267,28 @@ async def test_the_api_address_comes_from_the_file_up_writes(cli, stack, monkeyp
     assert (await cli.ok("claim", "list", "--json")).json["offset"] == 0
 
 
-async def test_demo_seed_leaves_claims_in_every_state_and_reuses_its_users(cli, stack, tmp_path):
+async def test_demo_seed_leaves_claims_in_every_state_and_reuses_its_users(cli, stack, tmp_path, stub_faults):
+    (tmp_path / "home").mkdir(exist_ok=True)
+    (tmp_path / "home" / "stripe-stub-url").write_text(stack.stub.url + "\n")  # as `up` with the embedded stub
     first = (await cli.ok("demo", "seed", "--json")).json
     assert set(first["users"]) == {"specialist", "lead", "manager", "director", "finance", "admin"}
     assert [c["status"] for c in first["claims"]] == [
-        "evidence_collection", "specialist_review", "pending_approval", "paid", "denied", "withdrawn",
+        "evidence_collection", "specialist_review", "pending_approval", "paid", "denied", "withdrawn", "payout_failed",
     ]  # fmt: skip
+    assert first["stripe_stub"] == stack.stub.url
+    finance = first["users"]["finance"]["token"]
+    paid = (await cli.ok("claim", "show", first["claims"][3]["id"], "--json", token=finance)).json
+    [details] = paid["payout_details"]
+    assert details["method"] == "refund" and details["destination"].startswith("ch_")
+    [payout] = paid["payouts"]
+    refund = stack.stub.client.v1.refunds.retrieve(payout["provider_ref"])
+    assert (payout["method"], refund.charge, refund.amount) == ("refund", details["destination"], 120_000)
+    failed = (await cli.ok("claim", "show", first["claims"][6]["id"], "--json", token=finance)).json
+    assert [(p["status"], p["failure_code"]) for p in failed["payouts"]] == [("failed", "account_invalid")]
+    assert failed["assignee"] == "tier:finance"
+    for claim in first["claims"][:3] + first["claims"][4:6]:
+        shown = (await cli.ok("claim", "show", claim["id"], "--json", token=finance)).json
+        assert [d["method"] for d in shown["payout_details"]] == ["transfer"]
     saved = json.loads((tmp_path / "home" / "demo-tokens.json").read_text())
     assert saved["users"] == first["users"]
     manager = first["users"]["manager"]["token"]
@@ -250,3 +300,131 @@ async def test_demo_seed_leaves_claims_in_every_state_and_reuses_its_users(cli, 
     for role, user in first["users"].items():
         assert re.search(rf"^  {role}\s+{user['name']}\s+{user['user_id']}\s+{user['token']}$", second.out, re.M)
     assert "Demo claims:" in second.out and second.out.count("pending_approval") >= 1
+    assert "guarantee claim payout-retry" in second.out
+
+
+async def test_demo_seed_without_the_embedded_stub_skips_the_refused_payout(cli, stack):
+    seeded = (await cli.ok("demo", "seed", "--json")).json
+    assert seeded["stripe_stub"] is None
+    assert [c["status"] for c in seeded["claims"]] == [
+        "evidence_collection", "specialist_review", "pending_approval", "paid", "denied", "withdrawn",
+    ]  # fmt: skip
+    finance = seeded["users"]["finance"]["token"]
+    paid = (await cli.ok("claim", "show", seeded["claims"][3]["id"], "--json", token=finance)).json
+    assert [(p["method"], p["status"]) for p in paid["payouts"]] == [("transfer", "paid")]
+    table = await cli.ok("demo", "seed")
+    assert "(no payout_failed claim: that needs the embedded Stripe stub" in table.out
+
+
+async def test_payout_details_set_at_opening_then_changed_and_paid_by_refund(cli, stack):
+    _, specialist = stack.user_with_token(Role.specialist)
+    _, lead = stack.user_with_token(Role.lead)
+    first = account()
+    opened = await cli.ok(*open_args("600.00", type="not_as_agreed", account=first), "--json", token=specialist)
+    claim_id = opened.json["id"]
+    assert [(d["method"], d["destination"]) for d in opened.json["payout_details"]] == [("transfer", first)]
+
+    charge = stack.stub.client.v1.charges.create(params={"amount": 60_000, "currency": "usd", "source": "tok_visa"})
+    changed = await cli.ok("claim", "payout-details", claim_id, "--charge", charge.id, token=specialist)
+    assert changed.out == (
+        f"claim {claim_id}: evidence_collection, 600.00 USD claimed, waiting on {opened.json['assignee']}; "
+        f"pays by refund of {charge.id}\n"
+    )
+    await cli.ok("claim", "complete-evidence", claim_id, token=specialist)
+    await cli.ok("claim", "decide", claim_id, "--approve", "500.00", "--rationale", "half the doors", token=specialist)
+    await cli.ok("claim", "approve", claim_id, token=lead)
+    paid = await status_becomes(cli, claim_id, lead, "paid")
+    [payout] = paid["payouts"]
+    refund = stack.stub.client.v1.refunds.retrieve(payout["provider_ref"])
+    assert (payout["method"], refund.charge, refund.amount) == ("refund", charge.id, 50_000)
+    assert stack.stub.transfers(claim_id) == []
+
+    shown = (await cli.ok("claim", "show", claim_id, token=lead)).out
+    assert re.search(rf"payout to\s+refund of {charge.id}\n", shown)
+    details = shown.split("Payout details (2)\n")[1].split("\n\n")[0].splitlines()
+    assert details[0].split() == ["#", "METHOD", "DESTINATION", "ADDED", "BY", "AT", "(UTC)"]
+    assert [row.split()[1:3] for row in details[1:]] == [["transfer", first], ["refund", charge.id]]
+    assert re.search(r"Payouts \(1\)\n.*\n\s+1\s+500.00 USD\s+refund\s+paid\s+stripe\s+re_", shown)
+    assert re.search(r"payout_details_added\s+-\s+u_\w+ \(specialist\)\s+refund #\d+", shown)
+
+    late = await cli("claim", "payout-details", claim_id, "--account", account(), token=specialist)
+    assert (late.code, late.out, late.err) == (1, "", "error: the claim is paid; it can no longer change\n")
+    assert len((await cli.ok("claim", "show", claim_id, "--json", token=lead)).json["payout_details"]) == 2
+
+
+async def refused(cli: Cli, stack, specialist: str, lead: str, to: str) -> str:
+    """A claim approved for 100.00 to `to`, an account the stub declines: it ends in payout_failed."""
+    claim_id = (await cli.ok(*open_args("100.00", account=to), "--json", token=specialist)).json["id"]
+    await cli.ok("claim", "complete-evidence", claim_id, token=specialist)
+    await cli.ok("claim", "decide", claim_id, "--approve", "100.00", "--rationale", "ok", token=specialist)
+    await cli.ok("claim", "approve", claim_id, token=lead)
+    return claim_id
+
+
+async def test_finance_retries_a_refused_payout_to_new_details_and_cancels_another(cli, stack, stub_faults):
+    _, specialist = stack.user_with_token(Role.specialist)
+    _, lead = stack.user_with_token(Role.lead)
+    finance_actor, finance = stack.user_with_token(Role.finance)
+    declined = [account(), account()]
+    stub_faults.faults(declined_destinations=declined)
+    retried = await refused(cli, stack, specialist, lead, declined[0])
+    cancelled = await refused(cli, stack, specialist, lead, declined[1])
+    await status_becomes(cli, retried, finance, "payout_failed")
+    await status_becomes(cli, cancelled, finance, "payout_failed")
+    stub_faults.clear_faults()
+
+    queue = (await cli.ok("claim", "list", "--awaiting-me", "--status", "payout_failed", "--json", token=finance)).json
+    assert {retried, cancelled} <= {c["id"] for c in queue["items"]}
+    shown = (await cli.ok("claim", "show", retried, token=finance)).out
+    assert shown.startswith(f"Claim {retried}  PAYOUT_FAILED\n")
+    assert re.search(r"assignee\s+tier:finance\n", shown)
+    assert re.search(r"Payouts \(1\)\n.*\n\s+1\s+100.00 USD\s+transfer\s+failed\s+stripe\s+account_invalid", shown)
+
+    async def fails(code: int, message: str, *argv: str, token: str) -> None:
+        result = await cli(*argv, token=token)
+        assert (result.code, result.out) == (code, ""), result
+        assert result.err.startswith("error: ") and result.err.count("\n") == 1, result.err
+        assert message in result.err, result.err
+
+    retry = ("claim", "payout-retry", retried, "--reason", "new account")
+    await fails(1, "error: the specialist role cannot do this (allowed: finance)", *retry, token=specialist)
+    await fails(1, "error: the lead role cannot do this (allowed: finance)", "claim", "payout-cancel", retried,
+                "--reason", "x", token=lead)  # fmt: skip
+    await fails(1, "error: payout.account_id: String should match pattern", *retry, "--account", "acct_bad-id",
+                token=finance)  # fmt: skip
+    await fails(1, "refunds are for money-back claims", *retry, "--charge", "ch_123", token=finance)
+    await fails(2, "argument --charge: not allowed with argument --account", *retry, "--account", "acct_1",
+                "--charge", "ch_1", token=finance)  # fmt: skip
+    await fails(2, "the following arguments are required: --reason", "claim", "payout-retry", retried, token=finance)
+    still = (await cli.ok("claim", "show", retried, "--json", token=finance)).json
+    assert (still["status"], [d["destination"] for d in still["payout_details"]]) == ("payout_failed", declined[:1])
+
+    fixed = account()
+    again = await cli.ok(*retry, "--account", fixed, token=finance)
+    assert again.out == (
+        f"claim {retried}: approved, 100.00 USD decided (the payout is on its way); pays by transfer to {fixed}\n"
+    )
+    paid = await status_becomes(cli, retried, finance, "paid")
+    assert [(p["attempt"], p["method"], p["status"]) for p in paid["payouts"]] == [
+        (1, "transfer", "failed"),
+        (2, "transfer", "paid"),
+    ]
+    assert [d["destination"] for d in paid["payout_details"]] == [declined[0], fixed]
+    [transfer] = stack.stub.transfers(retried)
+    assert (transfer.id, transfer.destination, transfer.amount) == (paid["payouts"][1]["provider_ref"], fixed, 10_000)
+    await fails(1, "error: the claim is paid; it can no longer change", *retry, token=finance)
+
+    ended = await cli.ok("claim", "payout-cancel", cancelled, "--reason", "paid by cheque outside the platform",
+                         token=finance)  # fmt: skip
+    assert ended.out == f"claim {cancelled}: payout_cancelled, 100.00 USD decided\n"
+    shown = (await cli.ok("claim", "show", cancelled, token=finance)).out
+    assert shown.startswith(f"Claim {cancelled}  PAYOUT_CANCELLED\n")
+    timeline = shown.split("Timeline")[1]
+    assert re.search(
+        rf"payout_cancelled\s+payout_failed -> payout_cancelled\s+{finance_actor.user_id} \(finance\)\s+"
+        "paid by cheque outside the platform",
+        timeline,
+    )
+    assert stack.stub.transfers(cancelled) == []
+    await fails(1, "error: the claim is payout_cancelled; it can no longer change", "claim", "payout-cancel",
+                cancelled, "--reason", "again", token=finance)  # fmt: skip

@@ -116,7 +116,8 @@ def token_of(output: str) -> str:
 
 def open_claim(person: Newcomer, token: str, n: int, amount: str) -> str:
     out = person.run(
-        "claim", "open", "--customer", f"cus_{n}", "--pro", f"pro_{n}", "--project", f"prj_{n}",
+        "claim", "open", "--account", f"acct_newcomer{n}",
+        "--customer", f"cus_{n}", "--pro", f"pro_{n}", "--project", f"prj_{n}",
         "--type", "property_damage", "--amount", amount, "--currency", "USD",
         "--incident-date", date.today().isoformat(), "--channel", "phone",
         "--description", "the pro cracked the kitchen countertop", token=token,
@@ -139,7 +140,8 @@ def test_newcomer_runs_up_works_a_claim_to_paid_and_a_restart_loses_nothing(newc
     newcomer.wait_status(url, first, lead, "paid")
     shown = newcomer.run("claim", "show", first, token=lead)
     assert shown.startswith(f"Claim {first}  PAID")
-    assert re.search(r"Payouts \(1\)\n.*\n\s+1\s+1,100.00 USD\s+paid", shown)
+    assert re.search(r"payout to\s+transfer to acct_newcomer1\n", shown)
+    assert re.search(r"Payouts \(1\)\n.*\n\s+1\s+1,100.00 USD\s+transfer\s+paid\s+stripe\s+tr_", shown)
     assert re.search(r"paid\s+paying -> paid", shown.split("Timeline")[1])
 
     second = open_claim(newcomer, specialist, 2, "800.00")
@@ -148,8 +150,10 @@ def test_newcomer_runs_up_works_a_claim_to_paid_and_a_restart_loses_nothing(newc
     newcomer.run("claim", "complete-evidence", second, token=specialist)
     assert newcomer.claim(second, specialist)["status"] == "specialist_review"
 
+    assert (newcomer.home / "stripe-stub-url").exists()  # the embedded stub, for `demo seed`
     newcomer.stop()
     assert (newcomer.home / "temporal.db").exists() and (newcomer.home / "guarantee.db").exists()
+    assert (newcomer.home / "stripe-stub.json").exists() and not (newcomer.home / "stripe-stub-url").exists()
     url = newcomer.up()
 
     assert newcomer.claim(second, specialist)["status"] == "specialist_review"
@@ -158,10 +162,11 @@ def test_newcomer_runs_up_works_a_claim_to_paid_and_a_restart_loses_nothing(newc
     newcomer.run("claim", "approve", second, "--note", "after the restart", token=lead)
     newcomer.wait_status(url, second, lead, "paid")
     after = newcomer.claim(second, lead)
-    assert [p["status"] for p in after["payouts"]] == ["paid"]
+    assert [(p["method"], p["status"]) for p in after["payouts"]] == [("transfer", "paid")]
     actions = [t["action"] for t in after["timeline"] if t["action"] != "notified"]
     assert actions == [
-        "opened", "evidence_added", "evidence_completed", "decided", "approved", "payout_started", "paid",
+        "opened", "payout_details_added", "evidence_added", "evidence_completed", "decided", "approved",
+        "payout_started", "paid",
     ]  # fmt: skip
     listed = newcomer.run("claim", "list", "--status", "paid", token=lead)
     assert first in listed and second in listed and listed.rstrip().endswith("1-2 of 2")

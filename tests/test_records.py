@@ -4,13 +4,15 @@ import uuid
 from datetime import UTC, date, datetime
 
 import pytest
+import stripe
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import DBAPIError
 
 from activities.claims import ClaimActivities
 from activities.payouts import PayoutActivities
+from api import payout_details
 from schema import tables
-from schema.claims import ClaimOpen, ClaimStart, EvidenceAdd
+from schema.claims import ClaimOpen, ClaimStart, EvidenceAdd, PayoutDetails
 from schema.enums import ClaimStatus, Role
 from schema.events import ClaimEvent, PayoutOrder
 from schema.policy import load_policy
@@ -62,41 +64,45 @@ def test_recording_an_event_twice_changes_nothing(stack):
     assert stack.claim(opened.claim_id).policy_version == "v1"
 
 
-def test_paying_twice_pays_once(stack):
-    opened = opened_event(stack)
+def order_for(stack, opened: ClaimEvent, amount_cents: int) -> PayoutOrder:
     ClaimActivities(stack.sessions).record_event(opened)
-    payouts = PayoutActivities(stack.sessions, stack.provider)
-    order = PayoutOrder(claim_id=opened.claim_id, attempt=1, amount_cents=12_345, currency="USD", at=NOW)
+    details = PayoutDetails(method="transfer", account_id="acct_records")
+    ref = payout_details.store(stack.sessions, opened.claim_id, details, opened.actor)
+    return PayoutOrder(
+        claim_id=opened.claim_id, attempt=1, payout_details_id=ref.id, amount_cents=amount_cents, currency="USD", at=NOW
+    )
+
+
+def test_paying_twice_pays_once(stack, provider):
+    opened = opened_event(stack)
+    order = order_for(stack, opened, 12_345)
+    payouts = PayoutActivities(stack.sessions, provider)
     first, second = payouts.pay_claim(order), payouts.pay_claim(order)
     assert first == second and first.paid
     [row] = stack.rows(tables.Payout, opened.claim_id)
     assert (row.status, row.provider_ref, row.amount_cents) == ("paid", first.provider_ref, 12_345)
-    assert [p for p in stack.provider.payments() if p[2] == opened.claim_id] == [
-        (order.idempotency_key, first.provider_ref, opened.claim_id, 12_345, "USD")
-    ]
+    [transfer] = stack.stub.transfers(opened.claim_id)
+    assert (transfer.id, transfer.amount, transfer.destination) == (first.provider_ref, 12_345, "acct_records")
 
 
-def test_a_payout_left_pending_by_a_crash_completes_on_retry(stack):
-    """The worker died after the ledger row was written: the retry reuses the row and the key."""
+def test_a_payout_the_provider_made_but_never_confirmed_completes_on_retry(stack, provider):
+    """The money moved but the answer was lost (a timeout, a killed worker): the retry, with the
+    same idempotency key, gets Stripe's stored answer and completes the pending ledger row."""
     opened = opened_event(stack)
-    ClaimActivities(stack.sessions).record_event(opened)
-    order = PayoutOrder(claim_id=opened.claim_id, attempt=1, amount_cents=500, currency="USD", at=NOW)
-    with stack.sessions.begin() as db:
-        db.add(
-            tables.Payout(
-                claim_id=order.claim_id,
-                attempt=1,
-                idempotency_key=order.idempotency_key,
-                amount_cents=500,
-                currency="USD",
-                status="pending",
-                provider="local",
-                created_at=NOW,
-            )
-        )
-    outcome = PayoutActivities(stack.sessions, stack.provider).pay_claim(order)
+    order = order_for(stack, opened, 500)
+    stack.stub.control.faults(timeout_after_create=1, timeout_mode="drop")
+    payouts = PayoutActivities(stack.sessions, provider)
+    try:
+        with pytest.raises(stripe.APIConnectionError):
+            payouts.pay_claim(order)
+    finally:
+        stack.stub.control.clear_faults()
     [row] = stack.rows(tables.Payout, opened.claim_id)
-    assert outcome.paid and row.status == "paid" and row.completed_at is not None
+    assert row.status == "pending" and row.provider_ref is None
+    outcome = payouts.pay_claim(order)
+    [row] = stack.rows(tables.Payout, opened.claim_id)
+    [transfer] = stack.stub.transfers(opened.claim_id)
+    assert outcome.paid and (row.status, row.provider_ref) == ("paid", transfer.id)
 
 
 @pytest.mark.parametrize("statement", ["update", "delete"])

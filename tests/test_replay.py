@@ -2,8 +2,8 @@
 
 A change that running claims would replay differently fails here until it is gated with
 `workflow.patched`. Record fresh histories with
-`GUARANTEE_RECORD_HISTORIES=1 ./run test tests/test_claim_workflow.py -k sqlite`; keep the old
-files too, they are what running claims look like.
+`GUARANTEE_RECORD_HISTORIES=1 ./run test tests/test_claim_workflow.py -k sqlite` after bumping
+HISTORY_GENERATION there; keep the older generations, they are what running claims look like.
 """
 
 from pathlib import Path
@@ -18,8 +18,9 @@ from workflows.claim import ClaimWorkflow
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 
-def test_there_are_histories_to_replay():
-    assert len(HISTORIES) >= 8
+def test_there_are_histories_of_every_generation():
+    generations = {p.stem.split("-", 1)[0] for p in HISTORIES}
+    assert {"v1", "v2"} <= generations and len(HISTORIES) >= 19
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])

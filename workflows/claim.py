@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
         ClaimStart,
         DecisionRequest,
         EvidenceAdd,
+        PayoutDetailsRef,
         WithdrawRequest,
     )
     from schema.enums import (
@@ -38,8 +39,10 @@ with workflow.unsafe.imports_passed_through():
     from workflows import rules
 
 TASK_QUEUE = "guarantee-claims"
-DB_TIMEOUT = timedelta(seconds=30)
-PAYOUT_TIMEOUT = timedelta(minutes=2)
+# Short enough that an activity lost with a killed worker is retried soon; a database write or
+# a provider call (its client times out at 20 s) takes far less.
+DB_TIMEOUT = timedelta(seconds=10)
+PAYOUT_TIMEOUT = timedelta(seconds=30)
 PAYOUT_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=5))
 
 
@@ -69,9 +72,17 @@ class ClaimWorkflow:
         self.tier: ApprovalTier | None = None
         self.approved_by: list[Actor] = []
         self.payout_attempt = 0
+        self.payout: PayoutDetailsRef | None = None
+        self.needs_payout_details = True
+        self.status_leads_record = True
 
     @workflow.run
     async def run(self, start: ClaimStart) -> ClaimStatus:
+        # Claims opened before payout details existed are approved without them, as they were.
+        self.needs_payout_details = workflow.patched("payout-details-required")
+        # A new status is visible to validators while it is being recorded (under the lock), so a
+        # person who reads it from the database and acts at once is never refused as too early.
+        self.status_leads_record = workflow.patched("status-leads-record")
         await self._record("opened", actor=start.opened_by, to_status=ClaimStatus.evidence_collection, opened=start)
         self.opened = True
         await self._collect_evidence()
@@ -83,7 +94,7 @@ class ClaimWorkflow:
             elif self.status == ClaimStatus.approved:
                 await self._pay()
             else:
-                await workflow.wait_condition(lambda: self.status.is_final)
+                await workflow.wait_condition(lambda: self.status != ClaimStatus.payout_failed)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.status
 
@@ -118,6 +129,44 @@ class ClaimWorkflow:
     @add_evidence.validator
     def _validate_add_evidence(self, actor: Actor, evidence: EvidenceAdd) -> None:
         rules.require_status(self.status, rules.EVIDENCE_STATES, "add evidence")
+
+    @workflow.update
+    async def add_payout_details(self, actor: Actor, ref: PayoutDetailsRef) -> ClaimStatus:
+        """The details themselves are in the database; the workflow keeps only their reference."""
+        async with self._locked():
+            self._validate_add_payout_details(actor, ref)
+            await self._record("payout_details_added", actor=actor, reason=f"{ref.method.value} #{ref.id}")
+            self.payout = ref
+        return self.status
+
+    @add_payout_details.validator
+    def _validate_add_payout_details(self, actor: Actor, ref: PayoutDetailsRef) -> None:
+        rules.check_payout_details(self.start, self.status, ref)
+
+    @workflow.update
+    async def retry_payout(self, actor: Actor, reason: str, ref: PayoutDetailsRef | None) -> ClaimStatus:
+        """Finance pays a refused payout again, as a new attempt, to new details if given."""
+        async with self._locked():
+            self._validate_retry_payout(actor, reason, ref)
+            self.payout = ref or self.payout
+            to = f" (to new payout details #{ref.id}, {ref.method.value})" if ref else ""
+            await self._record("payout_retried", actor=actor, to_status=ClaimStatus.approved, reason=reason + to)
+        return self.status
+
+    @retry_payout.validator
+    def _validate_retry_payout(self, actor: Actor, reason: str, ref: PayoutDetailsRef | None) -> None:
+        rules.check_settlement(self.status, actor, ref, self.start)
+
+    @workflow.update
+    async def cancel_payout(self, actor: Actor, reason: str) -> ClaimStatus:
+        async with self._locked():
+            self._validate_cancel_payout(actor, reason)
+            await self._record("payout_cancelled", actor=actor, to_status=ClaimStatus.payout_cancelled, reason=reason)
+        return self.status
+
+    @cancel_payout.validator
+    def _validate_cancel_payout(self, actor: Actor, reason: str) -> None:
+        rules.check_settlement(self.status, actor, None, self.start)
 
     @workflow.update
     async def complete_evidence(self, actor: Actor) -> ClaimStatus:
@@ -159,7 +208,7 @@ class ClaimWorkflow:
 
     @decide.validator
     def _validate_decide(self, actor: Actor, decision: DecisionRequest) -> None:
-        rules.check_decision(self.start, self.status, decision)
+        rules.check_decision(self.start, self.status, decision, self.payout, self.needs_payout_details)
 
     @workflow.update
     async def review(self, actor: Actor, approval: ApprovalRequest) -> ClaimStatus:
@@ -319,6 +368,7 @@ class ClaimWorkflow:
         order = PayoutOrder(
             claim_id=self.start.claim_id,
             attempt=self.payout_attempt,
+            payout_details_id=self.payout and self.payout.id,
             amount_cents=amount,
             currency=self.start.request.currency,
             at=workflow.now(),
@@ -392,6 +442,8 @@ class ClaimWorkflow:
             patch={"assignee": assignee, **(patch or {})},
             **fields,
         )
+        if to_status is not None and self.status_leads_record:
+            self.status = to_status
         await workflow.execute_activity_method(ClaimActivities.record_event, event, start_to_close_timeout=DB_TIMEOUT)
         if to_status is not None:
             self.status = to_status

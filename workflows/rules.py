@@ -6,8 +6,17 @@ and whose message a person understands.
 
 from temporalio.exceptions import ApplicationError
 
-from schema.claims import Actor, ApprovalRequest, ClaimStart, DecisionRequest
-from schema.enums import ApprovalTier, ApprovalVerdict, ClaimStatus, DecisionOutcome, Role
+from schema.claims import Actor, ApprovalRequest, ClaimStart, DecisionRequest, PayoutDetailsRef
+from schema.enums import (
+    MONEY_BACK_TYPES,
+    ApprovalTier,
+    ApprovalVerdict,
+    ClaimStatus,
+    ClaimType,
+    DecisionOutcome,
+    PayoutMethod,
+    Role,
+)
 from schema.money import format_cents as money
 from schema.policy import Policy
 
@@ -35,7 +44,30 @@ def require_status(status: ClaimStatus, allowed: tuple[ClaimStatus, ...], action
         raise reject("invalid_state", f"cannot {action}: the claim is {status.value}, not {wanted}")
 
 
-def check_decision(start: ClaimStart, status: ClaimStatus, req: DecisionRequest) -> None:
+def check_payout_method(claim_type: ClaimType, method: PayoutMethod) -> None:
+    if method == PayoutMethod.refund and claim_type not in MONEY_BACK_TYPES:
+        raise reject(
+            "invalid_payout_method",
+            f"a {claim_type.value} claim is paid by transfer; refunds are for money-back claims",
+        )
+
+
+def check_payout_details(start: ClaimStart, status: ClaimStatus, ref: PayoutDetailsRef) -> None:
+    require_status(status, EVIDENCE_STATES, "change payout details")
+    check_payout_method(start.request.type, ref.method)
+
+
+def check_settlement(status: ClaimStatus, actor: Actor, ref: PayoutDetailsRef | None, start: ClaimStart) -> None:
+    require_status(status, (ClaimStatus.payout_failed,), "settle the payout")
+    if actor.role != Role.finance:
+        raise reject("insufficient_authority", "only finance settles a failed payout")
+    if ref is not None:
+        check_payout_method(start.request.type, ref.method)
+
+
+def check_decision(
+    start: ClaimStart, status: ClaimStatus, req: DecisionRequest, payout: PayoutDetailsRef | None, needs_payout: bool
+) -> None:
     require_status(status, (ClaimStatus.specialist_review,), "decide")
     claimed = start.request
     if req.outcome == DecisionOutcome.deny:
@@ -48,6 +80,8 @@ def check_decision(start: ClaimStart, status: ClaimStatus, req: DecisionRequest)
         raise reject("invalid_reason", "an approval carries no reason_code")
     if req.amount_cents is None:
         raise reject("amount_required", "an approval needs amount_cents")
+    if needs_payout and payout is None:
+        raise reject("payout_details_required", "add the payout details (where the money goes) before approving")
     if start.eligibility_issues:
         issues = ", ".join(start.eligibility_issues)
         raise reject("ineligible", f"the claim is not eligible ({issues}); deny it with the matching reason code")
@@ -112,5 +146,9 @@ def check_authority(
 
 def check_withdrawal(status: ClaimStatus) -> None:
     if status in MONEY_STATES:
-        raise reject("money_moved", f"cannot withdraw: the claim is {status.value} and money has moved or is moving")
+        raise reject(
+            "money_moved",
+            f"cannot withdraw: the claim is {status.value}; money has moved or is moving "
+            "(finance cancels failed payouts)",
+        )
     require_status(status, WITHDRAW_STATES, "withdraw")

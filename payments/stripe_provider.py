@@ -1,0 +1,49 @@
+"""Payouts through the Stripe API: a Transfer to a connected account, or a Refund of the charge.
+
+Only the API key and the base URL tell the embedded stub from real Stripe. The SDK's own retries
+are off: Temporal retries the activity with the same idempotency key, so a retry never pays twice.
+"""
+
+import stripe
+
+from payments.provider import FinalPaymentError, PaymentReceipt, PaymentRequest
+from schema.enums import PayoutMethod
+
+
+class StripeProvider:
+    name = "stripe"
+
+    def __init__(self, api_key: str, api_base: str | None = None, timeout_seconds: float = 20.0):
+        self._client = stripe.StripeClient(
+            api_key,
+            base_addresses={"api": api_base} if api_base else None,
+            max_network_retries=0,
+            http_client=stripe.RequestsClient(timeout=timeout_seconds),
+        )
+
+    def pay(self, request: PaymentRequest) -> PaymentReceipt:
+        options = {"idempotency_key": request.idempotency_key}
+        metadata = {"claim_id": request.claim_id, "attempt": str(request.attempt)}
+        try:
+            if request.method == PayoutMethod.transfer:
+                made = self._client.v1.transfers.create(
+                    params={
+                        "amount": request.amount_cents,
+                        "currency": request.currency.lower(),
+                        "destination": request.destination,
+                        "transfer_group": f"claim-{request.claim_id}",
+                        "metadata": metadata,
+                    },
+                    options=options,
+                )
+            else:
+                made = self._client.v1.refunds.create(
+                    params={"charge": request.destination, "amount": request.amount_cents, "metadata": metadata},
+                    options=options,
+                )
+        except (stripe.InvalidRequestError, stripe.CardError) as err:
+            # Stripe refused this request as it stands (bad destination, no funds, too large a
+            # refund): the same request will be refused again. Network, 5xx, 429 and key errors
+            # propagate, and the activity retries them.
+            raise FinalPaymentError(err.code or "invalid_request", err.user_message or str(err)) from None
+        return PaymentReceipt(provider_ref=made.id)
