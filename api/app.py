@@ -5,9 +5,11 @@ answers only once the change is in the database, so the claim returned reflects 
 """
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Query, Request
+from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 from sqlalchemy.orm import sessionmaker
 from starlette.concurrency import run_in_threadpool
@@ -16,10 +18,11 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api import errors, inputs, payout_details, queries
-from api.auth import APPROVERS, CASEWORK, FINANCE, STAFF, allow, current_actor
+from api.auth import APPROVERS, CASEWORK, FINANCE, FINANCE_READERS, STAFF, allow, current_actor
 from api.errors import ApiError
 from api.evidence_store import EvidenceStore
 from api.opening import OpenRejected, open_claim
+from finance import ledger_report
 from schema.claims import (
     Actor,
     ApprovalRequest,
@@ -35,7 +38,8 @@ from schema.claims import (
     PayoutRetry,
     WithdrawRequest,
 )
-from schema.enums import ClaimStatus, ClaimType
+from schema.enums import ClaimStatus, ClaimType, PayoutStatus
+from schema.finance import LedgerPage
 from schema.policy import Policy
 from workflows import rules
 from workflows.claim import TASK_QUEUE, ClaimWorkflow, claim_id_of, workflow_id
@@ -155,6 +159,30 @@ def _routes(app: FastAPI) -> None:
                 offset=offset,
             )
         )
+
+    @app.get("/payouts", response_model=LedgerPage)
+    async def payouts(
+        request: Request,
+        svc: Svc,
+        actor: Actor = Depends(allow(FINANCE_READERS)),
+        date_from: Annotated[date | None, Query(alias="from")] = None,
+        date_to: Annotated[date | None, Query(alias="to")] = None,
+        status: PayoutStatus | None = None,
+        type: ClaimType | None = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    ):
+        """The ledger; with `Accept: text/csv`, every matching payout as CSV (amounts in major units)."""
+        if date_from and date_to and date_to < date_from:
+            raise ApiError(422, "invalid_request", "`to` is before `from`")
+        selection = ledger_report.LedgerFilter(date_from, date_to, status, type)
+        if "text/csv" in request.headers.get("accept", ""):
+            return StreamingResponse(
+                ledger_report.csv_chunks(ledger_report.stream(svc.sessions, selection)),
+                media_type="text/csv",
+                headers={"Content-Disposition": 'attachment; filename="payouts.csv"'},
+            )
+        return await run_in_threadpool(ledger_report.page, svc.sessions, selection, limit, offset)
 
     @app.get("/claims/{claim_id}")
     async def get(claim_id: str, svc: Svc, actor: Actor = Depends(allow(STAFF))) -> ClaimDetail:

@@ -12,6 +12,7 @@ from schema.enums import Role
 CASEWORK = frozenset({Role.specialist, Role.lead, Role.manager, Role.director})
 APPROVERS = frozenset({Role.lead, Role.manager, Role.director, Role.finance})
 FINANCE = frozenset({Role.finance})
+FINANCE_READERS = frozenset({Role.finance, Role.admin})
 STAFF = frozenset(Role)
 
 _bearer = HTTPBearer(auto_error=False)

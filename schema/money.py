@@ -12,6 +12,11 @@ def format_cents(cents: int, currency: str | None = None) -> str:
     return f"{text} {currency}" if currency else text
 
 
+def major_units(cents: int) -> str:
+    """`125000` → `1250.00`: plain, as Stripe's reports and CSV files write amounts."""
+    return format_cents(cents).replace(",", "")
+
+
 def parse_amount(text: str) -> int:
     """`1,250.00` or `1250.5` to cents; raises ValueError for anything else."""
     text = text.strip()

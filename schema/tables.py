@@ -152,15 +152,51 @@ class Payout(Base):
 
 
 class Notification(Base):
+    """A message to a person or a queue, about a claim or about a reconciliation."""
+
     __tablename__ = "notifications"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    claim_id: Mapped[str] = mapped_column(ForeignKey("claims.id"), index=True)
+    claim_id: Mapped[str | None] = mapped_column(ForeignKey("claims.id"), index=True)
+    reconciliation_id: Mapped[str | None] = mapped_column(ForeignKey("reconciliations.id"))
     event_key: Mapped[str] = mapped_column(unique=True)
     recipient: Mapped[str]
     kind: Mapped[str] = mapped_column(String(40))
     message: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime]
+
+
+class Reconciliation(Base):
+    """One run of matching the ledger against the provider for a range of UTC days."""
+
+    __tablename__ = "reconciliations"
+
+    id: Mapped[str] = mapped_column(primary_key=True)
+    date_from: Mapped[date] = mapped_column(Date)
+    date_to: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(10))
+    requested_by: Mapped[str | None]
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    counts: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class ReconciliationFinding(Base):
+    """A discrepancy a reconciliation found (matched lines are only counted)."""
+
+    __tablename__ = "reconciliation_findings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    reconciliation_id: Mapped[str] = mapped_column(ForeignKey("reconciliations.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    key: Mapped[str | None]
+    claim_id: Mapped[str | None]
+    ledger_ref: Mapped[str | None]
+    provider_ref: Mapped[str | None]
+    ledger_amount_cents: Mapped[int | None]
+    provider_amount_cents: Mapped[int | None]
+    currency: Mapped[str | None] = mapped_column(String(3))
+    detail: Mapped[str] = mapped_column(Text)
 
 
 class AuditEntry(Base):
