@@ -60,6 +60,7 @@ def create_app(
     for kind in _LIST_FILTERS:
         app.add_api_route(f"/v1/{kind}", _list_route(kind), methods=["GET"], name=f"list_{kind}")
         app.add_api_route(f"/v1/{kind}/{{id}}", _retrieve_route(kind), methods=["GET"], name=f"retrieve_{kind}")
+    app.add_api_route("/v1/transfers/{id}/reversals", _reverse, methods=["POST"], name="create_transfer_reversal")
     app.add_api_route("/v1/balance", _balance, methods=["GET"], name="balance")
     app.include_router(admin.router)
     app.add_api_route(
@@ -94,8 +95,17 @@ def _retrieve_route(kind: str):
 
 
 async def _create(request: Request, kind: str) -> Response:
+    return await _idempotent(request, _CREATE[kind], money_leaves=kind in _MONEY_LEAVES)
+
+
+async def _reverse(request: Request, id: str) -> Response:
+    return await _idempotent(request, lambda state, params, ctx: operations.reverse_transfer(state, id, params, ctx))
+
+
+async def _idempotent(request: Request, operation, *, money_leaves: bool = False) -> Response:
+    """A POST that changes state, under Stripe's idempotency rules."""
+
     async def handle(stub: Stub, params: dict, request_id: str) -> Outcome:
-        operation = _CREATE[kind]
         return await run_in_threadpool(
             idempotency.run,
             stub.store,
@@ -108,7 +118,7 @@ async def _create(request: Request, kind: str) -> Response:
             ttl=stub.idempotency_ttl,
         )
 
-    return await _call(request, handle, money_leaves=kind in _MONEY_LEAVES)
+    return await _call(request, handle, money_leaves=money_leaves)
 
 
 async def _list(request: Request, kind: str) -> Response:

@@ -124,6 +124,43 @@ def create_transfer(state: dict, p: dict, ctx: Context) -> dict:
     return copy.deepcopy(transfer)
 
 
+def reverse_transfer(state: dict, transfer_id: str, p: dict, ctx: Context) -> dict:
+    """Stripe's transfer reversal: money comes back from the connected account, in part or whole."""
+    params.only(p, {"amount", "metadata", "description"})
+    transfer = state["transfers"].get(transfer_id)
+    if transfer is None:
+        raise errors.no_such("transfer", transfer_id)
+    remaining = transfer["amount"] - transfer["amount_reversed"]
+    amount = params.integer(p, "amount", minimum=1)
+    amount = remaining if amount is None else amount
+    if amount > remaining:
+        raise errors.invalid_param(
+            "amount", f"You cannot reverse more than the {remaining} left on this transfer.", code="amount_too_large"
+        )
+    id = objects.new_id("trr")
+    currency = transfer["currency"]
+    txn = _record_balance_transaction(
+        state, amount=amount, currency=currency, now=ctx.now, source=id, type="transfer_refund", description=None
+    )
+    reversal = {
+        "id": id,
+        "object": "transfer_reversal",
+        "amount": amount,
+        "balance_transaction": txn,
+        "created": ctx.now,
+        "currency": currency,
+        "destination_payment_refund": None,
+        "metadata": params.metadata(p),
+        "source_refund": None,
+        "transfer": transfer_id,
+    }
+    transfer["reversals"]["data"].insert(0, reversal)
+    transfer["reversals"]["total_count"] = len(transfer["reversals"]["data"])
+    transfer["amount_reversed"] += amount
+    transfer["reversed"] = transfer["amount_reversed"] == transfer["amount"]
+    return copy.deepcopy(reversal)
+
+
 def _money(amount: int, currency: str) -> str:
     return f"${amount / 100:.2f}" if currency == "usd" else f"{amount / 100:.2f} {currency.upper()}"
 

@@ -607,3 +607,20 @@ def test_command_line(tmp_path):
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=10) == 0
+
+
+def test_transfer_reversals_bring_money_back_in_part_or_whole(stub):
+    c = stub.client
+    transfer = c.v1.transfers.create(params={"amount": 1_000, "currency": "usd", "destination": "acct_rev"})
+    part = c.v1.transfers.reversals.create(transfer.id, params={"amount": 400}, options={"idempotency_key": "rev-1"})
+    again = c.v1.transfers.reversals.create(transfer.id, params={"amount": 400}, options={"idempotency_key": "rev-1"})
+    assert again.id == part.id, "a reversal is idempotent like any POST"
+    after = c.v1.transfers.retrieve(transfer.id)
+    assert (after.amount_reversed, after.reversed, [r.id for r in after.reversals.data]) == (400, False, [part.id])
+    c.v1.transfers.reversals.create(transfer.id)
+    after = c.v1.transfers.retrieve(transfer.id)
+    assert (after.amount_reversed, after.reversed) == (1_000, True)
+    assert c.v1.balance.retrieve().available[0].amount == USD
+    with pytest.raises(stripe.InvalidRequestError) as err:
+        c.v1.transfers.reversals.create(transfer.id, params={"amount": 1})
+    assert err.value.code == "amount_too_large"
