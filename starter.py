@@ -1,8 +1,9 @@
-"""The `guarantee` command line: run the product, manage users, work claims.
+"""The `guarantee` command line: run the product, manage users, work claims, read the books.
 
-Claim commands talk to the HTTP API: GUARANTEE_API_URL, else the address `guarantee up` wrote
-under GUARANTEE_HOME, else http://127.0.0.1:8000; the token comes from --token or GUARANTEE_TOKEN.
-Amounts are typed and shown as 1,250.00. Tables by default, --json for the API's JSON.
+Claim and finance commands talk to the HTTP API: GUARANTEE_API_URL, else the address `guarantee up`
+wrote under GUARANTEE_HOME, else http://127.0.0.1:8000; the token comes from --token or
+GUARANTEE_TOKEN. Amounts are typed and shown as 1,250.00. Tables by default, --json for the API's
+JSON. Errors are one line, `error: ...`, with a non-zero exit status.
 """
 
 import argparse
@@ -16,9 +17,21 @@ from urllib.parse import quote
 
 from cli import show
 from cli.db import user_sessions
+from cli.finance import csv_file, report_path, to_stdout, wait_until_done
 from cli.http import Api, CliError, token_from
-from schema.enums import Channel, ClaimStatus, ClaimType, DenialReason, EvidenceKind, EvidenceSource, Role
+from schema.enums import (
+    Channel,
+    ClaimStatus,
+    ClaimType,
+    DenialReason,
+    EvidenceKind,
+    EvidenceSource,
+    PayoutStatus,
+    Role,
+)
 from schema.money import parse_amount
+
+EXIT_DISCREPANCIES = 3  # `finance reconcile` found discrepancies: it worked, and finance has work to do
 
 
 def emit(args, data, text: str) -> None:
@@ -199,6 +212,52 @@ def cmd_claim_payout_cancel(args) -> int:
     return _act(args, "payout", "cancel", body={"reason": args.reason})
 
 
+# Finance, through the HTTP API.
+
+
+def cmd_finance_payouts(args) -> int:
+    days = {"from": args.date_from and args.date_from.isoformat(), "to": args.date_to and args.date_to.isoformat()}
+    with api(args) as client:
+        if args.csv:
+            to_stdout(client.text("/payouts", **days, status=args.status, type=args.type))
+            return 0
+        page = client.get("/payouts", **days, status=args.status, type=args.type, limit=args.limit, offset=args.offset)
+    emit(args, page, show.payouts_page(page))
+    return 0
+
+
+def cmd_finance_reconcile(args) -> int:
+    body = {"from": args.date_from.isoformat(), "to": args.date_to.isoformat()}
+    with csv_file(args.csv) as csv_out, api(args) as client:
+        run_id = client.post("/reconciliations", body)["id"]
+        if sys.stderr.isatty():
+            print(f"{run_id} is reconciling {body['from']} to {body['to']} ...", file=sys.stderr)
+        wait_until_done(client, run_id, args.wait_seconds)
+        report = client.get(report_path(run_id), limit=args.limit)
+        if csv_out:
+            csv_out.save(client.text(report_path(run_id)))
+    saved = f"\n\nevery discrepancy, as CSV: {args.csv}" if args.csv else ""
+    emit(args, report, show.reconciliation(report) + saved)
+    return EXIT_DISCREPANCIES if report["discrepancies"] else 0
+
+
+def cmd_finance_report(args) -> int:
+    with api(args) as client:
+        if args.csv:
+            to_stdout(client.text(report_path(args.id)))
+            return 0
+        report = client.get(report_path(args.id), limit=args.limit, offset=args.offset)
+    emit(args, report, show.reconciliation(report, args.offset))
+    return 0
+
+
+def cmd_finance_reconciliations(args) -> int:
+    with api(args) as client:
+        runs = client.get("/reconciliations", limit=args.limit)
+    emit(args, runs, show.reconciliations_table(runs))
+    return 0
+
+
 def cmd_demo_seed(args) -> int:
     from cli.demo import seed
 
@@ -229,6 +288,32 @@ def day(text: str) -> date:
         raise argparse.ArgumentTypeError(f"not a date: {text!r} (write it like 2025-03-31)") from None
 
 
+def seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}")
+    return value
+
+
+def whole(low: int, high: int | None = None):
+    """An argument type: a whole number from `low` (to `high`, if given)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low or (high is not None and value > high):
+            bounds = f"from {low} to {high}" if high is not None else f"{low} or more"
+            raise argparse.ArgumentTypeError(f"not a whole number {bounds}: {text!r}")
+        return value
+
+    return parse
+
+
 def values(enum) -> list[str]:
     return [e.value for e in enum]
 
@@ -238,8 +323,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     out = Parser(add_help=False)
     out.add_argument("--json", action="store_true", help="print JSON (the API's, for claims) instead of a table")
-    remote = Parser(add_help=False, parents=[out])
-    remote.add_argument("--token", help="API token (default: GUARANTEE_TOKEN)")
+    token = Parser(add_help=False)
+    token.add_argument("--token", help="API token (default: GUARANTEE_TOKEN)")
+    remote = Parser(add_help=False, parents=[out, token])
 
     def command(parent, name: str, func, help: str, parents=(remote,)) -> argparse.ArgumentParser:
         p = parent.add_parser(name, help=help, description=help, parents=list(parents))
@@ -340,6 +426,62 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id")
     p.add_argument("--reason", required=True)
 
+    finance = sub.add_parser(
+        "finance", help="the payout ledger and reconciliations against the provider (finance, admin)"
+    ).add_subparsers(dest="finance_command", required=True, metavar="COMMAND")
+
+    def days(p: argparse.ArgumentParser, required: bool) -> None:
+        bound = "" if required else "; default: no bound"
+        p.add_argument("--from", dest="date_from", type=day, required=required, metavar="DAY",
+                       help=f"first day, YYYY-MM-DD (UTC{bound})")  # fmt: skip
+        p.add_argument("--to", dest="date_to", type=day, required=required, metavar="DAY",
+                       help=f"last day, included (UTC{bound})")  # fmt: skip
+
+    def json_or_csv(p: argparse.ArgumentParser, csv_help: str) -> None:
+        fmt = p.add_mutually_exclusive_group()
+        fmt.add_argument("--json", action="store_true", help="print the API's JSON instead of tables")
+        fmt.add_argument("--csv", action="store_true", help=csv_help)
+
+    ledger_help = "the payout ledger, newest first, with totals by day and by type"
+    p = command(finance, "payouts", cmd_finance_payouts, ledger_help, parents=(token,))
+    days(p, required=False)
+    p.add_argument("--status", choices=values(PayoutStatus))
+    p.add_argument("--type", choices=values(ClaimType), help="claim type")
+    p.add_argument("--limit", type=whole(1, 500), default=100, help="payouts listed (default 100, at most 500)")
+    p.add_argument("--offset", type=whole(0), default=0)
+    json_or_csv(p, "print every matching payout as CSV (amounts like 1234.56; --limit and --offset do not apply)")
+
+    p = command(
+        finance,
+        "reconcile",
+        cmd_finance_reconcile,
+        "match the ledger against the provider's transfers and refunds for whole UTC days; wait for the report",
+    )
+    p.epilog = (
+        f"Exit status: 0 when the report has no discrepancies, {EXIT_DISCREPANCIES} when it has some (the report is "
+        "printed all the same), 1 on an error (including the wait running out: the reconciliation goes on, read it "
+        "with `guarantee finance report ID`), 2 on a usage mistake."
+    )
+    days(p, required=True)
+    p.add_argument("--csv", type=Path, metavar="FILE", help="also write every discrepancy to FILE as CSV")
+    p.add_argument(
+        "--limit", type=whole(0, 5_000), default=100, help="discrepancies listed (default 100; --csv has them all)"
+    )
+    p.add_argument("--wait-seconds", type=seconds, default=600, metavar="SECONDS",
+                   help="how long to wait for the report (default 600)")  # fmt: skip
+
+    p = command(finance, "report", cmd_finance_report, "a reconciliation's report: counts by kind and discrepancies",
+                parents=(token,))  # fmt: skip
+    p.add_argument("id", help="the reconciliation's id (reconciliation-...)")
+    p.add_argument(
+        "--limit", type=whole(0, 5_000), default=100, help="discrepancies listed (default 100, at most 5000)"
+    )
+    p.add_argument("--offset", type=whole(0), default=0)
+    json_or_csv(p, "print every discrepancy as CSV instead")
+
+    p = command(finance, "reconciliations", cmd_finance_reconciliations, "recent reconciliations, newest first")
+    p.add_argument("--limit", type=whole(1, 500), default=50, help="runs listed (default 50, at most 500)")
+
     demo = sub.add_parser("demo", help="demo data")
     demo = demo.add_subparsers(dest="demo_command", required=True, metavar="COMMAND")
     seed_help = "create demo users and claims in different states (needs `guarantee up`)"
@@ -356,8 +498,8 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except CliError as err:
         print(f"error: {err}", file=sys.stderr)
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as stop:
+        print(f"error: {stop or 'interrupted'}", file=sys.stderr)
         return 130
     except SystemExit as exit_:
         if not isinstance(exit_.code, str):

@@ -1,4 +1,4 @@
-"""The claim worker: runs ClaimWorkflow and its activities on the `guarantee-claims` task queue."""
+"""The worker: ClaimWorkflow, ReconciliationWorkflow and their activities on `guarantee-claims`."""
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
@@ -9,20 +9,28 @@ from temporalio.worker import Worker
 
 from activities.claims import ClaimActivities
 from activities.payouts import PayoutActivities
-from payments.provider import PaymentProvider
+from activities.reconciliation import ReconciliationActivities
+from payments.stripe_provider import StripeProvider
 from workflows.claim import TASK_QUEUE, ClaimWorkflow
+from workflows.reconciliation import ReconciliationWorkflow
 
 
 def build_worker(
-    client: Client, sessions: sessionmaker, provider: PaymentProvider, task_queue: str = TASK_QUEUE
+    client: Client, sessions: sessionmaker, provider: StripeProvider, task_queue: str = TASK_QUEUE
 ) -> Worker:
     claims = ClaimActivities(sessions)
     payouts = PayoutActivities(sessions, provider)
+    reconciliation = ReconciliationActivities(sessions, provider.client)
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[ClaimWorkflow],
-        activities=[claims.record_event, payouts.pay_claim],
+        workflows=[ClaimWorkflow, ReconciliationWorkflow],
+        activities=[
+            claims.record_event,
+            payouts.pay_claim,
+            reconciliation.run_reconciliation,
+            reconciliation.notify_finance,
+        ],
         activity_executor=ThreadPoolExecutor(max_workers=16),
     )
 

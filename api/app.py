@@ -17,7 +17,7 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api import errors, inputs, payout_details, queries
+from api import errors, inputs, payout_details, queries, reconciliations
 from api.auth import APPROVERS, CASEWORK, FINANCE, FINANCE_READERS, STAFF, allow, current_actor
 from api.errors import ApiError
 from api.evidence_store import EvidenceStore
@@ -39,7 +39,7 @@ from schema.claims import (
     WithdrawRequest,
 )
 from schema.enums import ClaimStatus, ClaimType, PayoutStatus
-from schema.finance import LedgerPage
+from schema.finance import LedgerPage, ReconcileRequest, ReconciliationView
 from schema.policy import Policy
 from workflows import rules
 from workflows.claim import TASK_QUEUE, ClaimWorkflow, claim_id_of, workflow_id
@@ -183,6 +183,45 @@ def _routes(app: FastAPI) -> None:
                 headers={"Content-Disposition": 'attachment; filename="payouts.csv"'},
             )
         return await run_in_threadpool(ledger_report.page, svc.sessions, selection, limit, offset)
+
+    @app.post("/reconciliations", status_code=202)
+    async def start_reconciliation(
+        body: ReconcileRequest, svc: Svc, actor: Actor = Depends(allow(FINANCE_READERS))
+    ) -> ReconciliationView:
+        """Starts a reconciliation of whole UTC days; read its report at GET /reconciliations/{id}."""
+        if body.requested_by is not None:
+            raise ApiError(422, "invalid_request", "requested_by: set by the server")
+        run_id = await reconciliations.start(svc.client, svc.sessions, body, actor, svc.task_queue)
+        return await run_in_threadpool(reconciliations.get, svc.sessions, run_id, 0, 0)
+
+    @app.get("/reconciliations")
+    async def list_reconciliations(
+        svc: Svc,
+        actor: Actor = Depends(allow(FINANCE_READERS)),
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    ) -> list[ReconciliationView]:
+        return await run_in_threadpool(reconciliations.recent, svc.sessions, limit)
+
+    @app.get("/reconciliations/{reconciliation_id}", response_model=ReconciliationView)
+    async def get_reconciliation(
+        reconciliation_id: str,
+        request: Request,
+        svc: Svc,
+        actor: Actor = Depends(allow(FINANCE_READERS)),
+        limit: Annotated[int, Query(ge=0, le=5_000)] = 1_000,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    ):
+        """The report and its discrepancies (paged); with `Accept: text/csv`, every discrepancy as CSV."""
+        report = await run_in_threadpool(reconciliations.get, svc.sessions, reconciliation_id, limit, offset)
+        if report is None:
+            raise ApiError(404, "not_found", f"no reconciliation {reconciliation_id!r}")
+        if "text/csv" in request.headers.get("accept", ""):
+            return StreamingResponse(
+                reconciliations.csv_chunks(svc.sessions, reconciliation_id),
+                media_type="text/csv",
+                headers={"Content-Disposition": f'attachment; filename="{reconciliation_id}.csv"'},
+            )
+        return report
 
     @app.get("/claims/{claim_id}")
     async def get(claim_id: str, svc: Svc, actor: Actor = Depends(allow(STAFF))) -> ClaimDetail:

@@ -1,7 +1,9 @@
 """The command line's HTTP client: finds the API, sends the token, turns every failure into one reason."""
 
+import contextlib
 import mimetypes
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -68,9 +70,30 @@ class Api:
     def put(self, path: str, json: dict) -> dict:
         return self._send("PUT", path, json=json)
 
+    def text(self, path: str, accept: str = "text/csv", **params) -> Iterator[str]:
+        """A text answer (the API's CSV) in chunks as it arrives, never held whole; failures are CliErrors."""
+        params = {k: v for k, v in params.items() if v is not None}
+        with self._talking(), self._http.stream("GET", path, params=params, headers={"Accept": accept}) as response:
+            if not response.is_success:
+                response.read()
+                raise CliError(_reason(response), status=response.status_code)
+            got = response.headers.get("content-type", "")
+            if not got.startswith(accept):
+                raise CliError(f"the API at {self.url} answered {got or 'without a content type'}, not {accept}")
+            yield from response.iter_text()
+
     def _send(self, method: str, path: str, **kwargs) -> dict:
-        try:
+        with self._talking():
             response = self._http.request(method, path, **kwargs)
+        if response.is_success:
+            return response.json()
+        raise CliError(_reason(response), status=response.status_code)
+
+    @contextlib.contextmanager
+    def _talking(self) -> Iterator[None]:
+        """httpx's failures as one reason each."""
+        try:
+            yield
         except httpx.ConnectError:
             raise CliError(
                 f"the API is not running at {self.url}: start it with `guarantee up` (or `./run up`), "
@@ -80,9 +103,6 @@ class Api:
             raise CliError(f"the API at {self.url} did not answer in time") from None
         except httpx.HTTPError as err:
             raise CliError(f"cannot talk to the API at {self.url}: {err}") from None
-        if response.is_success:
-            return response.json()
-        raise CliError(_reason(response), status=response.status_code)
 
 
 def _reason(response: httpx.Response) -> str:

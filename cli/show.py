@@ -73,7 +73,7 @@ def claim_line(claim: dict, payout: bool = False) -> str:
         text += f", {money(claim['amount_cents'], claim['currency'])} claimed"
     if claim.get("assignee"):
         text += f", waiting on {claim['assignee']}"
-    if claim["status"] == "approved":
+    if claim["status"] in ("approved", "paying"):
         text += " (the payout is on its way)"
     elif claim["status"] == "payout_failed":
         refused = [p for p in claim.get("payouts", []) if p["status"] == "failed"]
@@ -231,3 +231,125 @@ def users_table(users: list[dict]) -> str:
         for u in users
     ]
     return table(["NAME", "ROLE", "ID", "CREATED (UTC)", "ACTIVE"], rows)
+
+
+# Finance: the payout ledger and reconciliations.
+
+AGREED = ("matched", "no_money_moved")  # the kinds that are not discrepancies (finance/matching.py)
+DETAIL = 160  # a finding's detail names two provider objects; longer ones are cut (the CSV has them whole)
+
+
+def payouts_page(page: dict) -> str:
+    """The ledger page, then the totals of every matching payout (not only this page's) by day and by type."""
+    items = page["items"]
+    if items:
+        rows = [
+            [
+                when(p["created_at"]),
+                p["claim_id"],
+                p["claim_type"],
+                p["attempt"],
+                p["status"],
+                p["method"],
+                money(p["amount_cents"], p["currency"]),
+                p["provider_ref"] or p["failure_code"],
+                when(p["completed_at"]),
+            ]
+            for p in items
+        ]
+        headers = ["CREATED (UTC)", "CLAIM", "TYPE", "ATTEMPT", "STATUS", "METHOD", "AMOUNT", "REFERENCE"]
+        first = page["offset"] + 1
+        out = [table([*headers, "COMPLETED (UTC)"], rows), f"{first}-{page['offset'] + len(items)} of {page['total']}"]
+    elif page["total"]:
+        out = [f"no payouts from {page['offset'] + 1} on ({page['total']} match)"]
+    else:
+        return "no payouts"
+    out += _totals("Totals by day (UTC), every matching payout", "DAY", page["by_day"])
+    out += _totals("Totals by claim type, every matching payout", "TYPE", page["by_type"])
+    return "\n".join(out)
+
+
+def _totals(title: str, group: str, totals: list[dict]) -> list[str]:
+    rows = [[t["group"], t["status"], t["count"], money(t["amount_cents"], t["currency"])] for t in totals]
+    return ["", title, *(f"  {line}" for line in table([group, "STATUS", "COUNT", "AMOUNT"], rows).splitlines())]
+
+
+def reconciliation(view: dict, offset: int = 0) -> str:
+    """A reconciliation report: the run, its lines counted by kind, and its discrepancies as far as
+    `view` holds them (the API pages them; `offset` is where this page starts)."""
+    done = view["status"] == "done"
+    n = view["discrepancies"]
+    head = f"Reconciliation {view['id']}  {view['status'].upper()}"
+    if done:
+        head += ": no discrepancies" if not n else f": {n} discrepanc{'y' if n == 1 else 'ies'}"
+    days = view["date_from"] if view["date_from"] == view["date_to"] else f"{view['date_from']} to {view['date_to']}"
+    fields = [
+        ("days", f"{days} (UTC, whole days)"),
+        ("requested by", view["requested_by"] or "the daily schedule"),
+        ("started", f"{when(view['started_at'])} UTC"),
+        ("finished", f"{when(view['finished_at'])} UTC" if view["finished_at"] else "-"),
+    ]
+    out = [head, *(f"  {name:<14}{value}" for name, value in fields)]
+    if not done:
+        out += ["", "Lines by kind: when it is done"]
+        return "\n".join(out)
+    counts = [[kind, count, "no" if kind in AGREED else "yes"] for kind, count in view["counts"].items()]
+    out += [
+        "",
+        "Lines by kind",
+        *(f"  {line}" for line in table(["KIND", "COUNT", "DISCREPANCY"], counts).splitlines()),
+    ]
+    out += _findings(view, offset)
+    return "\n".join(out)
+
+
+def _findings(view: dict, offset: int) -> list[str]:
+    items = view["findings"]
+    total = view["discrepancies"]
+    if not total:
+        return ["", "Discrepancies: none"]
+    rows = [
+        [
+            f["kind"],
+            f["claim_id"],
+            _plain(f["ledger_amount_cents"]),
+            _plain(f["provider_amount_cents"]),
+            f["currency"],
+            f["ledger_ref"],
+            f["provider_ref"],
+            f["detail"],
+        ]
+        for f in items
+    ]
+    headers = ["KIND", "CLAIM", "LEDGER", "PROVIDER", "CURRENCY", "LEDGER REF", "PROVIDER REF", "DETAIL"]
+    out = ["", f"Discrepancies ({total})"]
+    if rows:
+        out += [f"  {line}" for line in table(headers, rows, width=DETAIL).splitlines()]
+    if len(items) < total:
+        shown = f"{offset + 1}-{offset + len(items)}" if items else "none"
+        out.append(f"  shown: {shown} of {total}; every one with --csv")
+    return out
+
+
+def _plain(cents: int | None) -> str | None:
+    return None if cents is None else format_cents(cents)
+
+
+def reconciliations_table(views: list[dict]) -> str:
+    if not views:
+        return "no reconciliations yet: run one with `guarantee finance reconcile --from DAY --to DAY`"
+    rows = [
+        [
+            v["id"],
+            v["date_from"],
+            v["date_to"],
+            v["status"],
+            v["discrepancies"] if v["status"] == "done" else None,
+            v["requested_by"] or "schedule",
+            when(v["started_at"]),
+            when(v["finished_at"]),
+        ]
+        for v in views
+    ]
+    headers = ["ID", "FROM", "TO", "STATUS", "DISCREPANCIES", "REQUESTED BY", "STARTED (UTC)", "FINISHED (UTC)"]
+    return table(headers, rows)

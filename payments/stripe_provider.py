@@ -14,7 +14,7 @@ class StripeProvider:
     name = "stripe"
 
     def __init__(self, api_key: str, api_base: str | None = None, timeout_seconds: float = 20.0):
-        self._client = stripe.StripeClient(
+        self.client = stripe.StripeClient(
             api_key,
             base_addresses={"api": api_base} if api_base else None,
             max_network_retries=0,
@@ -26,7 +26,7 @@ class StripeProvider:
         metadata = {"claim_id": request.claim_id, "attempt": str(request.attempt)}
         try:
             if request.method == PayoutMethod.transfer:
-                made = self._client.v1.transfers.create(
+                made = self.client.v1.transfers.create(
                     params={
                         "amount": request.amount_cents,
                         "currency": request.currency.lower(),
@@ -37,7 +37,7 @@ class StripeProvider:
                     options=options,
                 )
             else:
-                made = self._client.v1.refunds.create(
+                made = self.client.v1.refunds.create(
                     params={"charge": request.destination, "amount": request.amount_cents, "metadata": metadata},
                     options=options,
                 )

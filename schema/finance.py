@@ -64,17 +64,34 @@ class LedgerPage(BaseModel):
 
 
 class ReconciliationCounts(BaseModel):
+    """Lines of each kind (finance/matching.py says what each means)."""
+
     matched: int = 0
+    no_money_moved: int = 0
     missing_at_provider: int = 0
     missing_in_ledger: int = 0
     amount_mismatch: int = 0
     currency_mismatch: int = 0
     status_mismatch: int = 0
+    ref_mismatch: int = 0
     duplicate: int = 0
 
     @property
     def discrepancies(self) -> int:
-        return sum(self.model_dump().values()) - self.matched
+        return sum(self.model_dump().values()) - self.matched - self.no_money_moved
+
+
+class ReconcileRequest(DateRange):
+    """A reconciliation asked for by a person (a schedule asks for none: it means yesterday)."""
+
+    requested_by: str | None = None
+
+
+class ReconcileRun(BaseModel):
+    id: str
+    date_from: date
+    date_to: date
+    requested_by: str | None
 
 
 class FindingView(BaseModel):

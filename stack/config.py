@@ -17,6 +17,7 @@ class Settings:
     database_url: str
     stripe_api_base: str | None
     stripe_api_key: str
+    reconcile_cron: str
 
     @property
     def evidence_dir(self) -> Path:
@@ -51,4 +52,5 @@ def load_settings() -> Settings:
         database_url=os.environ.get("DATABASE_URL") or f"sqlite:///{home / 'guarantee.db'}",
         stripe_api_base=os.environ.get("STRIPE_API_BASE") or None,
         stripe_api_key=os.environ.get("STRIPE_API_KEY") or STUB_API_KEY,
+        reconcile_cron=os.environ.get("GUARANTEE_RECONCILE_CRON", "0 2 * * *"),
     )

@@ -26,6 +26,7 @@ from payments.stripe_provider import StripeProvider
 from schema.database import make_engine, make_sessions, migrate
 from schema.policy import load_policy
 from stack.config import Settings, load_settings
+from stack.schedules import ensure_reconciliation_schedule
 from stack.temporal import connect, ensure_search_attributes, start_dev_server
 from stripe_stub.server import start_in_thread
 from worker import build_worker
@@ -156,6 +157,7 @@ async def run_up(port: int | None, temporal_port: int | None = None, temporal_ui
             settings.stub_url_file.unlink(missing_ok=True)
         worker = build_worker(client, sessions, StripeProvider(settings.stripe_api_key, stripe_base))
         await cleanup.enter_async_context(worker)
+        await ensure_reconciliation_schedule(client, settings.reconcile_cron)
 
         services = Services(
             client=client, sessions=sessions, policy=load_policy(), evidence=EvidenceStore(settings.evidence_dir)

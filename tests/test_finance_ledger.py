@@ -47,15 +47,11 @@ async def test_finance_reads_the_ledger_with_totals_and_csv(desk):
     by_type = sum(t["amount_cents"] for t in ledger["by_type"] if t["status"] == "paid")
     assert by_type == paid_that_day
 
-    r = await desk.client.get(
-        "/payouts", params={"from": day, "to": day, "type": "work_not_done"}, headers=finance_h
-    )
+    r = await desk.client.get("/payouts", params={"from": day, "to": day, "type": "work_not_done"}, headers=finance_h)
     assert {row["claim_type"] for row in r.json()["items"]} == {"work_not_done"}
     assert other["id"] in {row["claim_id"] for row in r.json()["items"]} or day_of(other["payouts"][0]) != day
 
-    r = await desk.client.get(
-        "/payouts", params={"from": day, "to": day}, headers=finance_h | {"Accept": "text/csv"}
-    )
+    r = await desk.client.get("/payouts", params={"from": day, "to": day}, headers=finance_h | {"Accept": "text/csv"})
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(r.text)))
     assert len(rows) == ledger["total"]

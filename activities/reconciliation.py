@@ -1,0 +1,104 @@
+"""Running a reconciliation and storing its report; telling finance when it found discrepancies."""
+
+from collections import Counter
+from datetime import UTC, datetime
+
+import stripe
+from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import sessionmaker
+from temporalio import activity
+
+from finance.matching import DISCREPANCIES, Finding
+from finance.reconcile import reconcile
+from schema import tables
+from schema.finance import ReconcileRun, ReconciliationCounts
+
+BATCH = 1_000
+HEARTBEAT_EVERY = 10_000
+
+
+class ReconciliationActivities:
+    def __init__(self, sessions: sessionmaker, stripe_client: stripe.StripeClient):
+        self._sessions = sessions
+        self._stripe = stripe_client
+
+    @activity.defn
+    def run_reconciliation(self, run: ReconcileRun) -> ReconciliationCounts:
+        """Safe to run again: a finished report is returned as stored, an unfinished one is redone."""
+        with self._sessions.begin() as db:
+            row = db.get(tables.Reconciliation, run.id)
+            if row is None:
+                db.add(
+                    tables.Reconciliation(
+                        id=run.id,
+                        date_from=run.date_from,
+                        date_to=run.date_to,
+                        status="running",
+                        requested_by=run.requested_by,
+                        started_at=datetime.now(UTC),
+                        counts={},
+                    )
+                )
+            elif row.status == "done":
+                return ReconciliationCounts.model_validate(row.counts)
+            db.execute(
+                delete(tables.ReconciliationFinding).where(tables.ReconciliationFinding.reconciliation_id == run.id)
+            )
+        counts: Counter = Counter()
+        batch: list[dict] = []
+        with self._sessions() as reader:
+            findings = reconcile(reader.connection(), self._stripe, run.date_from, run.date_to, tick=activity.heartbeat)
+            for seen, finding in enumerate(findings):
+                counts[finding.kind.value] += 1
+                if finding.kind in DISCREPANCIES:
+                    batch.append(_finding_row(run.id, finding))
+                    if len(batch) >= BATCH:
+                        self._store(batch)
+                if seen % HEARTBEAT_EVERY == 0:
+                    activity.heartbeat(seen)
+        self._store(batch)
+        result = ReconciliationCounts(**counts)
+        with self._sessions.begin() as db:
+            row = db.get(tables.Reconciliation, run.id)
+            row.status, row.finished_at, row.counts = "done", datetime.now(UTC), result.model_dump()
+        return result
+
+    @activity.defn
+    def notify_finance(self, run: ReconcileRun, counts: ReconciliationCounts) -> None:
+        key = f"reconciliation-{run.id}"
+        with self._sessions.begin() as db:
+            if db.scalar(select(tables.Notification.id).where(tables.Notification.event_key == key)):
+                return
+            found = ", ".join(f"{n} {kind}" for kind, n in counts.model_dump().items() if n and kind in DISCREPANCIES)
+            db.add(
+                tables.Notification(
+                    reconciliation_id=run.id,
+                    event_key=key,
+                    recipient="tier:finance",
+                    kind="reconciliation_discrepancies",
+                    message=f"Reconciliation {run.date_from}..{run.date_to} found {found}.",
+                    at=datetime.now(UTC),
+                )
+            )
+
+    def _store(self, batch: list[dict]) -> None:
+        if batch:
+            with self._sessions.begin() as db:
+                db.execute(insert(tables.ReconciliationFinding), batch)
+            batch.clear()
+
+
+def _finding_row(run_id: str, finding: Finding) -> dict:
+    ledger, provider = finding.ledger, finding.provider
+    return {
+        "reconciliation_id": run_id,
+        "kind": finding.kind.value,
+        "key": finding.key,
+        "claim_id": finding.claim_id,
+        "ledger_ref": ledger and ledger.provider_ref,
+        "provider_ref": provider and provider.object_id,
+        "ledger_amount_cents": ledger and ledger.amount_cents,
+        "provider_amount_cents": provider and provider.amount_cents,
+        "currency": (ledger or provider).currency,
+        "detail": finding.detail,
+    }
