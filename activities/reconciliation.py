@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import stripe
 from sqlalchemy import delete, insert, select
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 
 from finance.matching import DISCREPANCIES, Finding
@@ -26,20 +26,8 @@ class ReconciliationActivities:
     def run_reconciliation(self, run: ReconcileRun) -> ReconciliationCounts:
         """Safe to run again: a finished report is returned as stored, an unfinished one is redone."""
         with self._sessions.begin() as db:
-            row = db.get(tables.Reconciliation, run.id)
-            if row is None:
-                db.add(
-                    tables.Reconciliation(
-                        id=run.id,
-                        date_from=run.date_from,
-                        date_to=run.date_to,
-                        status="running",
-                        requested_by=run.requested_by,
-                        started_at=datetime.now(UTC),
-                        counts={},
-                    )
-                )
-            elif row.status == "done":
+            row = open_report(db, run)
+            if row.status == "done":
                 return ReconciliationCounts.model_validate(row.counts)
             db.execute(
                 delete(tables.ReconciliationFinding).where(tables.ReconciliationFinding.reconciliation_id == run.id)
@@ -86,6 +74,23 @@ class ReconciliationActivities:
             with self._sessions.begin() as db:
                 db.execute(insert(tables.ReconciliationFinding), batch)
             batch.clear()
+
+
+def open_report(db: Session, run: ReconcileRun) -> tables.Reconciliation:
+    """The run's report row, created as running if it is not there yet (a scheduled run has none)."""
+    row = db.get(tables.Reconciliation, run.id)
+    if row is None:
+        row = tables.Reconciliation(
+            id=run.id,
+            date_from=run.date_from,
+            date_to=run.date_to,
+            status="running",
+            requested_by=run.requested_by,
+            started_at=datetime.now(UTC),
+            counts={},
+        )
+        db.add(row)
+    return row
 
 
 def _finding_row(run_id: str, finding: Finding) -> dict:

@@ -1,18 +1,17 @@
 """Starting reconciliations by hand and reading their stored reports."""
 
-import csv
-import io
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 from temporalio.client import Client
 
+from activities.reconciliation import open_report
+from finance import csv_stream
 from schema import tables
 from schema.claims import Actor
-from schema.finance import FindingView, ReconcileRequest, ReconciliationCounts, ReconciliationView
+from schema.finance import FindingView, ReconcileRequest, ReconcileRun, ReconciliationCounts, ReconciliationView
 from workflows.reconciliation import ReconciliationWorkflow
 
 FINDING_COLUMNS = list(FindingView.model_fields)
@@ -23,19 +22,10 @@ async def start(
 ) -> str:
     """Record the run, then start the same workflow the schedule starts; the report fills in as it runs."""
     run_id = f"reconciliation-{uuid.uuid4().hex[:12]}"
-    with sessions.begin() as db:
-        db.add(
-            tables.Reconciliation(
-                id=run_id,
-                date_from=request.date_from,
-                date_to=request.date_to,
-                status="running",
-                requested_by=actor.user_id,
-                started_at=datetime.now(UTC),
-                counts={},
-            )
-        )
     request = request.model_copy(update={"requested_by": actor.user_id})
+    run = ReconcileRun(id=run_id, date_from=request.date_from, date_to=request.date_to, requested_by=actor.user_id)
+    with sessions.begin() as db:
+        open_report(db, run)
     await client.start_workflow(ReconciliationWorkflow.run, request, id=run_id, task_queue=task_queue)
     return run_id
 
@@ -78,14 +68,7 @@ def recent(sessions: sessionmaker, limit: int) -> list[ReconciliationView]:
 
 def csv_chunks(sessions: sessionmaker, reconciliation_id: str) -> Iterator[str]:
     """Every discrepancy of the report as CSV, streamed."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(FINDING_COLUMNS)
     with sessions() as db:
-        for row in db.scalars(_findings(reconciliation_id).execution_options(yield_per=2_000)):
-            writer.writerow(["" if getattr(row, c) is None else getattr(row, c) for c in FINDING_COLUMNS])
-            if buffer.tell() > 64_000:
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
-    yield buffer.getvalue()
+        rows = db.scalars(_findings(reconciliation_id).execution_options(yield_per=2_000))
+        values = (["" if getattr(row, c) is None else getattr(row, c) for c in FINDING_COLUMNS] for row in rows)
+        yield from csv_stream.csv_chunks(FINDING_COLUMNS, values)

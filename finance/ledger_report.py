@@ -3,8 +3,6 @@
 Rows are streamed from the database, so a year of payouts exports without being held in memory.
 """
 
-import csv
-import io
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,6 +11,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import sessionmaker
 
+from finance import csv_stream
 from schema import tables
 from schema.enums import ClaimType, PayoutStatus
 from schema.finance import LedgerPage, LedgerRow, LedgerTotal
@@ -106,29 +105,22 @@ def _utc(moment: datetime | None) -> str:
 
 def csv_chunks(rows: Iterator[LedgerRow]) -> Iterator[str]:
     """The ledger as CSV text, a header then one line per payout, produced as it is read."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for row in rows:
-        writer.writerow(
-            [
-                _utc(row.created_at),
-                row.claim_id,
-                row.claim_type.value,
-                row.attempt,
-                row.idempotency_key,
-                row.status.value,
-                row.method.value if row.method else "",
-                major_units(row.amount_cents),
-                row.currency.lower(),
-                row.provider,
-                row.provider_ref or "",
-                _utc(row.completed_at),
-                row.failure_code or "",
-            ]
-        )
-        if buffer.tell() > 64_000:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue()
+    return csv_stream.csv_chunks(CSV_COLUMNS, (_csv_row(row) for row in rows))
+
+
+def _csv_row(row: LedgerRow) -> list:
+    return [
+        _utc(row.created_at),
+        row.claim_id,
+        row.claim_type.value,
+        row.attempt,
+        row.idempotency_key,
+        row.status.value,
+        row.method.value if row.method else "",
+        major_units(row.amount_cents),
+        row.currency.lower(),
+        row.provider,
+        row.provider_ref or "",
+        _utc(row.completed_at),
+        row.failure_code or "",
+    ]
