@@ -98,10 +98,6 @@ class ClaimWorkflow:
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.status
 
-    @workflow.query
-    def current_status(self) -> ClaimStatus:
-        return self.status
-
     # Updates: one per human action.
 
     @workflow.update
