@@ -10,6 +10,6 @@ with `python -m stripe_stub --port 12111 --state PATH`.
 """
 
 from stripe_stub.app import create_app
-from stripe_stub.server import running, serve, start_in_thread
+from stripe_stub.server import serve, start_in_thread
 
-__all__ = ["create_app", "running", "serve", "start_in_thread"]
+__all__ = ["create_app", "serve", "start_in_thread"]

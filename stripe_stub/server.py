@@ -1,24 +1,18 @@
-"""Running the stub with uvicorn: in a thread, in the current event loop, or in the foreground.
+"""Running the stub with uvicorn: in a thread, or in the foreground (`python -m stripe_stub`).
 
     url, stop = start_in_thread("state.json", port=0)    # any free port; url "http://127.0.0.1:PORT"
     client = stripe.StripeClient("sk_test_stub", base_addresses={"api": url})
     ...
     stop()
 
-    async with running("state.json") as url: ...        # same, as a task of the running loop
-                                                        # (for async clients: a blocking client
-                                                        # called from that loop would deadlock it)
-
 The socket is bound before the server starts, so port 0 picks a free port and the URL is known
 (and connectable) as soon as the function returns.
 """
 
-import asyncio
 import os
 import socket
 import threading
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 
 import uvicorn
 
@@ -130,35 +124,3 @@ async def serve(
         await server.serve(sockets=[sock])
     finally:
         sock.close()
-
-
-@asynccontextmanager
-async def running(
-    state_path: str | os.PathLike,
-    port: int = 0,
-    *,
-    host: str = "127.0.0.1",
-    initial_balance: dict[str, int] | None = None,
-    faults: FaultConfig | dict | None = None,
-    idempotency_ttl: float = idempotency.DEFAULT_TTL,
-    log_level: str = "warning",
-) -> AsyncIterator[str]:
-    """The stub served by a task of the running loop for the block; yields its URL."""
-    server = _server(
-        state_path, initial_balance=initial_balance, faults=faults, idempotency_ttl=idempotency_ttl, log_level=log_level
-    )
-    sock = bind(host, port)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        while not server.started:
-            if task.done():
-                task.result()
-                raise RuntimeError("the stripe stub stopped while starting")
-            await asyncio.sleep(0.01)
-        yield url_of(sock)
-    finally:
-        server.should_exit = True
-        try:
-            await task
-        finally:
-            sock.close()

@@ -18,7 +18,7 @@ import pytest
 import stripe
 
 from stripe_stub.control import StubControl
-from stripe_stub.server import running, start_in_thread
+from stripe_stub.server import start_in_thread
 
 ROOT = Path(__file__).resolve().parents[1]
 T0 = 1_700_000_000
@@ -561,13 +561,6 @@ def test_state_survives_a_restart(tmp_path):
         assert len(list(c.v1.balance_transactions.list().auto_paging_iter())) == 3
     finally:
         stop()
-
-
-async def test_running_in_the_event_loop(tmp_path):
-    async with running(tmp_path / "state.json", initial_balance={"eur": 700}) as url:
-        async with httpx.AsyncClient(base_url=url, headers={"Authorization": "Bearer sk_test_x"}) as http:
-            balance = (await http.get("/v1/balance")).json()
-    assert balance["available"] == [{"amount": 700, "currency": "eur", "source_types": {"card": 700}}]
 
 
 def test_command_line(tmp_path):
