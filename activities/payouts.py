@@ -22,9 +22,9 @@ class PayoutActivities:
         """Safe to run any number of times: the ledger row and the provider both key on the attempt."""
         key = order.idempotency_key
         with self._sessions.begin() as db:
+            details = db.get(tables.PayoutDetail, order.payout_details_id) if order.payout_details_id else None
             row = db.scalar(select(tables.Payout).where(tables.Payout.idempotency_key == key))
             if row is None:
-                details = db.get(tables.PayoutDetail, order.payout_details_id) if order.payout_details_id else None
                 row = tables.Payout(
                     claim_id=order.claim_id,
                     attempt=order.attempt,
@@ -40,7 +40,6 @@ class PayoutActivities:
                 db.add(row)
             if row.status != PayoutStatus.pending:
                 return _outcome(row)
-            details = db.get(tables.PayoutDetail, row.payout_details_id) if row.payout_details_id else None
         if details is None:
             return self._complete(
                 key, PayoutStatus.failed, failure_code="missing_payout_details", failure_message="no payout details"
