@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import sessionmaker
 
 from finance import csv_stream
@@ -75,16 +75,16 @@ def stream(sessions: sessionmaker, f: LedgerFilter, batch: int = 2_000) -> Itera
 def page(sessions: sessionmaker, f: LedgerFilter, limit: int, offset: int) -> LedgerPage:
     by_day: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
     by_type: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+    total = 0
     for row in stream(sessions, f):
+        total += 1
         for totals, group in ((by_day, row.created_at.astimezone(UTC).date().isoformat()), (by_type, row.claim_type)):
             cell = totals[(group, row.currency, row.status)]
             cell[0] += 1
             cell[1] += row.amount_cents
-    query = _query(f)
     with sessions() as db:
-        total = db.scalar(select(func.count()).select_from(query.subquery()))
         rows = db.execute(
-            query.order_by(tables.Payout.created_at.desc(), tables.Payout.id.desc()).limit(limit).offset(offset)
+            _query(f).order_by(tables.Payout.created_at.desc(), tables.Payout.id.desc()).limit(limit).offset(offset)
         )
         items = [_row(payout, claim_type) for payout, claim_type in rows]
     return LedgerPage(
