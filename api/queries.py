@@ -18,15 +18,8 @@ from schema.claims import (
     PayoutView,
     TimelineEntry,
 )
-from schema.enums import ApprovalTier, ApprovalVerdict, ClaimStatus, ClaimType, Role
-
-# Which approval tiers each role may confirm (escalation only ever raises the tier).
-TIERS_FOR_ROLE = {
-    Role.lead: [ApprovalTier.lead],
-    Role.manager: [ApprovalTier.lead, ApprovalTier.manager],
-    Role.director: [ApprovalTier.lead, ApprovalTier.manager, ApprovalTier.director, ApprovalTier.director_and_finance],
-    Role.finance: [ApprovalTier.director_and_finance],
-}
+from schema.enums import ApprovalVerdict, ClaimStatus, ClaimType, Role
+from workflows import rules
 
 
 def _summary(claim: tables.Claim) -> dict:
@@ -93,7 +86,7 @@ def awaiting(actor: Actor):
         tables.Claim.assignee == actor.user_id,
         tables.Claim.status.in_([ClaimStatus.evidence_collection, ClaimStatus.specialist_review]),
     )
-    tiers = TIERS_FOR_ROLE.get(actor.role)
+    tiers = rules.tiers_for(actor.role)
     if not tiers:
         return mine
     approvable = and_(

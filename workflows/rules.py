@@ -120,6 +120,15 @@ def check_approval(
     check_authority(start.policy, tier, amount_cents, approved_by, actor, req.verdict)
 
 
+def tiers_for(role: Role) -> list[ApprovalTier]:
+    """The approval tiers a role may confirm (within its limit), for validators and approval queues alike."""
+    rank = ROLE_RANK.get(role, 0)
+    tiers = [tier for tier, needed in TIER_RANK.items() if needed <= rank and tier != ApprovalTier.director_and_finance]
+    if role in (Role.director, Role.finance):
+        tiers.append(ApprovalTier.director_and_finance)
+    return tiers
+
+
 def check_authority(
     policy: Policy,
     tier: ApprovalTier,
@@ -129,15 +138,13 @@ def check_authority(
     verdict: ApprovalVerdict,
 ) -> None:
     if tier == ApprovalTier.director_and_finance:
-        if actor.role not in (Role.director, Role.finance):
+        if tier not in tiers_for(actor.role):
             raise reject("insufficient_authority", "this decision needs a director and finance to approve it")
         if verdict == ApprovalVerdict.approve and any(a.role == actor.role for a in approved_by):
             other = "finance" if actor.role == Role.director else "a director"
             raise reject("already_approved", f"a {actor.role.value} has approved already; it now needs {other}")
         return
-    rank = ROLE_RANK.get(actor.role)
-    limit = policy.authority_cents.get(actor.role, 0)
-    if rank is None or rank < TIER_RANK[tier] or limit < amount_cents:
+    if tier not in tiers_for(actor.role) or policy.authority_cents.get(actor.role, 0) < amount_cents:
         raise reject(
             "insufficient_authority",
             f"this decision needs a {tier.value} or above; a {actor.role.value} cannot confirm it",
