@@ -46,16 +46,16 @@ def path(claim_id: str, *rest: str) -> str:
 
 
 def cmd_up(args) -> int:
-    from stack.runtime import run_up
+    from up import run_up
 
     asyncio.run(run_up(args.port, args.temporal_port, args.temporal_ui_port))
     return 0
 
 
 def cmd_worker(args) -> int:
-    from stack.runtime import run_worker_only
+    from worker import run_worker
 
-    asyncio.run(run_worker_only())
+    asyncio.run(run_worker())
     return 0
 
 
@@ -63,7 +63,7 @@ def cmd_worker(args) -> int:
 
 
 def cmd_users_add(args) -> int:
-    from api.users import UserExists, add_user
+    from service.users import UserExists, add_user
 
     with user_sessions() as sessions:
         try:
@@ -76,7 +76,7 @@ def cmd_users_add(args) -> int:
 
 
 def cmd_users_list(args) -> int:
-    from api.users import list_users
+    from service.users import list_users
 
     with user_sessions() as sessions:
         users = [

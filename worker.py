@@ -1,8 +1,17 @@
-"""The worker: ClaimWorkflow, ReconciliationWorkflow and their activities on `guarantee-claims`."""
+"""The worker: ClaimWorkflow, ReconciliationWorkflow and their activities on `guarantee-claims`.
+
+`python worker.py` (or `guarantee worker`) runs one against the Temporal at TEMPORAL_ADDRESS, the
+configured database and the Stripe API at STRIPE_API_BASE; `guarantee up` (up.py) runs one
+inside the embedded stack.
+"""
 
 import asyncio
+import logging
+import signal
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
+from sqlalchemy import make_url
 from sqlalchemy.orm import sessionmaker
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -11,8 +20,19 @@ from activities.claims import ClaimActivities
 from activities.payouts import PayoutActivities
 from activities.reconciliation import ReconciliationActivities
 from payments.stripe_provider import StripeProvider
-from workflows.claim import TASK_QUEUE, ClaimWorkflow
+from schema.database import make_engine, make_sessions, migrate
+from schema.names import TASK_QUEUE
+from stack.config import Settings, load_settings
+from stack.temporal import connect, ensure_search_attributes
+from workflows.claim import ClaimWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
+
+# Activities are synchronous (database, Stripe SDK): each running one holds a thread, so the pool
+# is as large as the number the worker may run at once, as the SDK asks.
+MAX_ACTIVITIES = 32
+# On shutdown, running activities get this long to finish before they are abandoned (and retried
+# by another worker with the same idempotency key).
+GRACEFUL_SHUTDOWN = timedelta(seconds=10)
 
 
 def build_worker(
@@ -31,15 +51,71 @@ def build_worker(
             reconciliation.run_reconciliation,
             reconciliation.notify_finance,
         ],
-        activity_executor=ThreadPoolExecutor(max_workers=16),
+        activity_executor=ThreadPoolExecutor(max_workers=MAX_ACTIVITIES),
+        max_concurrent_activities=MAX_ACTIVITIES,
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
 
 
-def main() -> None:
-    """Run a worker against the configured Temporal and database (no embedded stack)."""
-    from stack.runtime import run_worker_only
+def stop_event() -> asyncio.Event:
+    """Set on the first Ctrl-C or SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
 
-    asyncio.run(run_worker_only())
+
+def open_database(settings: Settings):
+    """The configured database at the newest schema."""
+    migrate(settings.database_url)
+    return make_engine(settings.database_url)
+
+
+def shown(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+async def connect_or_exit(settings: Settings) -> Client:
+    try:
+        return await connect(settings)
+    except RuntimeError as err:
+        reason = " ".join(str(err).split())[:300] or type(err).__name__
+        raise SystemExit(f"error: cannot reach Temporal at {settings.temporal_address}: {reason}") from None
+
+
+async def run_worker() -> None:
+    """Only the worker, against the Temporal at TEMPORAL_ADDRESS and the configured database."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = load_settings()
+    if not settings.temporal_address:
+        raise SystemExit(
+            "error: TEMPORAL_ADDRESS is not set: a bare worker joins an existing Temporal "
+            "(host:port); `guarantee up` runs everything on embedded defaults"
+        )
+    stop = stop_event()
+    client = await connect_or_exit(settings)
+    await ensure_search_attributes(client, settings.temporal_namespace)
+    settings.home.mkdir(parents=True, exist_ok=True)
+    if not settings.stripe_api_base:
+        raise SystemExit("error: STRIPE_API_BASE is not set: a bare worker pays through an existing Stripe API")
+    engine = await asyncio.to_thread(open_database, settings)
+    try:
+        provider = StripeProvider(settings.stripe_api_key, settings.stripe_api_base)
+        worker = build_worker(client, make_sessions(engine), provider)
+        print(
+            f"worker on task queue {worker.config()['task_queue']} at {settings.temporal_address} "
+            f"(namespace {settings.temporal_namespace}), database {shown(settings.database_url)}; Ctrl-C stops it",
+            flush=True,
+        )
+        async with worker:
+            await stop.wait()
+    finally:
+        engine.dispose()
+
+
+def main() -> None:
+    asyncio.run(run_worker())
 
 
 if __name__ == "__main__":

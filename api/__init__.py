@@ -1,1 +1,1 @@
-"""The HTTP API: authentication, roles, and the claim routes of the interface contract."""
+"""The HTTP API: routes, authentication, and the mapping of domain refusals to status codes."""

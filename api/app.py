@@ -1,27 +1,21 @@
-"""The HTTP API of the interface contract: claim routes, users, health.
+"""The HTTP API of the interface contract: claim routes, finance routes, health.
 
-Reads come from the database; every change goes to the claim's workflow as an Update, which
-answers only once the change is in the database, so the claim returned reflects it.
+Each route authenticates, parses, and calls the service layer; `api.errors` turns the service's
+refusals into status codes. Every change goes to the claim's workflow as an Update, which answers
+only once the change is in the database, so the claim returned reflects it.
 """
 
-from dataclasses import dataclass
 from datetime import date
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
-from sqlalchemy.orm import sessionmaker
 from starlette.concurrency import run_in_threadpool
-from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
 
-from api import errors, inputs, payout_details, queries, reconciliations
-from api.auth import APPROVERS, CASEWORK, FINANCE, FINANCE_READERS, STAFF, allow, current_actor
+from api import errors, inputs
+from api.auth import allow, current_actor
 from api.errors import ApiError
-from api.evidence_store import EvidenceStore
-from api.opening import OpenRejected, open_claim
 from finance import ledger_report
 from schema.claims import (
     Actor,
@@ -38,77 +32,37 @@ from schema.claims import (
     PayoutRetry,
     WithdrawRequest,
 )
-from schema.enums import ClaimStatus, ClaimType, PayoutStatus
+from schema.enums import Action, ClaimStatus, ClaimType, PayoutStatus
 from schema.finance import LedgerPage, ReconcileRequest, ReconciliationView
-from schema.policy import Policy
-from workflows import rules
-from workflows.claim import TASK_QUEUE, ClaimWorkflow, claim_id_of, workflow_id
+from service import claims, queries, reconciliations
+from service.context import Context
+from service.evidence import EvidenceStore
 
 
-@dataclass
-class Services:
-    client: Client
-    sessions: sessionmaker
-    policy: Policy
-    evidence: EvidenceStore
-    task_queue: str = TASK_QUEUE
-
-
-def create_app(services: Services) -> FastAPI:
+def create_app(ctx: Context) -> FastAPI:
     app = FastAPI(title="Guarantee payouts", version="1", dependencies=[Depends(inputs.refuse_nul)])
-    app.state.services = services
+    app.state.ctx = ctx
     errors.install(app)
     _routes(app)
     return app
 
 
-def _services(request: Request) -> Services:
-    return request.app.state.services
+def _ctx(request: Request) -> Context:
+    return request.app.state.ctx
 
 
-async def _claim_or_404(svc: Services, claim_id: str) -> ClaimDetail:
-    claim = await run_in_threadpool(queries.get_claim, svc.sessions, claim_id)
-    if claim is None:
-        raise ApiError(404, "not_found", f"no claim {claim_id!r}")
-    return claim
-
-
-async def _act(svc: Services, claim_id: str, update, *args) -> ClaimDetail:
-    """Send one human action to the claim's workflow and return the claim as it now stands."""
-    claim = await _claim_or_404(svc, claim_id)
-    if claim.status.is_final:
-        raise ApiError(409, "invalid_state", f"the claim is {claim.status.value}; it can no longer change")
-    handle = svc.client.get_workflow_handle(workflow_id(claim_id))
-    try:
-        await handle.execute_update(update, args=list(args))
-    except WorkflowUpdateFailedError as err:
-        cause = err.cause
-        if isinstance(cause, ApplicationError) and cause.type:
-            raise errors.rejection(cause.type, cause.message) from None
-        raise ApiError(409, "invalid_state", "the claim changed while this action was applied; reload it") from None
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            raise ApiError(409, "invalid_state", "the claim's process has ended; it can no longer change") from None
-        raise
-    return await _claim_or_404(svc, claim_id)
-
-
-async def _act_with_details(
-    svc: Services, claim_id: str, details: PayoutDetails | None, update, actor: Actor, *args
-) -> ClaimDetail:
-    """An action that may bring new payout details: stored first, removed again if the claim refuses."""
-    await _claim_or_404(svc, claim_id)
-    ref = details and await run_in_threadpool(payout_details.store, svc.sessions, claim_id, details, actor)
-    try:
-        return await _act(svc, claim_id, update, actor, *args, ref)
-    except ApiError:
-        if ref:
-            await run_in_threadpool(payout_details.discard, svc.sessions, ref)
-        raise
-
-
-Svc = Annotated[Services, Depends(_services)]
+Ctx = Annotated[Context, Depends(_ctx)]
 MAX_OFFSET = 10**9  # far beyond any list, well inside the databases' 64-bit OFFSET
+
+
+def _csv(chunks, filename: str) -> StreamingResponse:
+    return StreamingResponse(
+        chunks, media_type="text/csv", headers={"Content-Disposition": f'attachment; filename="{filename}"'}
+    )
+
+
+def _wants_csv(request: Request) -> bool:
+    return "text/csv" in request.headers.get("accept", "")
 
 
 def _routes(app: FastAPI) -> None:
@@ -121,25 +75,14 @@ def _routes(app: FastAPI) -> None:
         return actor
 
     @app.post("/claims", status_code=201)
-    async def create(body: ClaimOpenBody, svc: Svc, actor: Actor = Depends(allow(CASEWORK))) -> ClaimDetail:
+    async def create(body: ClaimOpenBody, ctx: Ctx, actor: Actor = Depends(allow(Action.open))) -> ClaimDetail:
         req = ClaimOpen.model_validate(body.model_dump(exclude={"payout"}))
-        try:
-            if body.payout:
-                rules.check_payout_method(req.type, body.payout.method)
-            handle = await open_claim(svc.client, svc.sessions, actor, req, svc.policy, task_queue=svc.task_queue)
-        except OpenRejected as err:
-            raise ApiError(422, err.code, str(err)) from None
-        except ApplicationError as err:
-            raise errors.rejection(err.type, err.message) from None
-        claim_id = claim_id_of(handle.id)
-        if body.payout:
-            return await _act_with_details(svc, claim_id, body.payout, ClaimWorkflow.add_payout_details, actor)
-        return await _claim_or_404(svc, claim_id)
+        return await claims.open_claim(ctx, actor, req, body.payout)
 
     @app.get("/claims")
     async def list_(
-        svc: Svc,
-        actor: Actor = Depends(allow(STAFF)),
+        ctx: Ctx,
+        actor: Actor = Depends(allow(Action.read_claims)),
         status: ClaimStatus | None = None,
         type: ClaimType | None = None,
         assignee: str | None = None,
@@ -149,7 +92,7 @@ def _routes(app: FastAPI) -> None:
     ) -> ClaimPage:
         return await run_in_threadpool(
             lambda: queries.list_claims(
-                svc.sessions,
+                ctx.sessions,
                 actor=actor,
                 status=status,
                 type=type,
@@ -163,8 +106,8 @@ def _routes(app: FastAPI) -> None:
     @app.get("/payouts", response_model=LedgerPage)
     async def payouts(
         request: Request,
-        svc: Svc,
-        actor: Actor = Depends(allow(FINANCE_READERS)),
+        ctx: Ctx,
+        actor: Actor = Depends(allow(Action.read_finance)),
         date_from: Annotated[date | None, Query(alias="from")] = None,
         date_to: Annotated[date | None, Query(alias="to")] = None,
         status: PayoutStatus | None = None,
@@ -176,103 +119,92 @@ def _routes(app: FastAPI) -> None:
         if date_from and date_to and date_to < date_from:
             raise ApiError(422, "invalid_request", "`to` is before `from`")
         selection = ledger_report.LedgerFilter(date_from, date_to, status, type)
-        if "text/csv" in request.headers.get("accept", ""):
-            return StreamingResponse(
-                ledger_report.csv_chunks(ledger_report.stream(svc.sessions, selection)),
-                media_type="text/csv",
-                headers={"Content-Disposition": 'attachment; filename="payouts.csv"'},
-            )
-        return await run_in_threadpool(ledger_report.page, svc.sessions, selection, limit, offset)
+        if _wants_csv(request):
+            return _csv(ledger_report.csv_chunks(ledger_report.stream(ctx.sessions, selection)), "payouts.csv")
+        return await run_in_threadpool(ledger_report.page, ctx.sessions, selection, limit, offset)
 
     @app.post("/reconciliations", status_code=202)
     async def start_reconciliation(
-        body: ReconcileRequest, svc: Svc, actor: Actor = Depends(allow(FINANCE_READERS))
+        body: ReconcileRequest, ctx: Ctx, actor: Actor = Depends(allow(Action.read_finance))
     ) -> ReconciliationView:
         """Starts a reconciliation of whole UTC days; read its report at GET /reconciliations/{id}."""
-        if body.requested_by is not None:
-            raise ApiError(422, "invalid_request", "requested_by: set by the server")
-        run_id = await reconciliations.start(svc.client, svc.sessions, body, actor, svc.task_queue)
-        return await run_in_threadpool(reconciliations.get, svc.sessions, run_id, 0, 0)
+        return await reconciliations.start(ctx, body, actor)
 
     @app.get("/reconciliations")
     async def list_reconciliations(
-        svc: Svc,
-        actor: Actor = Depends(allow(FINANCE_READERS)),
+        ctx: Ctx,
+        actor: Actor = Depends(allow(Action.read_finance)),
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
     ) -> list[ReconciliationView]:
-        return await run_in_threadpool(reconciliations.recent, svc.sessions, limit)
+        return await run_in_threadpool(reconciliations.recent, ctx.sessions, limit)
 
     @app.get("/reconciliations/{reconciliation_id}", response_model=ReconciliationView)
     async def get_reconciliation(
         reconciliation_id: str,
         request: Request,
-        svc: Svc,
-        actor: Actor = Depends(allow(FINANCE_READERS)),
+        ctx: Ctx,
+        actor: Actor = Depends(allow(Action.read_finance)),
         limit: Annotated[int, Query(ge=0, le=5_000)] = 1_000,
         offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ):
         """The report and its discrepancies (paged); with `Accept: text/csv`, every discrepancy as CSV."""
-        report = await run_in_threadpool(reconciliations.get, svc.sessions, reconciliation_id, limit, offset)
-        if report is None:
-            raise ApiError(404, "not_found", f"no reconciliation {reconciliation_id!r}")
-        if "text/csv" in request.headers.get("accept", ""):
-            return StreamingResponse(
-                reconciliations.csv_chunks(svc.sessions, reconciliation_id),
-                media_type="text/csv",
-                headers={"Content-Disposition": f'attachment; filename="{reconciliation_id}.csv"'},
-            )
+        report = await run_in_threadpool(reconciliations.get, ctx.sessions, reconciliation_id, limit, offset)
+        if _wants_csv(request):
+            return _csv(reconciliations.csv_chunks(ctx.sessions, reconciliation_id), f"{reconciliation_id}.csv")
         return report
 
     @app.get("/claims/{claim_id}")
-    async def get(claim_id: str, svc: Svc, actor: Actor = Depends(allow(STAFF))) -> ClaimDetail:
-        return await _claim_or_404(svc, claim_id)
+    async def get(claim_id: str, ctx: Ctx, actor: Actor = Depends(allow(Action.read_claims))) -> ClaimDetail:
+        return await claims.get(ctx, claim_id)
 
     @app.post("/claims/{claim_id}/evidence", status_code=201)
     async def add_evidence(
-        claim_id: str, request: Request, svc: Svc, actor: Actor = Depends(allow(CASEWORK))
+        claim_id: str, request: Request, ctx: Ctx, actor: Actor = Depends(allow(Action.add_evidence))
     ) -> ClaimDetail:
-        evidence = await _read_evidence(request, svc.evidence)
-        return await _act(svc, claim_id, ClaimWorkflow.add_evidence, actor, evidence)
+        evidence = await _read_evidence(request, ctx.evidence)
+        return await claims.add_evidence(ctx, claim_id, actor, evidence)
 
     @app.post("/claims/{claim_id}/evidence/complete")
-    async def complete_evidence(claim_id: str, svc: Svc, actor: Actor = Depends(allow(CASEWORK))) -> ClaimDetail:
-        return await _act(svc, claim_id, ClaimWorkflow.complete_evidence, actor)
+    async def complete_evidence(
+        claim_id: str, ctx: Ctx, actor: Actor = Depends(allow(Action.complete_evidence))
+    ) -> ClaimDetail:
+        return await claims.complete_evidence(ctx, claim_id, actor)
 
     @app.post("/claims/{claim_id}/decision")
     async def decide(
-        claim_id: str, req: DecisionRequest, svc: Svc, actor: Actor = Depends(allow(CASEWORK))
+        claim_id: str, req: DecisionRequest, ctx: Ctx, actor: Actor = Depends(allow(Action.decide))
     ) -> ClaimDetail:
-        return await _act(svc, claim_id, ClaimWorkflow.decide, actor, req)
+        return await claims.decide(ctx, claim_id, actor, req)
 
     @app.post("/claims/{claim_id}/approval")
     async def approve(
-        claim_id: str, req: ApprovalRequest, svc: Svc, actor: Actor = Depends(allow(APPROVERS))
+        claim_id: str, req: ApprovalRequest, ctx: Ctx, actor: Actor = Depends(allow(Action.review))
     ) -> ClaimDetail:
-        return await _act(svc, claim_id, ClaimWorkflow.review, actor, req)
+        return await claims.review(ctx, claim_id, actor, req)
 
     @app.put("/claims/{claim_id}/payout-details")
     async def set_payout_details(
-        claim_id: str, details: PayoutDetails, svc: Svc, actor: Actor = Depends(allow(CASEWORK))
+        claim_id: str, details: PayoutDetails, ctx: Ctx, actor: Actor = Depends(allow(Action.set_payout_details))
     ) -> ClaimDetail:
-        return await _act_with_details(svc, claim_id, details, ClaimWorkflow.add_payout_details, actor)
+        return await claims.set_payout_details(ctx, claim_id, actor, details)
 
     @app.post("/claims/{claim_id}/payout/retry")
     async def retry_payout(
-        claim_id: str, req: PayoutRetry, svc: Svc, actor: Actor = Depends(allow(FINANCE))
+        claim_id: str, req: PayoutRetry, ctx: Ctx, actor: Actor = Depends(allow(Action.settle_payout))
     ) -> ClaimDetail:
-        return await _act_with_details(svc, claim_id, req.payout, ClaimWorkflow.retry_payout, actor, req.reason)
+        return await claims.retry_payout(ctx, claim_id, actor, req)
 
     @app.post("/claims/{claim_id}/payout/cancel")
     async def cancel_payout(
-        claim_id: str, req: PayoutCancel, svc: Svc, actor: Actor = Depends(allow(FINANCE))
+        claim_id: str, req: PayoutCancel, ctx: Ctx, actor: Actor = Depends(allow(Action.settle_payout))
     ) -> ClaimDetail:
-        return await _act(svc, claim_id, ClaimWorkflow.cancel_payout, actor, req.reason)
+        return await claims.cancel_payout(ctx, claim_id, actor, req.reason)
 
     @app.post("/claims/{claim_id}/withdraw")
     async def withdraw(
-        claim_id: str, req: WithdrawRequest, svc: Svc, actor: Actor = Depends(allow(CASEWORK))
+        claim_id: str, req: WithdrawRequest, ctx: Ctx, actor: Actor = Depends(allow(Action.withdraw))
     ) -> ClaimDetail:
-        return await _act(svc, claim_id, ClaimWorkflow.withdraw, actor, req)
+        return await claims.withdraw(ctx, claim_id, actor, req)
 
 
 async def _read_evidence(request: Request, store: EvidenceStore) -> EvidenceAdd:

@@ -1,17 +1,25 @@
-"""Errors as `{"error": {"code", "message"}}`: 4xx for the caller's mistakes, never a 500 for bad input."""
+"""Errors as `{"error": {"code", "message"}}`: 4xx for the caller's mistakes, 503 while a part is down.
+
+The service refuses with a domain code; this is where a code becomes an HTTP status.
+"""
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-# Workflow rejection codes (workflows/rules.py) that are not plain 422s.
+from rules.errors import DomainError
+from service.context import OUTAGES
+
+# Domain codes that are not plain 422s.
 STATUS_FOR_CODE = {
+    "not_found": 404,
+    "forbidden": 403,
+    "insufficient_authority": 403,
+    "conflict_of_interest": 403,
     "invalid_state": 409,
     "money_moved": 409,
     "already_approved": 409,
-    "insufficient_authority": 403,
-    "conflict_of_interest": 403,
 }
 
 # Starlette's own errors (unknown route, wrong method, unreadable body) in the contract's codes.
@@ -30,8 +38,8 @@ class ApiError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
-def rejection(code: str, message: str) -> ApiError:
-    return ApiError(STATUS_FOR_CODE.get(code, 422), code, message)
+def refusal(err: DomainError) -> ApiError:
+    return ApiError(STATUS_FOR_CODE.get(err.code, 422), err.code, err.message)
 
 
 def _body(status: int, code: str, message: str) -> JSONResponse:
@@ -53,6 +61,11 @@ def install(app: FastAPI) -> None:
     async def _api_error(_: Request, err: ApiError):
         return _body(err.status, err.code, err.message)
 
+    @app.exception_handler(DomainError)
+    async def _domain_error(_: Request, err: DomainError):
+        mapped = refusal(err)
+        return _body(mapped.status, mapped.code, mapped.message)
+
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, err: RequestValidationError):
         return _body(422, "invalid_request", describe(err.errors()))
@@ -61,3 +74,9 @@ def install(app: FastAPI) -> None:
     async def _http(_: Request, err: StarletteHTTPException):
         code = CODE_FOR_STATUS.get(err.status_code, "http_error")
         return _body(err.status_code, code, str(err.detail))
+
+    async def _outage(_: Request, err: Exception):
+        return _body(503, "unavailable", "the claims service cannot reach its database or Temporal; try again shortly")
+
+    for outage in OUTAGES:
+        app.add_exception_handler(outage, _outage)

@@ -23,9 +23,9 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, insert
 
-from finance.lines import idempotency_key
 from schema import tables
 from schema.database import migrate
+from schema.names import payout_key
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 SPACING_S = 2  # seconds between payouts: a million span about 23 days
@@ -102,7 +102,7 @@ def _plant_rows(rnd: random.Random, n: int, per_kind: int) -> dict[int, tuple[st
 def _payout(i: int, plant: tuple[str, int] | None, manifest: Manifest) -> tuple[dict, list[dict]]:
     """The ledger row for payout i and the provider objects that go with it."""
     claim = f"{(i * _MIX) & _MASK:012x}"
-    key = idempotency_key(claim, 1)
+    key = payout_key(claim, 1)
     created = START + timedelta(seconds=SPACING_S * i)
     stamp = int(created.timestamp()) + 1  # the provider stamps its object a second after the ledger row
     r = i % 100
@@ -156,7 +156,7 @@ def _apply(kind, ordinal, i, claim, key, method, amount, stamp, status, ref, obj
             stray = _object("transfer", f"tr_{i:08x}{claim}Nm", None, None, 777, stamp + 5)
             return status, ref, objects + [stray], (True, {(kind, None, stray["id"])})
         stray = _object(method, f"{oid}A2", claim, 2, amount, stamp + 60)  # attempt 2: no ledger row
-        return status, ref, objects + [stray], (True, {(kind, idempotency_key(claim, 2), stray["id"])})
+        return status, ref, objects + [stray], (True, {(kind, payout_key(claim, 2), stray["id"])})
     if kind == "amount_mismatch":
         first["amount"] = amount + 1 + ordinal
         return status, ref, objects, (False, {(kind, key, oid)})

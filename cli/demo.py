@@ -12,7 +12,7 @@ import json
 import os
 import time
 import uuid
-from datetime import date, timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import stripe
@@ -139,7 +139,7 @@ def _save(path, api_url: str, users: dict) -> None:
 
 def _users(sessions, saved: dict) -> dict:
     """One user per role: the saved one if its token still works, else a new one."""
-    from api.users import UserExists, add_user, authenticate
+    from service.users import UserExists, add_user, authenticate
 
     users = {}
     for role in Role:
@@ -164,7 +164,7 @@ def _users(sessions, saved: dict) -> dict:
 def _claims(tokens: dict, stub: EmbeddedStub | None) -> list[dict]:
     """Six claims, each left in another state; a seventh in payout_failed with the embedded stub."""
     run = uuid.uuid4().hex[:4]
-    today = date.today()
+    today = datetime.now(UTC).date()
     with Api(tokens["specialist"]) as spec, Api(tokens["lead"]) as lead:
 
         def open_(n: int, type: str, amount_cents: int, description: str, days_ago: int = 2, payout=None) -> str:

@@ -12,6 +12,8 @@ rebuilt from the metadata `payments.stripe_provider` puts on every Transfer and 
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from schema.names import payout_key
+
 PAID = "paid"
 FAILED = "failed"
 REVERSED = "reversed"
@@ -50,11 +52,6 @@ class ProviderLine(NamedTuple):
     created: int
 
 
-def idempotency_key(claim_id: str, attempt: int) -> str:
-    """The key the payout activity sends with the provider call (`PayoutOrder.idempotency_key`)."""
-    return f"claim-{claim_id}-payout-{attempt}"
-
-
 def provider_line(obj: Any) -> ProviderLine:
     """A line from a Stripe Transfer or Refund: an SDK `StripeObject` (as list pages yield them)
     or the same object as a plain dict (from JSON)."""
@@ -86,7 +83,7 @@ def _line(data: dict, status: str) -> ProviderLine:
     attempt = metadata.get("attempt")
     if isinstance(attempt, str) and attempt.isascii() and attempt.isdigit():
         attempt = int(attempt)  # Stripe metadata values are strings; "1" is attempt 1
-    key = idempotency_key(claim_id, attempt) if claim_id is not None and type(attempt) is int else None
+    key = payout_key(claim_id, attempt) if claim_id is not None and type(attempt) is int else None
     return ProviderLine(
         key, data["id"], claim_id, data["amount"], (data.get("currency") or "").upper(), status, data["created"]
     )

@@ -115,3 +115,18 @@ class PayoutMethod(StrEnum):
 
 
 MONEY_BACK_TYPES = frozenset({ClaimType.work_not_done, ClaimType.not_as_agreed})
+
+
+class Action(StrEnum):
+    """What a person asks to do; `rules` says in which states and by which roles."""
+
+    open = "open"
+    add_evidence = "add_evidence"
+    complete_evidence = "complete_evidence"
+    set_payout_details = "set_payout_details"
+    decide = "decide"
+    review = "review"
+    withdraw = "withdraw"
+    settle_payout = "settle_payout"
+    read_claims = "read_claims"
+    read_finance = "read_finance"

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 from schema.claims import Actor, ApprovalRequest, ClaimStart, DecisionRequest, EvidenceAdd
 from schema.enums import ApprovalTier, ClaimStatus
+from schema.names import payout_key
 
 
 class ClaimPatch(BaseModel):
@@ -61,7 +62,7 @@ class PayoutOrder(BaseModel):
 
     @property
     def idempotency_key(self) -> str:
-        return f"claim-{self.claim_id}-payout-{self.attempt}"
+        return payout_key(self.claim_id, self.attempt)
 
 
 class PayoutOutcome(BaseModel):

@@ -54,13 +54,6 @@ class Policy(BaseModel):
     def cap(self, claim_type: ClaimType) -> int:
         return self.claim_types[claim_type].cap_cents
 
-    def tier_for(self, amount_cents: int) -> ApprovalTier:
-        """The lowest approval tier whose authority covers the amount."""
-        for tier in (ApprovalTier.lead, ApprovalTier.manager, ApprovalTier.director):
-            if amount_cents <= self.authority_cents[Role(tier.value)]:
-                return tier
-        return ApprovalTier.director_and_finance
-
     def evidence_window(self) -> timedelta:
         return timedelta(hours=self.evidence.window_hours)
 

@@ -10,7 +10,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
-from schema import search_attributes as sa
+from stack import search_attributes as sa
 from stack.config import Settings
 
 BIN = Path(sysconfig.get_path("scripts"))

@@ -14,9 +14,10 @@ import sys
 
 from pydantic import ValidationError
 
+from stack.ports import bind
 from stripe_stub import idempotency
 from stripe_stub.faults import FaultConfig
-from stripe_stub.server import bind, serve
+from stripe_stub.server import serve
 
 ENV_FAULTS = "STRIPE_STUB_FAULTS"
 
@@ -95,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"stripe stub: bad fault configuration: {e}", file=sys.stderr)
         return 2
     try:
-        sock = bind(args.host, args.port)
+        sock = bind(args.port, args.host, or_any=False)
     except OSError as e:
         print(f"stripe stub: cannot listen on {args.host}:{args.port}: {e}", file=sys.stderr)
         return 1

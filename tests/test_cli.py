@@ -7,20 +7,18 @@ event loop while the command waits for it.
 import asyncio
 import json
 import re
-import socket
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 import starter
-from api.app import Services
-from api.evidence_store import EvidenceStore
 from schema.enums import Role
 from schema.policy import load_policy
-from stack.runtime import bind, serve_api
+from stack.ports import bind, free_port
+from up import serve_api
 
 # Once approved, the payout starts at once: the answer may already show it moving or done.
 MONEY_MOVES = "status after approval"
@@ -58,15 +56,8 @@ class Cli:
 @pytest.fixture
 async def cli(stack, db_url, tmp_path, monkeypatch, capsys):
     """The API served over HTTP on a free port; the CLI pointed at it and at the same database."""
-    services = Services(
-        client=stack.client,
-        sessions=stack.sessions,
-        policy=load_policy("v1"),
-        evidence=EvidenceStore(tmp_path / "evidence"),
-        task_queue=stack.queue,
-    )
     sock = bind(0)
-    server, serving = await serve_api(services, sock)
+    server, serving = await serve_api(stack.context(load_policy("v1"), tmp_path / "evidence"), sock)
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     monkeypatch.setenv("GUARANTEE_API_URL", url)
     monkeypatch.setenv("GUARANTEE_HOME", str(tmp_path / "home"))
@@ -92,7 +83,7 @@ def open_args(
         "claim", "open", *payout,
         "--customer", f"cus_{tag}", "--pro", f"pro_{tag}", "--project", f"prj_{tag}",
         "--type", type, "--amount", amount, "--currency", "USD",
-        "--incident-date", (incident or date.today()).isoformat(),
+        "--incident-date", (incident or datetime.now(UTC).date()).isoformat(),
         "--channel", "phone", "--description", "the pro cracked the countertop",
     ]  # fmt: skip
 
@@ -208,12 +199,6 @@ async def test_deny_send_back_and_withdraw(cli, stack):
     assert re.search(r"withdrawn\s+specialist_review -> withdrawn", shown)
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 async def test_errors_are_one_line_with_a_non_zero_exit(cli, stack, monkeypatch):
     _, specialist = stack.user_with_token(Role.specialist)
     _, admin = stack.user_with_token(Role.admin)
@@ -238,7 +223,8 @@ async def test_errors_are_one_line_with_a_non_zero_exit(cli, stack, monkeypatch)
     await fails(1, "is more than the 100.00 USD claimed", "claim", "decide", claim_id, "--approve", "100.01",
                 "--rationale", "x")  # fmt: skip
     await fails(1, "the admin role cannot do this", *open_args(), token=admin)
-    await fails(1, "the incident date is in the future", *open_args(incident=date.today() + timedelta(days=3)))
+    future = datetime.now(UTC).date() + timedelta(days=3)
+    await fails(1, "the incident date is in the future", *open_args(incident=future))
     await fails(1, "error: the token is not valid", "claim", "list", token="gp_not_a_token")
     await fails(1, "error: no token: pass --token or set GUARANTEE_TOKEN", "claim", "list", token=None)
     await fails(1, "error: evidence needs --note, --file or both", "claim", "evidence", claim_id,
@@ -256,7 +242,7 @@ async def test_errors_are_one_line_with_a_non_zero_exit(cli, stack, monkeypatch)
                 "--charge", "re_123")  # fmt: skip
     await fails(2, "the following arguments are required: --reason", "claim", "payout-cancel", claim_id)
 
-    down = f"http://127.0.0.1:{closed_port()}"
+    down = f"http://127.0.0.1:{free_port()}"
     monkeypatch.setenv("GUARANTEE_API_URL", down)
     await fails(1, f"error: the API is not running at {down}: start it with `guarantee up`", "claim", "list")
 

@@ -15,7 +15,8 @@ from cli.finance import wait_until_done
 from cli.http import CliError
 from schema.enums import Role
 from schema.finance import FindingView, ReconciliationCounts
-from tests.test_cli import account, closed_port, open_args, status_becomes
+from stack.ports import free_port
+from tests.test_cli import account, open_args, status_becomes
 from tests.test_cli import cli as cli  # noqa: F401 (a fixture)
 from tests.test_reconciliation import DAYS, Books, expected
 from tests.test_reconciliation import planted as planted  # noqa: F401 (a fixture)
@@ -242,7 +243,7 @@ async def test_finance_errors_are_one_line_with_a_non_zero_exit(cli, stack, monk
     after = len((await cli.ok("finance", "reconciliations", "--limit", "500", "--json", token=finance)).json)
     assert after == before, "an unwritable --csv fails before any reconciliation starts"
 
-    down = f"http://127.0.0.1:{closed_port()}"
+    down = f"http://127.0.0.1:{free_port()}"
     monkeypatch.setenv("GUARANTEE_API_URL", down)
     await fails(1, f"error: the API is not running at {down}", "finance", "payouts", "--csv")
     await fails(1, f"error: the API is not running at {down}", "finance", "reconcile", "--from", EMPTY_DAY,

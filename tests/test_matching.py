@@ -12,9 +12,10 @@ import pytest
 import stripe
 
 from finance.ledger import stream_ledger
-from finance.lines import LedgerLine, ProviderLine, idempotency_key, provider_line, refund_line, transfer_line
+from finance.lines import LedgerLine, ProviderLine, provider_line, refund_line, transfer_line
 from finance.matching import DISCREPANCIES, Kind, UnsortedInput, match
 from finance.spool import ProviderSpool, sorted_by_key
+from schema.names import payout_key
 
 T0 = datetime(2025, 3, 1, 12, tzinfo=UTC)
 EPOCH0 = int(T0.timestamp())
@@ -24,11 +25,11 @@ _AUTO = object()
 def led(claim, attempt=1, status="paid", amount=10_000, currency="USD", ref=_AUTO, at=T0) -> LedgerLine:
     if ref is _AUTO:
         ref = f"tr_{claim}_{attempt}" if status == "paid" else None
-    return LedgerLine(idempotency_key(claim, attempt), claim, attempt, ref, amount, currency, status, at)
+    return LedgerLine(payout_key(claim, attempt), claim, attempt, ref, amount, currency, status, at)
 
 
 def obj(claim, attempt=1, status="paid", amount=10_000, currency="USD", oid=None, created=EPOCH0, keyless=False):
-    key = None if keyless else idempotency_key(claim, attempt)
+    key = None if keyless else payout_key(claim, attempt)
     return ProviderLine(
         key, oid or f"tr_{claim}_{attempt}", None if keyless else claim, amount, currency, status, created
     )
@@ -52,7 +53,7 @@ def problems(findings):
 
 
 def key(claim, attempt=1):
-    return idempotency_key(claim, attempt)
+    return payout_key(claim, attempt)
 
 
 # -- every kind, alone -------------------------------------------------------------------------
@@ -576,7 +577,7 @@ def test_objects_listed_page_by_page_through_the_sdk_reconcile(own_stub):
         claim = f"e2e{i}"
         method = PayoutMethod.refund if i % 3 == 0 else PayoutMethod.transfer
         request = PaymentRequest(
-            idempotency_key=idempotency_key(claim, 1),
+            idempotency_key=payout_key(claim, 1),
             claim_id=claim,
             attempt=1,
             amount_cents=1_000 + i,
@@ -607,7 +608,6 @@ def test_objects_listed_page_by_page_through_the_sdk_reconcile(own_stub):
 
 
 def test_the_benchmark_finds_what_it_plants(tmp_path, capsys):
-    pytest.importorskip("duckdb")
     from benchmarks.reconcile import main
 
     result = tmp_path / "result.json"

@@ -14,25 +14,18 @@ import socket
 import subprocess
 import sys
 import time
-from datetime import date
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
-from stack.runtime import bind
-from stack.runtime import free_port as port_for
+from stack.ports import bind, free_port
 
 pytestmark = [pytest.mark.newcomer, pytest.mark.timeout(180)]
 
 GUARANTEE = Path(sys.executable).parent / "guarantee"
 READY_S = 60.0  # a cold start on a slow CI machine; usually 2-3 s
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Newcomer:
@@ -119,7 +112,7 @@ def open_claim(person: Newcomer, token: str, n: int, amount: str) -> str:
         "claim", "open", "--account", f"acct_newcomer{n}",
         "--customer", f"cus_{n}", "--pro", f"pro_{n}", "--project", f"prj_{n}",
         "--type", "property_damage", "--amount", amount, "--currency", "USD",
-        "--incident-date", date.today().isoformat(), "--channel", "phone",
+        "--incident-date", datetime.now(UTC).date().isoformat(), "--channel", "phone",
         "--description", "the pro cracked the kitchen countertop", token=token,
     )  # fmt: skip
     return re.match(r"claim (\w+): evidence_collection", out).group(1)
@@ -178,10 +171,10 @@ def test_up_takes_its_default_ports_or_free_ones_when_they_are_taken():
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         busy = taken.getsockname()[1]
-        assert port_for(busy) != busy
+        assert free_port(busy) != busy
         with bind(busy) as sock:
             assert sock.getsockname()[1] not in (busy, 0)
     idle = free_port()
-    assert port_for(idle) == idle
+    assert free_port(idle) == idle
     with bind(idle) as sock:
         assert sock.getsockname()[1] == idle

@@ -7,13 +7,14 @@ from datetime import UTC, datetime, timedelta
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from schema import search_attributes as sa
 from schema import tables
 from schema.finance import ReconciliationCounts
-from stack.schedules import ensure_reconciliation_schedule
+from schema.names import RECONCILIATION_SCHEDULE_ID
+from service.reconciliations import ensure_schedule
+from stack import search_attributes as sa
 from stack.temporal import DEV_SERVER
 from worker import build_worker
-from workflows.reconciliation import SCHEDULE_ID, ReconciliationWorkflow
+from workflows.reconciliation import ReconciliationWorkflow
 
 
 async def test_the_schedule_is_created_once_and_reconciles_yesterday(sessions, provider):
@@ -23,9 +24,9 @@ async def test_the_schedule_is_created_once_and_reconciles_yesterday(sessions, p
     )
     try:
         client = env.client
-        assert await ensure_reconciliation_schedule(client, "0 2 * * *", task_queue=queue) is True
-        assert await ensure_reconciliation_schedule(client, "0 2 * * *", task_queue=queue) is False
-        handle = client.get_schedule_handle(SCHEDULE_ID)
+        assert await ensure_schedule(client, "0 2 * * *", task_queue=queue) is True
+        assert await ensure_schedule(client, "0 2 * * *", task_queue=queue) is False
+        handle = client.get_schedule_handle(RECONCILIATION_SCHEDULE_ID)
         next_run = (await handle.describe()).info.next_action_times[0].astimezone(UTC)
         assert (next_run.hour, next_run.minute) == (2, 0)
         async with build_worker(client, sessions, provider, task_queue=queue):

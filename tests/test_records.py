@@ -10,12 +10,12 @@ from sqlalchemy.exc import DBAPIError
 
 from activities.claims import ClaimActivities
 from activities.payouts import PayoutActivities
-from api import payout_details
 from schema import tables
 from schema.claims import ClaimOpen, ClaimStart, EvidenceAdd, PayoutDetails
 from schema.enums import ClaimStatus, Role
 from schema.events import ClaimEvent, PayoutOrder
 from schema.policy import load_policy
+from service import payout_details
 
 NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
 

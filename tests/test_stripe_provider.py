@@ -70,7 +70,7 @@ def test_an_empty_platform_balance_is_final(provider, faults):
     ("fault", "error"),
     [({"error_rate": 1.0}, stripe.APIError), ({"rate_limit_rate": 1.0}, stripe.RateLimitError)],
 )
-def test_server_errors_and_rate_limits_are_retried_and_then_pay_once(stub, provider, faults, fault, error):
+def test_server_errors_and_rate_limits_are_raised_for_a_retry_that_pays_once(stub, provider, faults, fault, error):
     req = request()
     faults(**fault)
     with pytest.raises(error):
@@ -80,7 +80,7 @@ def test_server_errors_and_rate_limits_are_retried_and_then_pay_once(stub, provi
     assert [t.id for t in stub.transfers(req.claim_id)] == [receipt.provider_ref]
 
 
-def test_a_timeout_after_the_money_moved_is_retried_and_pays_once(stub, provider, faults):
+def test_a_timeout_after_the_money_moved_raises_and_the_same_key_pays_once(stub, provider, faults):
     req = request()
     faults(timeout_after_create=1, timeout_mode="drop")
     with pytest.raises(stripe.APIConnectionError):

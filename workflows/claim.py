@@ -1,9 +1,11 @@
 """ClaimWorkflow: one guarantee claim from opening to its end, with its timers and human actions.
 
-Every human action is an Update whose validator applies `rules` before anything reaches
-history; the handler takes the lock, checks again (another Update may have won the race),
-records the event through an activity and only then answers, so the next read of the
-database shows it.
+Every human action is an Update whose validator asks `rules` before anything reaches history;
+the handler takes the lock, asks again (another Update may have won the race), records the
+event through an activity and only then answers, so the next read of the database shows it.
+The claim's state is one declared model (`ClaimState`). Updates added from now on take one input
+model, so a field can be added later without breaking running claims; the existing ones keep
+their signatures, so recorded histories replay.
 """
 
 import asyncio
@@ -13,11 +15,14 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.claims import ClaimActivities
     from activities.payouts import PayoutActivities
-    from schema import search_attributes as sa
+    from rules import authority, decisions, payouts, states
+    from rules.errors import DomainError
+    from schema.claim_state import ClaimState
     from schema.claims import (
         Actor,
         ApprovalRequest,
@@ -27,18 +32,11 @@ with workflow.unsafe.imports_passed_through():
         PayoutDetailsRef,
         WithdrawRequest,
     )
-    from schema.enums import (
-        ApprovalTier,
-        ApprovalVerdict,
-        ClaimStatus,
-        DecisionOutcome,
-        EvidenceSource,
-        Role,
-    )
+    from schema.enums import Action, ApprovalVerdict, ClaimStatus, DecisionOutcome, EvidenceSource
     from schema.events import ClaimEvent, Notification, PayoutOrder
-    from workflows import rules
+    from schema.money import format_cents
+    from stack import search_attributes as sa
 
-TASK_QUEUE = "guarantee-claims"
 # Short enough that an activity lost with a killed worker is retried soon; a database write or
 # a provider call (its client times out at 20 s) takes far less.
 DB_TIMEOUT = timedelta(seconds=10)
@@ -46,12 +44,12 @@ PAYOUT_TIMEOUT = timedelta(seconds=30)
 PAYOUT_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=5))
 
 
-def workflow_id(claim_id: str) -> str:
-    return f"claim-{claim_id}"
-
-
-def claim_id_of(workflow_id: str) -> str:
-    return workflow_id.removeprefix("claim-")
+def check(rule: Callable[..., None], *args) -> None:
+    """Ask a rule; its refusal becomes the Update's failure, with the rule's code as the failure type."""
+    try:
+        rule(*args)
+    except DomainError as err:
+        raise ApplicationError(err.message, type=err.code, non_retryable=True) from None
 
 
 @workflow.defn
@@ -60,57 +58,45 @@ class ClaimWorkflow:
     def __init__(self, start: ClaimStart) -> None:
         self.start = start
         self.policy = start.policy
-        self.status = ClaimStatus.evidence_collection
-        self.opened = False
+        self.state = ClaimState()
         self.lock = asyncio.Lock()
-        self.seq = 0
-        self.evidence_count = 0
-        self.customer_evidence = False
-        self.round = 0
-        self.decision: DecisionRequest | None = None
-        self.decided_by: str | None = None
-        self.tier: ApprovalTier | None = None
-        self.approved_by: list[Actor] = []
-        self.payout_attempt = 0
-        self.payout: PayoutDetailsRef | None = None
-        self.needs_payout_details = True
-        self.status_leads_record = True
 
     @workflow.run
     async def run(self, start: ClaimStart) -> ClaimStatus:
+        state = self.state
         # Claims opened before payout details existed are approved without them, as they were.
-        self.needs_payout_details = workflow.patched("payout-details-required")
+        state.needs_payout_details = workflow.patched("payout-details-required")
         # A new status is visible to validators while it is being recorded (under the lock), so a
         # person who reads it from the database and acts at once is never refused as too early.
-        self.status_leads_record = workflow.patched("status-leads-record")
+        state.status_leads_record = workflow.patched("status-leads-record")
         await self._record("opened", actor=start.opened_by, to_status=ClaimStatus.evidence_collection, opened=start)
-        self.opened = True
+        state.opened = True
         await self._collect_evidence()
-        while not self.status.is_final:
-            if self.status == ClaimStatus.specialist_review:
+        while not state.status.is_final:
+            if state.status == ClaimStatus.specialist_review:
                 await self._await_decision()
-            elif self.status == ClaimStatus.pending_approval:
+            elif state.status == ClaimStatus.pending_approval:
                 await self._await_approval()
-            elif self.status == ClaimStatus.approved:
+            elif state.status == ClaimStatus.approved:
                 await self._pay()
             else:
-                await workflow.wait_condition(lambda: self.status != ClaimStatus.payout_failed)
+                await workflow.wait_condition(lambda: state.status != ClaimStatus.payout_failed)
         await workflow.wait_condition(workflow.all_handlers_finished)
-        return self.status
+        return state.status
 
     # Updates: one per human action.
 
     @workflow.update
     async def wait_opened(self) -> ClaimStatus:
         """Answers once the claim is in the database, so the opener can read it back."""
-        await workflow.wait_condition(lambda: self.opened)
-        return self.status
+        await workflow.wait_condition(lambda: self.state.opened)
+        return self.state.status
 
     @workflow.update
     async def add_evidence(self, actor: Actor, evidence: EvidenceAdd) -> ClaimStatus:
         async with self._locked():
             self._validate_add_evidence(actor, evidence)
-            late = self.status != ClaimStatus.evidence_collection
+            late = self.state.status != ClaimStatus.evidence_collection
             await self._record(
                 "evidence_added",
                 actor=actor,
@@ -118,13 +104,13 @@ class ClaimWorkflow:
                 evidence_late=late,
                 reason=evidence.note and evidence.note[:200],
             )
-            self.evidence_count += 1
-            self.customer_evidence |= evidence.source == EvidenceSource.customer
-        return self.status
+            self.state.evidence_count += 1
+            self.state.customer_evidence |= evidence.source == EvidenceSource.customer
+        return self.state.status
 
     @add_evidence.validator
     def _validate_add_evidence(self, actor: Actor, evidence: EvidenceAdd) -> None:
-        rules.require_status(self.status, rules.EVIDENCE_STATES, "add evidence")
+        check(states.require, Action.add_evidence, self.state.status)
 
     @workflow.update
     async def add_payout_details(self, actor: Actor, ref: PayoutDetailsRef) -> ClaimStatus:
@@ -132,61 +118,59 @@ class ClaimWorkflow:
         async with self._locked():
             self._validate_add_payout_details(actor, ref)
             await self._record("payout_details_added", actor=actor, reason=f"{ref.method.value} #{ref.id}")
-            self.payout = ref
-        return self.status
+            self.state.payout = ref
+        return self.state.status
 
     @add_payout_details.validator
     def _validate_add_payout_details(self, actor: Actor, ref: PayoutDetailsRef) -> None:
-        rules.check_payout_details(self.start, self.status, ref)
+        check(payouts.check_payout_details, self.start, self.state, ref)
 
     @workflow.update
     async def retry_payout(self, actor: Actor, reason: str, ref: PayoutDetailsRef | None) -> ClaimStatus:
         """Finance pays a refused payout again, as a new attempt, to new details if given."""
         async with self._locked():
             self._validate_retry_payout(actor, reason, ref)
-            self.payout = ref or self.payout
+            self.state.payout = ref or self.state.payout
             to = f" (to new payout details #{ref.id}, {ref.method.value})" if ref else ""
             await self._record("payout_retried", actor=actor, to_status=ClaimStatus.approved, reason=reason + to)
-        return self.status
+        return self.state.status
 
     @retry_payout.validator
     def _validate_retry_payout(self, actor: Actor, reason: str, ref: PayoutDetailsRef | None) -> None:
-        rules.check_settlement(self.status, actor, ref, self.start)
+        check(payouts.check_settlement, self.start, self.state, actor, ref)
 
     @workflow.update
     async def cancel_payout(self, actor: Actor, reason: str) -> ClaimStatus:
         async with self._locked():
             self._validate_cancel_payout(actor, reason)
             await self._record("payout_cancelled", actor=actor, to_status=ClaimStatus.payout_cancelled, reason=reason)
-        return self.status
+        return self.state.status
 
     @cancel_payout.validator
     def _validate_cancel_payout(self, actor: Actor, reason: str) -> None:
-        rules.check_settlement(self.status, actor, None, self.start)
+        check(payouts.check_settlement, self.start, self.state, actor, None)
 
     @workflow.update
     async def complete_evidence(self, actor: Actor) -> ClaimStatus:
         async with self._locked():
             self._validate_complete_evidence(actor)
             await self._request_decision("evidence_completed", actor)
-        return self.status
+        return self.state.status
 
     @complete_evidence.validator
     def _validate_complete_evidence(self, actor: Actor) -> None:
-        rules.require_status(self.status, (ClaimStatus.evidence_collection,), "complete evidence")
+        check(states.require, Action.complete_evidence, self.state.status)
 
     @workflow.update
     async def decide(self, actor: Actor, decision: DecisionRequest) -> ClaimStatus:
         async with self._locked():
             self._validate_decide(actor, decision)
-            self.round += 1
-            self.decision = decision
-            self.decided_by = actor.user_id
-            self.approved_by = []
-            if decision.outcome == DecisionOutcome.approve:
-                self.tier = self.policy.tier_for(decision.amount_cents)
-            else:
-                self.tier = self.policy.denial_needs_tier
+            state = self.state
+            state.round += 1
+            state.decision = decision
+            state.decided_by = actor.user_id
+            state.approved_by = []
+            state.tier = authority.required_tier(self.policy, decision)
             await self._record(
                 "decided",
                 actor=actor,
@@ -194,17 +178,17 @@ class ClaimWorkflow:
                 decision=decision,
                 reason=decision.reason_code or decision.rationale[:200],
                 patch={
-                    "required_tier": self.tier.value,
+                    "required_tier": state.tier.value,
                     "decided_by": actor.user_id,
                     "approved_amount_cents": decision.amount_cents,
                 },
             )
             await self._notify_approvers("approval_requested")
-        return self.status
+        return self.state.status
 
     @decide.validator
     def _validate_decide(self, actor: Actor, decision: DecisionRequest) -> None:
-        rules.check_decision(self.start, self.status, decision, self.payout, self.needs_payout_details)
+        check(decisions.check_decision, self.start, self.state, decision)
 
     @workflow.update
     async def review(self, actor: Actor, approval: ApprovalRequest) -> ClaimStatus:
@@ -214,53 +198,45 @@ class ClaimWorkflow:
                 await self._send_back(actor, approval)
             else:
                 await self._approve(actor, approval)
-        return self.status
+        return self.state.status
 
     @review.validator
     def _validate_review(self, actor: Actor, approval: ApprovalRequest) -> None:
-        rules.check_approval(
-            self.start,
-            self.status,
-            self.tier,
-            self._decided_amount(),
-            self.decided_by,
-            self.approved_by,
-            actor,
-            approval,
-        )
+        check(authority.check_approval, self.start, self.state, actor, approval)
 
     @workflow.update
     async def withdraw(self, actor: Actor, request: WithdrawRequest) -> ClaimStatus:
         async with self._locked():
             self._validate_withdraw(actor, request)
             await self._record("withdrawn", actor=actor, to_status=ClaimStatus.withdrawn, reason=request.reason)
-        return self.status
+        return self.state.status
 
     @withdraw.validator
     def _validate_withdraw(self, actor: Actor, request: WithdrawRequest) -> None:
-        rules.check_withdrawal(self.status)
+        check(states.require, Action.withdraw, self.state.status)
 
     # The process itself.
 
     async def _collect_evidence(self) -> None:
+        state = self.state
         opened = workflow.now()
         window = self.policy.evidence_window()
         reminders = [opened + offset for offset in self.policy.reminder_offsets() if offset < window]
         deadline = opened + window
         for due in [*reminders, deadline]:
-            if not await self._times_out(lambda: self.status != ClaimStatus.evidence_collection, due):
+            if not await self._times_out(lambda: state.status != ClaimStatus.evidence_collection, due):
                 return
             async with self.lock:
-                if self.status != ClaimStatus.evidence_collection:
+                if state.status != ClaimStatus.evidence_collection:
                     return
                 if due != deadline:
-                    if not self.customer_evidence:
+                    if not state.customer_evidence:
                         await self._notify(
                             self.start.request.customer_id,
                             "evidence_reminder",
                             f"Please send your evidence by {deadline:%Y-%m-%d %H:%M} UTC.",
                         )
-                elif self.evidence_count == 0:
+                elif state.evidence_count == 0:
                     await self._record(
                         "evidence_window_closed",
                         to_status=ClaimStatus.closed_no_evidence,
@@ -282,31 +258,35 @@ class ClaimWorkflow:
 
     async def _await_decision(self) -> None:
         """Waits for the specialist; past the SLA the breach is recorded and the lead told."""
+        state = self.state
         due = workflow.now() + self.policy.decision_sla()
-        in_review = self.round
-        if await self._times_out(lambda: self.round != in_review or self.status != ClaimStatus.specialist_review, due):
+        in_review = state.round
+        if await self._times_out(
+            lambda: state.round != in_review or state.status != ClaimStatus.specialist_review, due
+        ):
             async with self.lock:
-                if self.status == ClaimStatus.specialist_review and self.round == in_review:
+                if state.status == ClaimStatus.specialist_review and state.round == in_review:
                     await self._record("sla_breached", reason="decision SLA", sla_breach="decision")
                     await self._notify("tier:lead", "decision_overdue", "A decision is overdue on this claim.")
-        await workflow.wait_condition(lambda: self.status != ClaimStatus.specialist_review)
+        await workflow.wait_condition(lambda: state.status != ClaimStatus.specialist_review)
 
     async def _await_approval(self) -> None:
         """Waits for the approvers; past the SLA the claim escalates to the next tier and waits again."""
+        state = self.state
         due = workflow.now() + self.policy.approval_sla()
-        in_round, tier = self.round, self.tier
-        waiting = lambda: self.status == ClaimStatus.pending_approval and self.round == in_round  # noqa: E731
-        if not await self._times_out(lambda: not waiting() or self.tier != tier, due):
+        in_round, tier = state.round, state.tier
+        waiting = lambda: state.status == ClaimStatus.pending_approval and state.round == in_round  # noqa: E731
+        if not await self._times_out(lambda: not waiting() or state.tier != tier, due):
             return
         async with self.lock:
             if not waiting():
                 return
-            higher = rules.NEXT_TIER.get(self.tier)
+            higher = authority.next_tier(state.tier)
             if higher is None:
-                await self._record("sla_breached", reason=f"approval SLA at {self.tier.value}", sla_breach="approval")
+                await self._record("sla_breached", reason=f"approval SLA at {state.tier.value}", sla_breach="approval")
                 await self._notify_approvers("approval_overdue")
             else:
-                self.tier = higher
+                state.tier = higher
                 await self._record(
                     "escalated",
                     reason=f"approval SLA breached; escalated to {higher.value}",
@@ -318,22 +298,21 @@ class ClaimWorkflow:
         await workflow.wait_condition(lambda: not waiting())
 
     async def _approve(self, actor: Actor, approval: ApprovalRequest) -> None:
-        self.approved_by.append(actor)
-        roles = {a.role for a in self.approved_by}
-        complete = self.tier != ApprovalTier.director_and_finance or {Role.director, Role.finance} <= roles
-        if not complete:
+        state = self.state
+        state.approved_by.append(actor)
+        if not authority.approval_complete(state.tier, state.approved_by):
             await self._record("approval_recorded", actor=actor, approval=approval, reason=approval.note or None)
             return
-        if self.decision.outcome == DecisionOutcome.deny:
+        if state.decision.outcome == DecisionOutcome.deny:
             await self._record(
                 "denied",
                 actor=actor,
                 to_status=ClaimStatus.denied,
                 approval=approval,
-                reason=self.decision.reason_code,
+                reason=state.decision.reason_code,
             )
             await self._notify(
-                self.start.request.customer_id, "claim_denied", f"Your claim was denied ({self.decision.reason_code})."
+                self.start.request.customer_id, "claim_denied", f"Your claim was denied ({state.decision.reason_code})."
             )
         else:
             await self._record(
@@ -341,7 +320,7 @@ class ClaimWorkflow:
             )
 
     async def _send_back(self, actor: Actor, approval: ApprovalRequest) -> None:
-        self.tier = None
+        self.state.tier = None
         await self._record(
             "sent_back",
             actor=actor,
@@ -354,17 +333,18 @@ class ClaimWorkflow:
                 "decision_requested_at": workflow.now(),
             },
         )
-        self.decision = None
+        self.state.decision = None
 
     async def _pay(self) -> None:
+        state = self.state
         async with self.lock:
-            self.payout_attempt += 1
-            amount = self.decision.amount_cents
+            state.payout_attempt += 1
+            amount = state.decision.amount_cents
             await self._record("payout_started", to_status=ClaimStatus.paying)
         order = PayoutOrder(
             claim_id=self.start.claim_id,
-            attempt=self.payout_attempt,
-            payout_details_id=self.payout and self.payout.id,
+            attempt=state.payout_attempt,
+            payout_details_id=state.payout and state.payout.id,
             amount_cents=amount,
             currency=self.start.request.currency,
             at=workflow.now(),
@@ -378,7 +358,7 @@ class ClaimWorkflow:
                 await self._notify(
                     self.start.request.customer_id,
                     "payout_sent",
-                    f"We sent you {rules.money(amount, self.start.request.currency)}.",
+                    f"We sent you {format_cents(amount, self.start.request.currency)}.",
                 )
             else:
                 await self._record(
@@ -390,13 +370,10 @@ class ClaimWorkflow:
 
     # Helpers.
 
-    def _decided_amount(self) -> int:
-        return (self.decision.amount_cents or 0) if self.decision else 0
-
     @asynccontextmanager
     async def _locked(self):
         """The lock, taken only once the claim row exists (an Update may arrive before that)."""
-        await workflow.wait_condition(lambda: self.opened)
+        await workflow.wait_condition(lambda: self.state.opened)
         async with self.lock:
             yield
 
@@ -412,8 +389,9 @@ class ClaimWorkflow:
         return False
 
     async def _notify_approvers(self, kind: str) -> None:
-        amount = rules.money(self._decided_amount(), self.start.request.currency)
-        await self._notify(f"tier:{self.tier.value}", kind, f"Decision awaiting {self.tier.value} approval ({amount}).")
+        tier = self.state.tier.value
+        amount = format_cents(self.state.decided_amount, self.start.request.currency)
+        await self._notify(f"tier:{tier}", kind, f"Decision awaiting {tier} approval ({amount}).")
 
     async def _notify(self, recipient: str, kind: str, message: str) -> None:
         await self._record(
@@ -425,28 +403,29 @@ class ClaimWorkflow:
     async def _record(
         self, action: str, *, to_status: ClaimStatus | None = None, patch: dict | None = None, **fields
     ) -> None:
-        self.seq += 1
-        assignee = self._assignee(to_status or self.status)
+        state = self.state
+        state.seq += 1
+        assignee = self._assignee(to_status or state.status)
         event = ClaimEvent(
-            key=f"{self.start.claim_id}:{self.seq:05d}",
+            key=f"{self.start.claim_id}:{state.seq:05d}",
             claim_id=self.start.claim_id,
             at=workflow.now(),
             action=action,
-            from_status=self.status if to_status and self.opened else None,
+            from_status=state.status if to_status and state.opened else None,
             to_status=to_status,
-            round=self.round,
+            round=state.round,
             patch={"assignee": assignee, **(patch or {})},
             **fields,
         )
-        if to_status is not None and self.status_leads_record:
-            self.status = to_status
+        if to_status is not None and state.status_leads_record:
+            state.status = to_status
         await workflow.execute_activity_method(ClaimActivities.record_event, event, start_to_close_timeout=DB_TIMEOUT)
         if to_status is not None:
-            self.status = to_status
+            state.status = to_status
         workflow.upsert_search_attributes(
             [
-                sa.CLAIM_STATUS.value_set(self.status.value),
-                sa.CLAIM_AMOUNT.value_set(self._decided_amount() or self.start.request.amount_cents),
+                sa.CLAIM_STATUS.value_set(state.status.value),
+                sa.CLAIM_AMOUNT.value_set(state.decided_amount or self.start.request.amount_cents),
                 sa.CLAIM_ASSIGNEE.value_set(assignee or ""),
             ]
         )
@@ -454,9 +433,9 @@ class ClaimWorkflow:
     def _assignee(self, status: ClaimStatus) -> str | None:
         """Whose move it is: a person, an approval tier's queue, finance, or nobody."""
         if status == ClaimStatus.pending_approval:
-            return f"tier:{self.tier.value}"
+            return f"tier:{self.state.tier.value}"
         if status == ClaimStatus.payout_failed:
             return "tier:finance"
         if status in (ClaimStatus.evidence_collection, ClaimStatus.specialist_review):
-            return self.decided_by or self.start.opened_by.user_id
+            return self.state.decided_by or self.start.opened_by.user_id
         return None

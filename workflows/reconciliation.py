@@ -8,8 +8,6 @@ with workflow.unsafe.imports_passed_through():
     from activities.reconciliation import ReconciliationActivities
     from schema.finance import ReconcileRequest, ReconcileRun, ReconciliationCounts
 
-SCHEDULE_ID = "reconciliation-daily"
-
 
 @workflow.defn
 class ReconciliationWorkflow:

@@ -3,6 +3,7 @@
 from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from rules import authority, roles, states
 from schema import tables
 from schema.claims import (
     Actor,
@@ -18,8 +19,7 @@ from schema.claims import (
     PayoutView,
     TimelineEntry,
 )
-from schema.enums import ApprovalVerdict, ClaimStatus, ClaimType, Role
-from workflows import rules
+from schema.enums import Action, ApprovalVerdict, ClaimStatus, ClaimType
 
 
 def _summary(claim: tables.Claim) -> dict:
@@ -81,27 +81,32 @@ def _evidence(row: tables.Evidence) -> EvidenceView:
 
 
 def awaiting(actor: Actor):
-    """Claims whose next move is this person's: their own casework, or approvals they may give."""
+    """Claims whose next move is this person's: their own casework, approvals they may give, payouts to settle.
+
+    Built from the rules: the tiers within the role's reach, minus the claims the person is
+    conflicted on (maker-checker), and for those who settle payouts, the states that allow it.
+    """
+    claim = tables.Claim
     mine = and_(
-        tables.Claim.assignee == actor.user_id,
-        tables.Claim.status.in_([ClaimStatus.evidence_collection, ClaimStatus.specialist_review]),
+        claim.assignee == actor.user_id,
+        claim.status.in_([ClaimStatus.evidence_collection, ClaimStatus.specialist_review]),
     )
-    tiers = rules.tiers_for(actor.role)
+    tiers = authority.tiers_for(actor.role)
     if not tiers:
         return mine
+    conflicted = (getattr(claim, field) for field in authority.CONFLICTED)
     approvable = and_(
-        tables.Claim.status == ClaimStatus.pending_approval,
-        tables.Claim.required_tier.in_(tiers),
-        tables.Claim.opened_by != actor.user_id,
-        or_(tables.Claim.decided_by.is_(None), tables.Claim.decided_by != actor.user_id),
+        claim.status.in_(states.ALLOWED[Action.review][0]),
+        claim.required_tier.in_(tiers),
+        *(or_(person.is_(None), person != actor.user_id) for person in conflicted),
         ~_approved_by_role(actor.role),
     )
-    if actor.role == Role.finance:
-        return or_(approvable, tables.Claim.status == ClaimStatus.payout_failed)
+    if actor.role in roles.ROLES[Action.settle_payout]:
+        return or_(approvable, claim.status.in_(states.ALLOWED[Action.settle_payout][0]))
     return or_(mine, approvable)
 
 
-def _approved_by_role(role: Role):
+def _approved_by_role(role):
     """Someone of this role approved the decision now pending: at director_and_finance it waits on the other role."""
     current_round = select(func.max(tables.Decision.round)).where(tables.Decision.claim_id == tables.Approval.claim_id)
     return exists().where(

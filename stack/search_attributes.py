@@ -1,4 +1,7 @@
-"""Search attributes a claim workflow keeps current, so the Temporal UI and CLI can find claims."""
+"""The search attributes a claim workflow keeps current, so the Temporal UI and CLI can find claims.
+
+Registered on the server by `stack.temporal`; they hold no personal data.
+"""
 
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 

@@ -1,33 +1,51 @@
-"""Starting reconciliations by hand and reading their stored reports."""
+"""Reconciliations: started by hand or by the daily Schedule, and their stored reports read."""
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
-from temporalio.client import Client
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleSpec,
+)
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.reconciliation import open_report
 from finance import csv_stream
+from rules.errors import DomainError
+from rules.roles import permit
 from schema import tables
 from schema.claims import Actor
+from schema.enums import Action
 from schema.finance import FindingView, ReconcileRequest, ReconcileRun, ReconciliationCounts, ReconciliationView
+from schema.names import RECONCILIATION_PREFIX, RECONCILIATION_SCHEDULE_ID, TASK_QUEUE
+from service.context import Context
 from workflows.reconciliation import ReconciliationWorkflow
 
 FINDING_COLUMNS = list(FindingView.model_fields)
 
 
-async def start(
-    client: Client, sessions: sessionmaker, request: ReconcileRequest, actor: Actor, task_queue: str
-) -> str:
+async def start(ctx: Context, request: ReconcileRequest, actor: Actor) -> ReconciliationView:
     """Record the run, then start the same workflow the schedule starts; the report fills in as it runs."""
-    run_id = f"reconciliation-{uuid.uuid4().hex[:12]}"
+    permit(Action.read_finance, actor.role)
+    if request.requested_by is not None:
+        raise DomainError("invalid_request", "requested_by: set by the server")
+    run_id = f"{RECONCILIATION_PREFIX}{uuid.uuid4().hex[:12]}"
     request = request.model_copy(update={"requested_by": actor.user_id})
     run = ReconcileRun(id=run_id, date_from=request.date_from, date_to=request.date_to, requested_by=actor.user_id)
+    await asyncio.to_thread(_open, ctx.sessions, run)
+    await ctx.client.start_workflow(ReconciliationWorkflow.run, request, id=run_id, task_queue=ctx.task_queue)
+    return await asyncio.to_thread(get, ctx.sessions, run_id, 0, 0)
+
+
+def _open(sessions: sessionmaker, run: ReconcileRun) -> None:
     with sessions.begin() as db:
         open_report(db, run)
-    await client.start_workflow(ReconciliationWorkflow.run, request, id=run_id, task_queue=task_queue)
-    return run_id
 
 
 def _view(row: tables.Reconciliation, findings: list[FindingView]) -> ReconciliationView:
@@ -51,11 +69,11 @@ def _findings(reconciliation_id: str):
     return select(f).where(f.reconciliation_id == reconciliation_id).order_by(f.id)
 
 
-def get(sessions: sessionmaker, reconciliation_id: str, limit: int, offset: int) -> ReconciliationView | None:
+def get(sessions: sessionmaker, reconciliation_id: str, limit: int, offset: int) -> ReconciliationView:
     with sessions() as db:
         row = db.get(tables.Reconciliation, reconciliation_id)
         if row is None:
-            return None
+            raise DomainError("not_found", f"no reconciliation {reconciliation_id!r}")
         rows = db.scalars(_findings(reconciliation_id).limit(limit).offset(offset))
         return _view(row, [FindingView.model_validate(r, from_attributes=True) for r in rows])
 
@@ -72,3 +90,24 @@ def csv_chunks(sessions: sessionmaker, reconciliation_id: str) -> Iterator[str]:
         rows = db.scalars(_findings(reconciliation_id).execution_options(yield_per=2_000))
         values = (["" if getattr(row, c) is None else getattr(row, c) for c in FINDING_COLUMNS] for row in rows)
         yield from csv_stream.csv_chunks(FINDING_COLUMNS, values)
+
+
+async def ensure_schedule(client: Client, cron: str, task_queue: str = TASK_QUEUE) -> bool:
+    """Create the daily Schedule unless it exists (a person may have paused or changed it); True if created."""
+    try:
+        await client.get_schedule_handle(RECONCILIATION_SCHEDULE_ID).describe()
+        return False
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+    schedule = Schedule(
+        action=ScheduleActionStartWorkflow(
+            ReconciliationWorkflow.run, None, id=RECONCILIATION_SCHEDULE_ID, task_queue=task_queue
+        ),
+        spec=ScheduleSpec(cron_expressions=[cron]),
+    )
+    try:
+        await client.create_schedule(RECONCILIATION_SCHEDULE_ID, schedule)
+    except ScheduleAlreadyRunningError:
+        return False
+    return True

@@ -23,6 +23,6 @@ def store(sessions: sessionmaker, claim_id: str, details: PayoutDetails, actor: 
 
 
 def discard(sessions: sessionmaker, ref: PayoutDetailsRef) -> None:
-    """Remove details the workflow refused, so a rejected request leaves nothing behind."""
+    """Remove details the workflow refused, so a refused request leaves nothing behind."""
     with sessions.begin() as db:
         db.delete(db.get(tables.PayoutDetail, ref.id))

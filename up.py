@@ -1,4 +1,4 @@
-"""Running the product: `guarantee up` (Temporal, worker and HTTP API in one process) and a bare worker.
+"""`guarantee up`: Temporal, the Stripe stub, a worker and the HTTP API in one process.
 
 `run_up` starts everything on embedded defaults, each part replaceable by configuration
 (stack/config.py): the Temporal dev server persisting to GUARANTEE_HOME/temporal.db unless
@@ -9,31 +9,29 @@ where they were.
 
 import asyncio
 import contextlib
-import errno
 import fcntl
 import logging
 import os
-import signal
 import socket
 from pathlib import Path
 
 import uvicorn
-from sqlalchemy import make_url
 
-from api.app import Services, create_app
-from api.evidence_store import EvidenceStore
+from api.app import create_app
 from payments.stripe_provider import StripeProvider
-from schema.database import make_engine, make_sessions, migrate
+from schema.database import make_sessions
 from schema.policy import load_policy
+from service.context import Context
+from service.evidence import EvidenceStore
+from service.reconciliations import ensure_schedule
 from stack.config import Settings, load_settings
-from stack.schedules import ensure_reconciliation_schedule
-from stack.temporal import connect, ensure_search_attributes, start_dev_server
+from stack.ports import HOST, bind, free_port
+from stack.temporal import ensure_search_attributes, start_dev_server
 from stripe_stub.server import start_in_thread
-from worker import build_worker
+from worker import build_worker, connect_or_exit, open_database, shown, stop_event
 
 TEMPORAL_PORT = 7233
 TEMPORAL_UI_PORT = 8233
-HOST = "127.0.0.1"
 
 
 class ApiServer(uvicorn.Server):
@@ -44,34 +42,9 @@ class ApiServer(uvicorn.Server):
         yield
 
 
-def bind(port: int, host: str = HOST) -> socket.socket:
-    """A listening socket on `port`, or on a free port if that one is taken (or 0)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as err:
-        if err.errno != errno.EADDRINUSE:
-            sock.close()
-            raise
-        sock.bind((host, 0))
-    sock.listen(128)
-    return sock
-
-
-def free_port(preferred: int, host: str = HOST) -> int:
-    """`preferred` if nothing listens there now, else a free port, for a server we start by port number."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind((host, preferred))
-        except OSError:
-            sock.bind((host, 0))
-        return sock.getsockname()[1]
-
-
-async def serve_api(services: Services, sock: socket.socket) -> tuple[ApiServer, asyncio.Task]:
+async def serve_api(ctx: Context, sock: socket.socket) -> tuple[ApiServer, asyncio.Task]:
     """The HTTP API on `sock` in this event loop; returns once it accepts connections."""
-    config = uvicorn.Config(create_app(services), log_level="warning", lifespan="off")
+    config = uvicorn.Config(create_app(ctx), log_level="warning", lifespan="off")
     server = ApiServer(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
@@ -101,24 +74,6 @@ def _lock_home(settings: Settings):
     return lock
 
 
-def _stop_event() -> asyncio.Event:
-    """Set on the first Ctrl-C or SIGTERM."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    return stop
-
-
-def _database(settings: Settings):
-    migrate(settings.database_url)
-    return make_engine(settings.database_url)
-
-
-def _shown(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)
-
-
 async def run_up(port: int | None, temporal_port: int | None = None, temporal_ui_port: int | None = None) -> None:
     """Temporal (embedded unless TEMPORAL_ADDRESS is set), the worker and the HTTP API, until Ctrl-C or SIGTERM.
 
@@ -129,14 +84,14 @@ async def run_up(port: int | None, temporal_port: int | None = None, temporal_ui
     settings = load_settings()
     settings.home.mkdir(parents=True, exist_ok=True)
     lock = _lock_home(settings)
-    stop = _stop_event()
-    engine = await asyncio.to_thread(_database, settings)
+    stop = stop_event()
+    engine = await asyncio.to_thread(open_database, settings)
     sessions = make_sessions(engine)
     async with contextlib.AsyncExitStack() as cleanup:
         cleanup.callback(lock.close)
         cleanup.callback(engine.dispose)
         if settings.temporal_address:
-            client = await _connect(settings)
+            client = await connect_or_exit(settings)
             await ensure_search_attributes(client, settings.temporal_namespace)
             temporal, temporal_ui = settings.temporal_address, None
         else:
@@ -157,14 +112,14 @@ async def run_up(port: int | None, temporal_port: int | None = None, temporal_ui
             settings.stub_url_file.unlink(missing_ok=True)
         worker = build_worker(client, sessions, StripeProvider(settings.stripe_api_key, stripe_base))
         await cleanup.enter_async_context(worker)
-        await ensure_reconciliation_schedule(client, settings.reconcile_cron)
+        await ensure_schedule(client, settings.reconcile_cron)
 
-        services = Services(
+        ctx = Context(
             client=client, sessions=sessions, policy=load_policy(), evidence=EvidenceStore(settings.evidence_dir)
         )
         sock = bind(port if port is not None else settings.api_port)
         cleanup.callback(sock.close)
-        server, serving = await serve_api(services, sock)
+        server, serving = await serve_api(ctx, sock)
         api_url = f"http://{HOST}:{sock.getsockname()[1]}"
         settings.api_url_file.write_text(api_url + "\n")
         cleanup.callback(_forget, settings.api_url_file, api_url)
@@ -177,7 +132,7 @@ async def run_up(port: int | None, temporal_port: int | None = None, temporal_ui
         if temporal_ui:
             lines.append(("Temporal UI", temporal_ui))
         lines.append(("Stripe API", stripe_base if settings.stripe_api_base else f"{stripe_base} (embedded stub)"))
-        lines += [("data", str(settings.home)), ("database", _shown(settings.database_url))]
+        lines += [("data", str(settings.home)), ("database", shown(settings.database_url))]
         print("Guarantee payouts is up.")
         for name, value in lines:
             print(f"  {name:<12} {value}")
@@ -197,41 +152,3 @@ def _forget(url_file: Path, url: str) -> None:
     with contextlib.suppress(OSError):
         if url_file.read_text().strip() == url:
             url_file.unlink()
-
-
-async def _connect(settings: Settings):
-    try:
-        return await connect(settings)
-    except RuntimeError as err:
-        reason = " ".join(str(err).split())[:300] or type(err).__name__
-        raise SystemExit(f"error: cannot reach Temporal at {settings.temporal_address}: {reason}") from None
-
-
-async def run_worker_only() -> None:
-    """Only the worker, against the Temporal at TEMPORAL_ADDRESS and the configured database."""
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = load_settings()
-    if not settings.temporal_address:
-        raise SystemExit(
-            "error: TEMPORAL_ADDRESS is not set: a bare worker joins an existing Temporal "
-            "(host:port); `guarantee up` runs everything on embedded defaults"
-        )
-    stop = _stop_event()
-    client = await _connect(settings)
-    await ensure_search_attributes(client, settings.temporal_namespace)
-    settings.home.mkdir(parents=True, exist_ok=True)
-    if not settings.stripe_api_base:
-        raise SystemExit("error: STRIPE_API_BASE is not set: a bare worker pays through an existing Stripe API")
-    engine = await asyncio.to_thread(_database, settings)
-    try:
-        provider = StripeProvider(settings.stripe_api_key, settings.stripe_api_base)
-        worker = build_worker(client, make_sessions(engine), provider)
-        print(
-            f"worker on task queue {worker.config()['task_queue']} at {settings.temporal_address} "
-            f"(namespace {settings.temporal_namespace}), database {_shown(settings.database_url)}; Ctrl-C stops it",
-            flush=True,
-        )
-        async with worker:
-            await stop.wait()
-    finally:
-        engine.dispose()

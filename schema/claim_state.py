@@ -1,0 +1,31 @@
+"""The claim workflow's state: one declared model, as Temporal's samples keep it (safe_message_handlers).
+
+The rules read it; only the workflow changes it.
+"""
+
+from pydantic import BaseModel
+
+from schema.claims import Actor, DecisionRequest, PayoutDetailsRef
+from schema.enums import ApprovalTier, ClaimStatus
+
+
+class ClaimState(BaseModel):
+    status: ClaimStatus = ClaimStatus.evidence_collection
+    opened: bool = False
+    seq: int = 0
+    evidence_count: int = 0
+    customer_evidence: bool = False
+    round: int = 0
+    decision: DecisionRequest | None = None
+    decided_by: str | None = None
+    tier: ApprovalTier | None = None
+    approved_by: list[Actor] = []
+    payout_attempt: int = 0
+    payout: PayoutDetailsRef | None = None
+    # Set by `workflow.patched` gates: claims opened before a change keep behaving as they did.
+    needs_payout_details: bool = True
+    status_leads_record: bool = True
+
+    @property
+    def decided_amount(self) -> int:
+        return (self.decision.amount_cents or 0) if self.decision else 0

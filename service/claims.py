@@ -1,0 +1,186 @@
+"""Opening claims and acting on them, for every interface.
+
+An action checks the role, reads the claim, sends one Update to the claim's workflow, and returns
+the claim as it now stands: the Update answers only once its change is in the database. A refusal
+is a `DomainError` with the rule's code; details stored for an action the claim refused are
+removed again.
+"""
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import sessionmaker
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from rules.eligibility import PriorClaims, check_request, eligibility_issues
+from rules.errors import DomainError
+from rules.payouts import check_payout_method
+from rules.risk import repeat_customer_since, risk_flags
+from rules.roles import permit
+from schema import tables
+from schema.claims import (
+    Actor,
+    ApprovalRequest,
+    ClaimDetail,
+    ClaimOpen,
+    ClaimStart,
+    DecisionRequest,
+    EvidenceAdd,
+    PayoutDetails,
+    PayoutRetry,
+    WithdrawRequest,
+)
+from schema.enums import FINAL_STATUSES, Action, ClaimStatus
+from schema.names import claim_workflow_id
+from service import payout_details, queries
+from service.context import Context
+from stack import search_attributes as sa
+from workflows.claim import ClaimWorkflow
+
+
+async def get(ctx: Context, claim_id: str) -> ClaimDetail:
+    claim = await asyncio.to_thread(queries.get_claim, ctx.sessions, claim_id)
+    if claim is None:
+        raise DomainError("not_found", f"no claim {claim_id!r}")
+    return claim
+
+
+async def open_claim(
+    ctx: Context, actor: Actor, req: ClaimOpen, payout: PayoutDetails | None = None, claim_id: str | None = None
+) -> ClaimDetail:
+    """Start the claim's workflow; answers once the claim (and its payout details, if given) is stored.
+
+    With a `claim_id` chosen by the caller, opening again after a lost answer opens nothing new.
+    """
+    permit(Action.open, actor.role)
+    if payout:
+        check_payout_method(req.type, payout.method)
+    now = datetime.now(UTC)
+    check_request(req, ctx.policy, now.date())
+    prior = await asyncio.to_thread(_prior_claims, ctx.sessions, req, repeat_customer_since(ctx.policy, now))
+    claim_id = claim_id or uuid.uuid4().hex[:12]
+    start = ClaimStart(
+        claim_id=claim_id,
+        request=req,
+        opened_by=actor,
+        opened_at=now,
+        policy=ctx.policy,
+        risk_flags=risk_flags(req, ctx.policy, prior),
+        eligibility_issues=eligibility_issues(req, ctx.policy, now.date(), prior),
+    )
+    try:
+        handle = await ctx.client.start_workflow(
+            ClaimWorkflow.run,
+            start,
+            id=claim_workflow_id(claim_id),
+            task_queue=ctx.task_queue,
+            search_attributes=sa.initial(ClaimStatus.evidence_collection, req.amount_cents, actor.user_id),
+        )
+    except WorkflowAlreadyStartedError:
+        handle = ctx.client.get_workflow_handle(claim_workflow_id(claim_id))
+    await handle.execute_update(ClaimWorkflow.wait_opened)
+    if payout:
+        return await set_payout_details(ctx, claim_id, actor, payout)
+    return await get(ctx, claim_id)
+
+
+def _prior_claims(sessions: sessionmaker, req: ClaimOpen, since: datetime) -> PriorClaims:
+    c = tables.Claim
+
+    def count(*where) -> int:
+        return db.scalar(select(func.count()).where(*where))
+
+    with sessions() as db:
+        return PriorClaims(
+            paid_on_project=count(c.project_id == req.project_id, c.status == ClaimStatus.paid),
+            open_on_project_of_type=count(
+                c.project_id == req.project_id, c.type == req.type, c.status.not_in(FINAL_STATUSES)
+            ),
+            by_customer_recently=count(c.customer_id == req.customer_id, c.opened_at >= since),
+            against_pro=count(c.pro_id == req.pro_id),
+        )
+
+
+async def add_evidence(
+    ctx: Context, claim_id: str, actor: Actor, evidence: EvidenceAdd, update_id: str | None = None
+) -> ClaimDetail:
+    return await _act(ctx, claim_id, Action.add_evidence, ClaimWorkflow.add_evidence, actor, evidence, id=update_id)
+
+
+async def complete_evidence(ctx: Context, claim_id: str, actor: Actor, update_id: str | None = None) -> ClaimDetail:
+    return await _act(ctx, claim_id, Action.complete_evidence, ClaimWorkflow.complete_evidence, actor, id=update_id)
+
+
+async def decide(
+    ctx: Context, claim_id: str, actor: Actor, decision: DecisionRequest, update_id: str | None = None
+) -> ClaimDetail:
+    return await _act(ctx, claim_id, Action.decide, ClaimWorkflow.decide, actor, decision, id=update_id)
+
+
+async def review(
+    ctx: Context, claim_id: str, actor: Actor, approval: ApprovalRequest, update_id: str | None = None
+) -> ClaimDetail:
+    return await _act(ctx, claim_id, Action.review, ClaimWorkflow.review, actor, approval, id=update_id)
+
+
+async def withdraw(ctx: Context, claim_id: str, actor: Actor, request: WithdrawRequest) -> ClaimDetail:
+    return await _act(ctx, claim_id, Action.withdraw, ClaimWorkflow.withdraw, actor, request)
+
+
+async def set_payout_details(ctx: Context, claim_id: str, actor: Actor, details: PayoutDetails) -> ClaimDetail:
+    return await _act_with_details(
+        ctx, claim_id, details, Action.set_payout_details, ClaimWorkflow.add_payout_details, actor
+    )
+
+
+async def retry_payout(ctx: Context, claim_id: str, actor: Actor, request: PayoutRetry) -> ClaimDetail:
+    return await _act_with_details(
+        ctx, claim_id, request.payout, Action.settle_payout, ClaimWorkflow.retry_payout, actor, request.reason
+    )
+
+
+async def cancel_payout(ctx: Context, claim_id: str, actor: Actor, reason: str) -> ClaimDetail:
+    return await _act(ctx, claim_id, Action.settle_payout, ClaimWorkflow.cancel_payout, actor, reason)
+
+
+async def _act(ctx: Context, claim_id: str, action: Action, update, actor: Actor, *args, id: str | None = None):
+    """Send one human action to the claim's workflow and return the claim as it now stands.
+
+    An `id` makes sending the same action again harmless: Temporal answers it with the first outcome.
+    """
+    permit(action, actor.role)
+    claim = await get(ctx, claim_id)
+    if claim.status.is_final:
+        raise DomainError("invalid_state", f"the claim is {claim.status.value}; it can no longer change")
+    handle = ctx.client.get_workflow_handle(claim_workflow_id(claim_id))
+    try:
+        await handle.execute_update(update, args=[actor, *args], id=id)
+    except WorkflowUpdateFailedError as err:
+        cause = err.cause
+        if isinstance(cause, ApplicationError) and cause.type:
+            raise DomainError(cause.type, cause.message) from None
+        raise DomainError("invalid_state", "the claim changed while this action was applied; reload it") from None
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise DomainError("invalid_state", "the claim's process has ended; it can no longer change") from None
+        raise
+    return await get(ctx, claim_id)
+
+
+async def _act_with_details(
+    ctx: Context, claim_id: str, details: PayoutDetails | None, action: Action, update, actor: Actor, *args
+) -> ClaimDetail:
+    """An action that may bring new payout details: stored first, removed again if the claim refuses."""
+    permit(action, actor.role)
+    await get(ctx, claim_id)
+    ref = details and await asyncio.to_thread(payout_details.store, ctx.sessions, claim_id, details, actor)
+    try:
+        return await _act(ctx, claim_id, action, update, actor, *args, ref)
+    except DomainError:
+        if ref:
+            await asyncio.to_thread(payout_details.discard, ctx.sessions, ref)
+        raise

@@ -1,0 +1,164 @@
+"""Roles × routes: every route of the app, for every role and for no token, answers as expected.
+
+The table is written out by hand, not derived from the rules, so a change to who may do what
+shows up here as a deliberate edit. A route added to the app without a row fails the first test.
+Each allowed cell acts on a claim prepared for it and must succeed; each refused cell must leave
+the claim exactly as it was.
+"""
+
+import pytest
+
+from schema.enums import Role
+from tests.test_api import Desk, assert_error, auth, claim_body
+from tests.test_api_payouts import refused_payouts
+
+EVERYONE = [*Role, None]  # None: no token at all
+CASEWORK = {Role.specialist, Role.lead, Role.manager, Role.director}
+FINANCE_READERS = {Role.finance, Role.admin}
+
+
+def only(success: int, allowed: set, **special) -> dict:
+    """`success` for the allowed roles, 403 for the other roles, 401 without a token; `special` overrides."""
+    cells = {role: success if role in allowed else 403 for role in Role} | {None: 401}
+    return cells | {Role(name): status for name, status in special.items()}
+
+
+PUBLIC = dict.fromkeys(EVERYONE, 200)
+
+EXPECTED = {
+    ("GET", "/healthz"): PUBLIC,
+    ("GET", "/openapi.json"): PUBLIC,
+    ("GET", "/docs"): PUBLIC,
+    ("GET", "/docs/oauth2-redirect"): PUBLIC,
+    ("GET", "/redoc"): PUBLIC,
+    ("GET", "/users/me"): only(200, set(Role)),
+    ("POST", "/claims"): only(201, CASEWORK),
+    ("GET", "/claims"): only(200, set(Role)),
+    ("GET", "/claims/{claim_id}"): only(200, set(Role)),
+    ("POST", "/claims/{claim_id}/evidence"): only(201, CASEWORK),
+    ("POST", "/claims/{claim_id}/evidence/complete"): only(200, CASEWORK),
+    ("POST", "/claims/{claim_id}/decision"): only(200, CASEWORK),
+    # Finance approves only at the top tier: a lead-tier decision is beyond its authority.
+    ("POST", "/claims/{claim_id}/approval"): only(200, {Role.lead, Role.manager, Role.director}),
+    ("PUT", "/claims/{claim_id}/payout-details"): only(200, CASEWORK),
+    ("POST", "/claims/{claim_id}/payout/retry"): only(200, {Role.finance}),
+    ("POST", "/claims/{claim_id}/payout/cancel"): only(200, {Role.finance}),
+    ("POST", "/claims/{claim_id}/withdraw"): only(200, CASEWORK),
+    ("GET", "/payouts"): only(200, FINANCE_READERS),
+    ("POST", "/reconciliations"): only(202, FINANCE_READERS),
+    ("GET", "/reconciliations"): only(200, FINANCE_READERS),
+    ("GET", "/reconciliations/{reconciliation_id}"): only(200, FINANCE_READERS),
+}
+
+
+# Cells refused by a rule rather than by the role: asked on a claim the action could apply to.
+REFUSED_BY_RULE = {("POST", "/claims/{claim_id}/approval", Role.finance)}
+
+
+def app_routes(app) -> set[tuple[str, str]]:
+    return {(method, route.path) for route in app.routes for method in route.methods - {"HEAD"}}
+
+
+def test_every_route_has_a_row(api):
+    assert app_routes(api._transport.app) == set(EXPECTED)
+
+
+class Cells:
+    """Prepares the request of one cell: a claim in the state the route needs, fresh where it changes it."""
+
+    def __init__(self, desk: Desk, faults):
+        self.desk, self.faults = desk, faults
+        self.shared: dict | None = None
+        self.reconciliation: str | None = None
+
+    async def request(self, method: str, path: str, fresh: bool) -> tuple[str, dict, str]:
+        """The URL, the request and the claim it acts on."""
+        desk = self.desk
+        if self.shared is None:
+            self.shared = await desk.open()
+        claim_id = self.shared["id"]
+        deny = {"outcome": "deny", "reason_code": "excluded_peril", "rationale": "x"}
+        if path.startswith("/claims/{claim_id}") and fresh:
+            claim_id = await self.fresh(path)
+        url = path.replace("{claim_id}", claim_id)
+        bodies = {
+            "/claims": {"json": claim_body()},
+            "/claims/{claim_id}/evidence": {"json": {"kind": "note", "source": "specialist", "note": "x"}},
+            "/claims/{claim_id}/decision": {"json": deny},
+            "/claims/{claim_id}/approval": {"json": {"verdict": "approve"}},
+            "/claims/{claim_id}/payout-details": {"json": {"method": "transfer", "account_id": "acct_matrix"}},
+            "/claims/{claim_id}/payout/retry": {"json": {"reason": "try again"}},
+            "/claims/{claim_id}/payout/cancel": {"json": {"reason": "paid by cheque"}},
+            "/claims/{claim_id}/withdraw": {"json": {"reason": "settled"}},
+            "/reconciliations": {"json": {"from": "2026-01-01", "to": "2026-01-01"}},
+        }
+        if "{reconciliation_id}" in path:
+            url = path.replace("{reconciliation_id}", await self.a_reconciliation())
+        return url, bodies.get(path, {}) if method != "GET" else {}, claim_id
+
+    async def fresh(self, path: str) -> str:
+        """A claim of its own for an allowed cell, in the state the route acts on."""
+        desk = self.desk
+        if path.endswith(("/payout/retry", "/payout/cancel")):
+            [claim] = await refused_payouts(desk, self.faults)
+            return claim["id"]
+        if path.endswith("/decision"):
+            return (await desk.in_review())["id"]
+        if path.endswith("/approval"):
+            return (await desk.pending(amount_cents=10_000))["id"]
+        if path.endswith(("/withdraw", "/evidence/complete")):
+            return (await desk.open())["id"]
+        return self.shared["id"]
+
+    async def a_reconciliation(self) -> str:
+        if self.reconciliation is None:
+            r = await self.desk.client.post(
+                "/reconciliations", json={"from": "2026-01-02", "to": "2026-01-02"}, headers=self.person(Role.finance)
+            )
+            assert r.status_code == 202, r.text
+            self.reconciliation = r.json()["id"]
+        return self.reconciliation
+
+    def person(self, role: Role | None) -> dict:
+        return {} if role is None else self.desk.person(role)[1]
+
+
+@pytest.fixture
+def cells(api, stack):
+    control = stack.stub.control
+    yield Cells(Desk(api, stack), control)
+    control.clear_faults()
+
+
+@pytest.mark.timeout(240)
+async def test_every_role_on_every_route(cells, subtests):
+    client = cells.desk.client
+    for (method, path), by_role in EXPECTED.items():
+        for role in EVERYONE:
+            expected = by_role[role]
+            with subtests.test(route=f"{method} {path}", role=role and role.value):
+                fresh = expected < 400 or (method, path, role) in REFUSED_BY_RULE
+                url, request, claim_id = await cells.request(method, path, fresh)
+                before = await cells.desk.get(claim_id)
+                r = await client.request(method, url, headers=cells.person(role), **request)
+                if expected < 400:
+                    assert r.status_code == expected, f"{r.status_code} {r.text[:300]}"
+                else:
+                    assert_error(r, expected, "unauthenticated" if role is None else None)
+                    assert await cells.desk.get(claim_id) == before
+
+
+BAD_CREDENTIALS = [{}, auth("gp_wrong"), auth(""), {"Authorization": "Basic dXNlcjpwdw=="}, {"Authorization": "gp_x"}]
+
+
+async def test_a_missing_or_wrong_token_is_refused_on_every_route(cells):
+    """Every route that is not public answers 401 to every kind of bad credential, and changes nothing."""
+    claim = await cells.desk.open()
+    for (method, path), by_role in EXPECTED.items():
+        if by_role is PUBLIC:
+            continue
+        url = path.replace("{claim_id}", claim["id"]).replace("{reconciliation_id}", "reconciliation-x")
+        for headers in BAD_CREDENTIALS:
+            r = await cells.desk.client.request(method, url, json={}, headers=headers)
+            assert_error(r, 401, "unauthenticated")
+    assert await cells.desk.get(claim["id"]) == claim
