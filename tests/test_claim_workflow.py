@@ -23,11 +23,10 @@ from workflows.claim import ClaimWorkflow
 POLICY = load_policy("v1")
 
 
-def new_claim(amount_cents=50_000, type="property_damage", incident=None) -> ClaimOpen:
+def new_claim(amount_cents=50_000, type="property_damage", incident=None, **ids) -> ClaimOpen:
+    fresh = {f"{who}_id": f"{who[:3]}_{uuid.uuid4().hex[:6]}" for who in ("customer", "pro", "project")}
     return ClaimOpen(
-        customer_id=f"cus_{uuid.uuid4().hex[:6]}",
-        pro_id=f"pro_{uuid.uuid4().hex[:6]}",
-        project_id=f"prj_{uuid.uuid4().hex[:6]}",
+        **(fresh | ids),
         type=type,
         amount_cents=amount_cents,
         currency="USD",
@@ -67,7 +66,7 @@ APPROVE = ApprovalRequest(verdict="approve")
 
 HISTORIES = Path(__file__).parent / "histories"
 # Bump when the workflow changes, so recording adds new histories beside the ones running claims have.
-HISTORY_GENERATION = "v2"
+HISTORY_GENERATION = "v3"
 
 
 async def keep_history(handle, name: str) -> None:
@@ -107,12 +106,17 @@ PHOTO = EvidenceAdd(kind="photo", source="customer", note="ceiling stain")
 
 async def to_review(stack, handle, specialist, account="acct_customer1"):
     """Evidence and payout details in, evidence complete: the claim waits for a decision."""
-    claim_id = handle.id.removeprefix("claim-")
     await handle.execute_update(ClaimWorkflow.add_evidence, args=[specialist, PHOTO])
-    details = PayoutDetails(method="transfer", account_id=account)
-    ref = payout_details.store(stack.sessions, claim_id, details, specialist)
-    await handle.execute_update(ClaimWorkflow.add_payout_details, args=[specialist, ref])
+    await add_details(stack, handle, specialist, PayoutDetails(method="transfer", account_id=account))
     await handle.execute_update(ClaimWorkflow.complete_evidence, specialist)
+
+
+async def add_details(stack, handle, actor, details: PayoutDetails | None = None):
+    """Payout details stored, then sent to the claim, as the service does."""
+    details = details or PayoutDetails(method="transfer", account_id="acct_customer1")
+    ref = payout_details.store(stack.sessions, handle.id.removeprefix("claim-"), details, actor)
+    await handle.execute_update(ClaimWorkflow.add_payout_details, args=[actor, ref])
+    return ref
 
 
 async def test_paid_path(stack):
@@ -199,11 +203,11 @@ async def test_withdrawn(stack):
     assert (entry.actor_id, entry.reason, entry.from_status) == (specialist.user_id, reason.reason, "specialist_review")
 
 
-async def refused_payout(stack, account: str):
+async def refused_payout(stack, account: str, **claim):
     """A claim approved to a connected account the provider refuses: it waits in payout_failed."""
     stack.stub.control.faults(declined_destinations=[account])
     specialist, lead = stack.user(Role.specialist), stack.user(Role.lead)
-    handle, claim_id = await open_(stack, specialist)
+    handle, claim_id = await open_(stack, specialist, **claim)
     await to_review(stack, handle, specialist, account=account)
     await handle.execute_update(ClaimWorkflow.decide, args=[specialist, approve(10_000)])
     await handle.execute_update(ClaimWorkflow.review, args=[lead, APPROVE])
@@ -333,6 +337,11 @@ async def test_evidence_window_ends_in_review_when_evidence_arrived(stack):
     await eventually(lambda: stack.claim(claim_id).status == "specialist_review", "the window to close")
     kinds = [n.kind for n in stack.rows(tables.Notification, claim_id)]
     assert "evidence_reminder" not in kinds, "the customer already sent evidence"
+    await add_details(stack, handle, specialist)
+    await handle.execute_update(ClaimWorkflow.decide, args=[specialist, approve(10_000)])
+    await handle.execute_update(ClaimWorkflow.review, args=[stack.user(Role.lead), APPROVE])
+    assert await stack.result(claim_id) == ClaimStatus.paid
+    await keep_history(handle, "evidence_window_closed")
 
 
 async def test_decision_sla_breach_is_recorded_and_the_lead_told(stack):
@@ -490,3 +499,130 @@ async def test_late_evidence_is_flagged(stack):
     await to_review(stack, handle, specialist)
     await handle.execute_update(ClaimWorkflow.add_evidence, args=[specialist, PHOTO])
     assert [e.after_decision_requested for e in stack.rows(tables.Evidence, claim_id)] == [False, True]
+    await handle.execute_update(ClaimWorkflow.decide, args=[specialist, approve(10_000)])
+    await handle.execute_update(ClaimWorkflow.add_evidence, args=[specialist, PHOTO])
+    await handle.execute_update(ClaimWorkflow.review, args=[stack.user(Role.lead), APPROVE])
+    assert await stack.result(claim_id) == ClaimStatus.paid
+    await keep_history(handle, "late_evidence")
+    assert [e.after_decision_requested for e in stack.rows(tables.Evidence, claim_id)] == [False, True, True]
+
+
+async def test_a_top_tier_approval_sla_breach_is_recorded_and_the_claim_waits(stack):
+    specialist, director = stack.user(Role.specialist), stack.user(Role.director)
+    handle, claim_id = await open_(stack, specialist, amount_cents=3_000_000)
+    await to_review(stack, handle, specialist)
+    await handle.execute_update(ClaimWorkflow.decide, args=[specialist, approve(3_000_000)])
+    assert stack.claim(claim_id).required_tier == "director"
+    await stack.env.sleep(POLICY.approval_sla() + timedelta(hours=1))
+    await eventually(lambda: stack.claim(claim_id).sla_breaches == ["approval"], "the approval SLA")
+    claim = stack.claim(claim_id)
+    assert (claim.status, claim.required_tier, claim.assignee) == ("pending_approval", "director", "tier:director")
+    overdue = [n.recipient for n in stack.rows(tables.Notification, claim_id) if n.kind == "approval_overdue"]
+    assert overdue == ["tier:director"]
+    await handle.execute_update(ClaimWorkflow.review, args=[director, APPROVE])
+    assert await stack.result(claim_id) == ClaimStatus.paid
+    await keep_history(handle, "top_tier_sla")
+    assert "escalated" not in stack.actions(claim_id)
+
+
+async def test_two_escalations_in_a_row_reach_a_director(stack):
+    specialist, manager, director = stack.user(Role.specialist), stack.user(Role.manager), stack.user(Role.director)
+    handle, claim_id = await open_(stack, specialist)
+    await to_review(stack, handle, specialist)
+    await handle.execute_update(ClaimWorkflow.decide, args=[specialist, approve(20_000)])
+    for tier in ("manager", "director"):
+        await stack.env.sleep(POLICY.approval_sla() + timedelta(hours=1))
+        await eventually(lambda tier=tier: stack.claim(claim_id).required_tier == tier, f"escalation to {tier}")
+    assert stack.claim(claim_id).sla_breaches == ["approval", "approval"]
+    await rejected(handle.execute_update(ClaimWorkflow.review, args=[manager, APPROVE]), "insufficient_authority")
+    await handle.execute_update(ClaimWorkflow.review, args=[director, APPROVE])
+    assert await stack.result(claim_id) == ClaimStatus.paid
+    await keep_history(handle, "escalated_twice")
+    assert [a for a in stack.actions(claim_id) if a == "escalated"] == ["escalated", "escalated"]
+
+
+async def test_a_claim_keeps_the_policy_it_was_opened_under(stack):
+    """60,000.00: a director's to approve under v1; under v2, above a director's limit, a director and finance."""
+    specialist, director, finance = stack.user(Role.specialist), stack.user(Role.director), stack.user(Role.finance)
+    (old, old_id), (new, new_id) = [
+        await open_(stack, specialist, policy=load_policy(v), amount_cents=6_000_000) for v in ("v1", "v2")
+    ]
+    for handle in (old, new):
+        await to_review(stack, handle, specialist)
+        await handle.execute_update(ClaimWorkflow.decide, args=[specialist, approve(6_000_000)])
+    assert [(stack.claim(c).policy_version, stack.claim(c).required_tier) for c in (old_id, new_id)] == [
+        ("v1", "director"),
+        ("v2", "director_and_finance"),
+    ]
+    for handle in (old, new):
+        await handle.execute_update(ClaimWorkflow.review, args=[director, APPROVE])
+    assert await stack.result(old_id) == ClaimStatus.paid
+    assert stack.claim(new_id).status == "pending_approval", "v2 waits for finance"
+    await handle.execute_update(ClaimWorkflow.review, args=[finance, APPROVE])
+    assert await stack.result(new_id) == ClaimStatus.paid
+
+
+async def test_a_retried_payout_that_fails_again_waits_for_finance_again(stack):
+    handle, claim_id, _ = await refused_payout(stack, "acct_refuses4")
+    finance = stack.user(Role.finance)
+    stack.stub.control.faults(declined_destinations=["acct_refuses5"])
+    still_closed = transfer_details(stack, claim_id, finance, "acct_refuses5")
+    await handle.execute_update(
+        ClaimWorkflow.retry_payout, args=[finance, "the customer's second account", still_closed]
+    )
+    await eventually(lambda: len(stack.rows(tables.Payout, claim_id)) == 2, "the second attempt")
+    await eventually(lambda: stack.claim(claim_id).status == "payout_failed", "the second refusal")
+    stack.stub.control.clear_faults()
+    good = transfer_details(stack, claim_id, finance, "acct_works6")
+    await handle.execute_update(ClaimWorkflow.retry_payout, args=[finance, "a third account", good])
+    assert await stack.result(claim_id) == ClaimStatus.paid
+    assert [(p.attempt, p.status, p.failure_code) for p in stack.rows(tables.Payout, claim_id)] == [
+        (1, "failed", "account_invalid"),
+        (2, "failed", "account_invalid"),
+        (3, "paid", None),
+    ]
+    failed = [n for n in stack.rows(tables.Notification, claim_id) if n.kind == "payout_failed"]
+    assert len(failed) == 2, "finance is told each time"
+    [transfer] = stack.stub.transfers(claim_id)
+    assert transfer.destination == "acct_works6"
+
+
+def transfer_details(stack, claim_id: str, actor, account: str):
+    return payout_details.store(stack.sessions, claim_id, PayoutDetails(method="transfer", account_id=account), actor)
+
+
+async def test_a_refused_transfer_is_retried_as_a_refund_of_the_charge(stack):
+    handle, claim_id, _ = await refused_payout(stack, "acct_refuses7", type="work_not_done")
+    charge = stack.stub.client.v1.charges.create(params={"amount": 10_000, "currency": "usd", "source": "tok_visa"})
+    finance = stack.user(Role.finance)
+    ref = payout_details.store(stack.sessions, claim_id, PayoutDetails(method="refund", charge_id=charge.id), finance)
+    await handle.execute_update(ClaimWorkflow.retry_payout, args=[finance, "refund the card instead", ref])
+    assert await stack.result(claim_id) == ClaimStatus.paid
+    first, second = stack.rows(tables.Payout, claim_id)
+    assert (first.method, first.status, second.method, second.status) == ("transfer", "failed", "refund", "paid")
+    refund = stack.stub.client.v1.refunds.retrieve(second.provider_ref)
+    assert (refund.charge, refund.amount, refund.metadata["attempt"]) == (charge.id, 10_000, "2")
+    assert stack.stub.transfers(claim_id) == []
+
+
+async def test_opening_flags_repeat_customers_repeat_pros_and_near_cap_and_finds_duplicates(stack):
+    specialist = stack.user(Role.specialist)
+    ids = {"customer_id": f"cus_{uuid.uuid4().hex[:6]}", "pro_id": f"pro_{uuid.uuid4().hex[:6]}"}
+    _, first = await open_(stack, specialist, **ids)
+    _, again = await open_(stack, specialist, **ids)
+    _, third_for_pro = await open_(stack, specialist, pro_id=ids["pro_id"])
+    _, near = await open_(stack, specialist, type="work_not_done", amount_cents=225_000)
+    _, below = await open_(stack, specialist, type="work_not_done", amount_cents=224_999)
+    flags = {c: stack.claim(c).risk_flags for c in (first, again, third_for_pro, near, below)}
+    assert flags == {
+        first: [],
+        again: ["repeat_customer"],
+        third_for_pro: ["repeat_pro"],
+        near: ["near_cap"],
+        below: [],
+    }
+    project = stack.claim(first).project_id
+    _, duplicate = await open_(stack, specialist, project_id=project)
+    _, other_type = await open_(stack, specialist, project_id=project, type="work_not_done")
+    assert stack.claim(duplicate).eligibility_issues == ["duplicate_claim"]
+    assert stack.claim(other_type).eligibility_issues == []

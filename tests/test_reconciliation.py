@@ -14,6 +14,7 @@ from schema import tables
 from schema.enums import Role
 from schema.finance import ReconcileRequest
 from tests.test_api import assert_error, auth
+from tests.test_claim_workflow import keep_history
 from tests.test_records import opened_event
 from workflows.reconciliation import ReconciliationWorkflow
 
@@ -127,6 +128,7 @@ async def test_every_planted_discrepancy_is_found_and_nothing_else(stack, plante
         task_queue=stack.queue,
     )
     counts = await handle.result()
+    await keep_history(handle, "reconciliation")
     assert {k: v for k, v in counts.model_dump().items() if v} == expected(planted)
     with stack.sessions() as db:
         report = db.get(tables.Reconciliation, handle.id)

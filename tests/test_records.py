@@ -85,6 +85,25 @@ def test_paying_twice_pays_once(stack, provider):
     assert (transfer.id, transfer.amount, transfer.destination) == (first.provider_ref, 12_345, "acct_records")
 
 
+def test_a_payout_without_payout_details_fails_without_calling_the_provider(stack, provider):
+    """Claims opened before payout details existed were approved without them: the ledger says why nothing went out."""
+    opened = opened_event(stack)
+    ClaimActivities(stack.sessions).record_event(opened)
+    order = PayoutOrder(
+        claim_id=opened.claim_id, attempt=1, payout_details_id=None, amount_cents=700, currency="USD", at=NOW
+    )
+    outcome = PayoutActivities(stack.sessions, provider).pay_claim(order)
+    assert (outcome.paid, outcome.failure_code) == (False, "missing_payout_details")
+    [row] = stack.rows(tables.Payout, opened.claim_id)
+    assert (row.status, row.failure_code, row.payout_details_id, row.provider_ref) == (
+        "failed",
+        "missing_payout_details",
+        None,
+        None,
+    )
+    assert stack.stub.transfers(opened.claim_id) == []
+
+
 def test_a_payout_the_provider_made_but_never_confirmed_completes_on_retry(stack, provider):
     """The money moved but the answer was lost (a timeout, a killed worker): the retry, with the
     same idempotency key, gets Stripe's stored answer and completes the pending ledger row."""

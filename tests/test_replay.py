@@ -1,4 +1,4 @@
-"""Histories of finished claims, saved by earlier code, replay against the current ClaimWorkflow.
+"""Histories of finished claims and reconciliations, saved by earlier code, replay against the current workflows.
 
 A change that running claims would replay differently fails here until it is gated with
 `workflow.patched`. Record fresh histories with
@@ -14,18 +14,38 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from workflows.claim import ClaimWorkflow
+from workflows.reconciliation import ReconciliationWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 
-def test_there_are_histories_of_every_generation():
+def test_there_are_histories_of_every_generation_and_path():
     generations = {p.stem.split("-", 1)[0] for p in HISTORIES}
-    assert {"v1", "v2"} <= generations and len(HISTORIES) >= 19
+    paths = {p.stem.split("-", 1)[1] for p in HISTORIES}
+    assert {"v1", "v2", "v3"} <= generations
+    assert {
+        "paid",
+        "denied",
+        "sent_back",
+        "withdrawn",
+        "no_evidence",
+        "evidence_window_closed",
+        "late_evidence",
+        "decision_sla",
+        "escalated",
+        "escalated_twice",
+        "top_tier_sla",
+        "director_and_finance",
+        "refund",
+        "payout_retried",
+        "payout_cancelled",
+        "reconciliation",
+    } <= paths
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_history_replays(path: Path):
-    replayer = Replayer(workflows=[ClaimWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=[ClaimWorkflow, ReconciliationWorkflow], data_converter=pydantic_data_converter)
     history = WorkflowHistory.from_json(f"replay-{path.stem}", path.read_text())
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, result.replay_failure
