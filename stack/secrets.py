@@ -1,0 +1,31 @@
+"""Secrets the product keeps (signing, audit and payload keys): an environment variable, else a file
+under GUARANTEE_HOME readable by its owner only, made on first use.
+
+Every process of one installation (`up`, workers, the CLI) finds the same file, so they agree.
+"""
+
+import os
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+
+
+def new_key() -> str:
+    """32 random bytes, URL-safe base64: an HMAC or AES-256 key."""
+    return secrets.token_urlsafe(32)
+
+
+def secret(home: Path, env: str, filename: str, make: Callable[[], str] = new_key) -> str:
+    """`env`'s value if set; else the content of `home/filename`, written 0600 by `make()` when missing."""
+    value = os.environ.get(env, "").strip()
+    if value:
+        return value
+    path = home / filename
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as out:
+        out.write(make() + "\n")
+    return path.read_text().strip()
