@@ -21,11 +21,18 @@ def secret(home: Path, env: str, filename: str, make: Callable[[], str] = new_ke
     if value:
         return value
     path = home / filename
-    home.mkdir(mode=0o700, parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as out:
-        out.write(make() + "\n")
+    if not path.exists():
+        home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Written whole to a file of our own, then linked into place: of two processes starting at
+        # once, one key wins and neither reads a half-written file.
+        draft = home / f".{filename}.{os.getpid()}"
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(make() + "\n")
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
     return path.read_text().strip()
