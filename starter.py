@@ -133,6 +133,7 @@ def cmd_claim_list(args) -> int:
             type=args.type,
             assignee=args.assignee,
             awaiting="me" if args.awaiting_me else None,
+            stuck="true" if args.stuck else None,
             limit=args.limit,
             offset=args.offset,
         )
@@ -182,11 +183,21 @@ def cmd_claim_decide(args) -> int:
 
 
 def cmd_claim_approve(args) -> int:
-    return _act(args, "approval", body={"verdict": "approve", "note": args.note})
+    """Approves the decision and the payout details it pays, as this command read them."""
+    with api(args) as client:
+        claim = client.get(path(args.id))
+        body = {"verdict": "approve", "note": args.note, "payout_details_id": claim.get("payout_details_id")}
+        claim = client.post(path(args.id, "approval"), body)
+    emit(args, claim, show.claim_line(claim, payout=True))
+    return 0
 
 
 def cmd_claim_send_back(args) -> int:
     return _act(args, "approval", body={"verdict": "send_back", "note": args.note})
+
+
+def cmd_claim_assign(args) -> int:
+    return _act(args, "assignee", body={"assignee": args.to, "reason": args.reason})
 
 
 def cmd_claim_withdraw(args) -> int:
@@ -375,6 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--type", choices=values(ClaimType))
     p.add_argument("--assignee", help="a user id, or a queue such as tier:lead")
     p.add_argument("--awaiting-me", action="store_true", help="only claims waiting on you")
+    p.add_argument("--stuck", action="store_true", help="only claims whose process could not record a step")
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--offset", type=int, default=0)
 
@@ -406,6 +418,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(claim, "send-back", cmd_claim_send_back, "send the decision back to the specialist (approver)")
     p.add_argument("id")
     p.add_argument("--note", required=True)
+
+    p = command(claim, "assign", cmd_claim_assign, "hand a claim's casework to another person (lead and above)")
+    p.add_argument("id")
+    p.add_argument("--to", required=True, metavar="USER", help="the new assignee: a user id or name")
+    p.add_argument("--reason", required=True)
 
     p = command(claim, "withdraw", cmd_claim_withdraw, "withdraw a claim before money moves")
     p.add_argument("id")

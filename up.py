@@ -110,12 +110,17 @@ async def run_up(port: int | None, temporal_port: int | None = None, temporal_ui
             cleanup.callback(_forget, settings.stub_url_file, stripe_base)
         else:
             settings.stub_url_file.unlink(missing_ok=True)
-        worker = build_worker(client, sessions, StripeProvider(settings.stripe_api_key, stripe_base))
+        signing_key = settings.signing_key()
+        worker = build_worker(client, sessions, StripeProvider(settings.stripe_api_key, stripe_base), signing_key)
         await cleanup.enter_async_context(worker)
         await ensure_schedule(client, settings.reconcile_cron)
 
         ctx = Context(
-            client=client, sessions=sessions, policy=load_policy(), evidence=EvidenceStore(settings.evidence_dir)
+            client=client,
+            sessions=sessions,
+            policy=load_policy(),
+            evidence=EvidenceStore(settings.evidence_dir),
+            signing_key=signing_key,
         )
         sock = bind(port if port is not None else settings.api_port)
         cleanup.callback(sock.close)

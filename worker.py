@@ -26,6 +26,7 @@ from stack.config import Settings, load_settings
 from stack.temporal import connect, ensure_search_attributes
 from workflows.claim import ClaimWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
+from workflows.signed_actions import SignedActions
 
 # Activities are synchronous (database, Stripe SDK): each running one holds a thread, so the pool
 # is as large as the number the worker may run at once, as the SDK asks.
@@ -36,7 +37,7 @@ GRACEFUL_SHUTDOWN = timedelta(seconds=10)
 
 
 def build_worker(
-    client: Client, sessions: sessionmaker, provider: StripeProvider, task_queue: str = TASK_QUEUE
+    client: Client, sessions: sessionmaker, provider: StripeProvider, signing_key: bytes, task_queue: str = TASK_QUEUE
 ) -> Worker:
     claims = ClaimActivities(sessions)
     payouts = PayoutActivities(sessions, provider)
@@ -50,7 +51,10 @@ def build_worker(
             payouts.pay_claim,
             reconciliation.run_reconciliation,
             reconciliation.notify_finance,
+            reconciliation.fail_report,
+            claims.mark_stuck,
         ],
+        interceptors=[SignedActions(signing_key)],
         activity_executor=ThreadPoolExecutor(max_workers=MAX_ACTIVITIES),
         max_concurrent_activities=MAX_ACTIVITIES,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
@@ -102,7 +106,7 @@ async def run_worker() -> None:
     engine = await asyncio.to_thread(open_database, settings)
     try:
         provider = StripeProvider(settings.stripe_api_key, settings.stripe_api_base)
-        worker = build_worker(client, make_sessions(engine), provider)
+        worker = build_worker(client, make_sessions(engine), provider, settings.signing_key())
         print(
             f"worker on task queue {worker.config()['task_queue']} at {settings.temporal_address} "
             f"(namespace {settings.temporal_namespace}), database {shown(settings.database_url)}; Ctrl-C stops it",

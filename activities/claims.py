@@ -4,8 +4,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 
+from activities.errors import classified
 from schema import tables
-from schema.events import ClaimEvent, ClaimPatch
+from schema.events import ClaimEvent, ClaimPatch, StuckMark
 
 
 class ClaimActivities:
@@ -13,6 +14,7 @@ class ClaimActivities:
         self._sessions = sessions
 
     @activity.defn
+    @classified
     def record_event(self, event: ClaimEvent) -> None:
         """Apply one event in one transaction; a second delivery of the same key does nothing."""
         with self._sessions.begin() as db:
@@ -25,6 +27,31 @@ class ClaimActivities:
             if claim is None:
                 raise LookupError(f"claim {event.claim_id} is not in the database")
             _apply(db, claim, event)
+
+    @activity.defn
+    @classified
+    def mark_stuck(self, mark: StuckMark) -> None:
+        """The claim shows why its process is stuck; finance and admin are told once per stop."""
+        with self._sessions.begin() as db:
+            claim = db.get(tables.Claim, mark.claim_id, with_for_update=True)
+            if claim is None:
+                raise LookupError(f"claim {mark.claim_id} is not in the database")
+            claim.stuck_reason = mark.reason
+            claim.stuck_since = claim.stuck_since or mark.at
+            for recipient in ("tier:finance", "tier:admin"):
+                key = f"{mark.claim_id}:stuck:{mark.number}:{recipient}"
+                if db.scalar(select(tables.Notification.id).where(tables.Notification.event_key == key)) is None:
+                    message = f"Claim {mark.claim_id} is stuck: {mark.reason}"
+                    db.add(
+                        tables.Notification(
+                            claim_id=mark.claim_id,
+                            event_key=key,
+                            recipient=recipient,
+                            kind="claim_stuck",
+                            message=message[:2000],
+                            at=mark.at,
+                        )
+                    )
 
 
 def _insert_claim(db: Session, event: ClaimEvent) -> None:
@@ -66,6 +93,8 @@ def _apply(db: Session, claim: tables.Claim, event: ClaimEvent) -> None:
     if event.sla_breach:
         claim.sla_breaches = [*claim.sla_breaches, event.sla_breach]
     claim.updated_at = event.at
+    if event.actor is None and event.notification is None:
+        claim.stuck_reason = claim.stuck_since = None  # a step of the process was recorded: it moves again
     child = _child_row(event, actor_id)
     if child is not None:
         db.add(child)
@@ -122,6 +151,7 @@ def _child_row(event: ClaimEvent, actor_id: str | None):
             approver_id=actor_id,
             approver_role=event.actor.role,
             at=event.at,
+            payout_details_id=event.payout_details_id,
         )
     if event.notification is not None:
         n = event.notification

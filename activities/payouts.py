@@ -6,6 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 from temporalio import activity
 
+from activities.errors import classified
 from payments.provider import FinalPaymentError, PaymentProvider, PaymentRequest
 from schema import tables
 from schema.enums import PayoutStatus
@@ -18,6 +19,7 @@ class PayoutActivities:
         self._provider = provider
 
     @activity.defn
+    @classified
     def pay_claim(self, order: PayoutOrder) -> PayoutOutcome:
         """Safe to run any number of times: the ledger row and the provider both key on the attempt."""
         key = order.idempotency_key

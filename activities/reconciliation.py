@@ -8,6 +8,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 
+from activities.errors import classified
 from finance.matching import DISCREPANCIES, Finding
 from finance.reconcile import reconcile
 from schema import tables
@@ -23,6 +24,7 @@ class ReconciliationActivities:
         self._stripe = stripe_client
 
     @activity.defn
+    @classified
     def run_reconciliation(self, run: ReconcileRun) -> ReconciliationCounts:
         """Safe to run again: a finished report is returned as stored, an unfinished one is redone."""
         with self._sessions.begin() as db:
@@ -52,28 +54,45 @@ class ReconciliationActivities:
         return result
 
     @activity.defn
+    @classified
     def notify_finance(self, run: ReconcileRun, counts: ReconciliationCounts) -> None:
-        key = f"reconciliation-{run.id}"
+        found = ", ".join(f"{n} {kind}" for kind, n in counts.model_dump().items() if n and kind in DISCREPANCIES)
         with self._sessions.begin() as db:
-            if db.scalar(select(tables.Notification.id).where(tables.Notification.event_key == key)):
-                return
-            found = ", ".join(f"{n} {kind}" for kind, n in counts.model_dump().items() if n and kind in DISCREPANCIES)
-            db.add(
-                tables.Notification(
-                    reconciliation_id=run.id,
-                    event_key=key,
-                    recipient="tier:finance",
-                    kind="reconciliation_discrepancies",
-                    message=f"Reconciliation {run.date_from}..{run.date_to} found {found}.",
-                    at=datetime.now(UTC),
-                )
+            _notify(
+                db, run, "reconciliation_discrepancies", f"Reconciliation {run.date_from}..{run.date_to} found {found}."
             )
+
+    @activity.defn
+    @classified
+    def fail_report(self, run: ReconcileRun, reason: str) -> None:
+        """The run could not finish: its report says failed and why, and finance is told; it never stays running."""
+        with self._sessions.begin() as db:
+            row = open_report(db, run)
+            if row.status != "done":
+                row.status, row.finished_at, row.failure = "failed", datetime.now(UTC), reason[:2000]
+            _notify(db, run, "reconciliation_failed", f"Reconciliation {run.date_from}..{run.date_to} failed: {reason}")
 
     def _store(self, batch: list[dict]) -> None:
         if batch:
             with self._sessions.begin() as db:
                 db.execute(insert(tables.ReconciliationFinding), batch)
             batch.clear()
+
+
+def _notify(db: Session, run: ReconcileRun, kind: str, message: str) -> None:
+    """Once per run and kind, however often the activity runs."""
+    key = f"{kind}:{run.id}"
+    if db.scalar(select(tables.Notification.id).where(tables.Notification.event_key == key)) is None:
+        db.add(
+            tables.Notification(
+                reconciliation_id=run.id,
+                event_key=key,
+                recipient="tier:finance",
+                kind=kind,
+                message=message[:2000],
+                at=datetime.now(UTC),
+            )
+        )
 
 
 def open_report(db: Session, run: ReconcileRun) -> tables.Reconciliation:

@@ -20,6 +20,7 @@ from finance import ledger_report
 from schema.claims import (
     Actor,
     ApprovalRequest,
+    AssignRequest,
     ClaimDetail,
     ClaimOpen,
     ClaimOpenBody,
@@ -70,7 +71,7 @@ def _routes(app: FastAPI) -> None:
     async def healthz() -> dict:
         return {"status": "ok"}
 
-    @app.get("/users/me")
+    @app.get("/users/me", response_model_exclude={"signature"})
     async def me(actor: Actor = Depends(current_actor)) -> Actor:
         return actor
 
@@ -87,9 +88,11 @@ def _routes(app: FastAPI) -> None:
         type: ClaimType | None = None,
         assignee: str | None = None,
         awaiting: Annotated[str | None, Query(pattern="^me$")] = None,
+        stuck: bool | None = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ) -> ClaimPage:
+        """Claims, newest first; `stuck=true`: those whose process could not record a step (oldest first)."""
         return await run_in_threadpool(
             lambda: queries.list_claims(
                 ctx.sessions,
@@ -98,6 +101,7 @@ def _routes(app: FastAPI) -> None:
                 type=type,
                 assignee=assignee,
                 awaiting_me=awaiting == "me",
+                stuck=stuck,
                 limit=limit,
                 offset=offset,
             )
@@ -199,6 +203,13 @@ def _routes(app: FastAPI) -> None:
         claim_id: str, req: PayoutCancel, ctx: Ctx, actor: Actor = Depends(allow(Action.settle_payout))
     ) -> ClaimDetail:
         return await claims.cancel_payout(ctx, claim_id, actor, req.reason)
+
+    @app.post("/claims/{claim_id}/assignee")
+    async def assign(
+        claim_id: str, req: AssignRequest, ctx: Ctx, actor: Actor = Depends(allow(Action.assign))
+    ) -> ClaimDetail:
+        """A lead hands the claim's casework to another person (a user id or name)."""
+        return await claims.assign(ctx, claim_id, actor, req)
 
     @app.post("/claims/{claim_id}/withdraw")
     async def withdraw(

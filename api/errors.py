@@ -17,9 +17,18 @@ STATUS_FOR_CODE = {
     "forbidden": 403,
     "insufficient_authority": 403,
     "conflict_of_interest": 403,
+    "not_assignee": 403,
+    "inactive_user": 403,
+    "unsigned_action": 403,
+    "forged_action": 403,
     "invalid_state": 409,
     "money_moved": 409,
     "already_approved": 409,
+    "stale_details": 409,
+    "stale_action": 409,
+    "replayed_action": 409,
+    # The database refused to record the action: nothing changed, and it is not the caller's mistake.
+    "not_recorded": 500,
 }
 
 # Starlette's own errors (unknown route, wrong method, unreadable body) in the contract's codes.

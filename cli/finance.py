@@ -42,7 +42,8 @@ def wait_until_done(
             if view["status"] == "done":
                 return view
             if view["status"] != "running":
-                raise CliError(f"reconciliation {run_id} ended {view['status']}; {later}")
+                why = f": {view['failure']}" if view.get("failure") else ""
+                raise CliError(f"reconciliation {run_id} ended {view['status']}{why}; {later}")
             left = deadline - clock()
             if left <= 0:
                 raise CliError(f"reconciliation {run_id} is still running after {wait_seconds:g} s; {later}")

@@ -90,10 +90,16 @@ def destination(details: dict) -> str:
     return f"{details['method']} {joint} {details['destination']}"
 
 
-def payout_to(claim: dict) -> str | None:
-    """The claim's payout details in use: the newest (details a claim refused are never kept)."""
+def details_in_use(claim: dict) -> dict | None:
+    """The payout details the claim would pay now (the newest, for a claim from before that was recorded)."""
     details = claim.get("payout_details") or []
-    return destination(details[-1]) if details else None
+    in_use = [d for d in details if d["id"] == claim.get("payout_details_id")] or details[-1:]
+    return in_use[0] if in_use else None
+
+
+def payout_to(claim: dict) -> str | None:
+    details = details_in_use(claim)
+    return details and destination(details)
 
 
 def claim_detail(claim: dict) -> str:
@@ -105,7 +111,7 @@ def claim_detail(claim: dict) -> str:
         ("project", claim["project_id"]),
         ("claimed", money(claim["amount_cents"], cur)),
         ("approved", money(claim["approved_amount_cents"], cur) or "-"),
-        ("payout to", payout_to(claim) or "-"),
+        ("payout to", f"{payout_to(claim)}, set by {details_in_use(claim)['added_by']}" if payout_to(claim) else "-"),
         ("incident", claim["incident_date"]),
         ("opened", f"{when(claim['opened_at'])} UTC by {claim['opened_by']}"),
         ("updated", f"{when(claim['updated_at'])} UTC"),
@@ -115,6 +121,10 @@ def claim_detail(claim: dict) -> str:
         ("eligibility", ", ".join(claim["eligibility_issues"]) or "ok"),
         ("risk flags", ", ".join(claim["risk_flags"]) or "none"),
         ("SLA breaches", ", ".join(claim["sla_breaches"]) or "none"),
+        (
+            "stuck",
+            f"since {when(claim['stuck_since'])} UTC: {claim['stuck_reason']}" if claim.get("stuck_reason") else "no",
+        ),
         ("description", " ".join(claim["description"].split())),
     ]
     out = [f"Claim {claim['id']}  {claim['status'].upper()}"]

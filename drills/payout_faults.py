@@ -44,6 +44,7 @@ from service.users import add_user
 from stack import search_attributes as sa
 from stack.config import STUB_API_KEY
 from stack.ports import free_port
+from stack.secrets import secret
 from stack.temporal import DEV_SERVER
 from stripe_stub.control import StubControl
 from stripe_stub.server import start_in_thread
@@ -275,7 +276,13 @@ async def run(claims: int, *, kill_every: tuple[float, float] = (2.0, 6.0), seed
         workers.start()
         claim_ids = [uuid.uuid4().hex[:12] for _ in range(claims)]
         amounts = {c: rng.randint(100, 250_000) for c in claim_ids}
-        ctx = Context(client=client, sessions=sessions, policy=load_policy(), evidence=EvidenceStore(work / "evidence"))
+        ctx = Context(
+            client=client,
+            sessions=sessions,
+            policy=load_policy(),
+            evidence=EvidenceStore(work / "evidence"),
+            signing_key=secret(work, "GUARANTEE_SIGNING_KEY", "signing-key").encode(),  # the worker's, in its home
+        )
         gate = asyncio.Semaphore(16)
 
         async def drive(claim_id: str) -> None:

@@ -16,6 +16,7 @@ TOP_TIER_ROLES = frozenset({Role.director, Role.finance})
 CONFLICTED = {
     "decided_by": "you made this decision; another approver must confirm it",
     "opened_by": "you opened this claim; another approver must confirm it",
+    "payout_details_by": "you set the payout details this decision pays; another approver must confirm it",
 }
 
 
@@ -56,8 +57,18 @@ def check_not_conflicted(people: dict[str, str | None], actor: Actor) -> None:
 
 
 def check_approval(start: ClaimStart, state: ClaimState, actor: Actor, req: ApprovalRequest) -> None:
+    """The approver confirms the decision and the payout details it pays, as they stand now."""
     require(Action.review, state.status)
-    check_not_conflicted({"decided_by": state.decided_by, "opened_by": start.opened_by.user_id}, actor)
+    people = {"decided_by": state.decided_by, "opened_by": start.opened_by.user_id}
+    if state.destination_checks:
+        people["payout_details_by"] = state.payout_set_by
+    check_not_conflicted(people, actor)
+    current = state.payout and state.payout.id
+    if req.payout_details_id is not None and req.payout_details_id != current:
+        raise DomainError(
+            "stale_details",
+            f"the payout details changed since you read the claim (now #{current}); read it again before approving",
+        )
     if any(a.user_id == actor.user_id for a in state.approved_by):
         raise DomainError("already_approved", "you have already approved this decision")
     check_authority(start.policy, state, actor, req.verdict)

@@ -1,12 +1,17 @@
-"""Which roles may ask for each action. The approval tiers within a role's reach are in `authority`."""
+"""Which roles may ask for each action, and who may work a given claim.
+
+The approval tiers within a role's reach are in `authority`.
+"""
 
 from rules.errors import DomainError
+from schema.claims import Actor
 from schema.enums import Action, Role
 
 CASEWORK = frozenset({Role.specialist, Role.lead, Role.manager, Role.director})
 APPROVERS = frozenset({Role.lead, Role.manager, Role.director, Role.finance})
 FINANCE = frozenset({Role.finance})
 FINANCE_READERS = frozenset({Role.finance, Role.admin})
+LEADS = frozenset({Role.lead, Role.manager, Role.director})
 STAFF = frozenset(Role)
 
 ROLES: dict[Action, frozenset[Role]] = {
@@ -18,6 +23,7 @@ ROLES: dict[Action, frozenset[Role]] = {
     Action.withdraw: CASEWORK,
     Action.review: APPROVERS,
     Action.settle_payout: FINANCE,
+    Action.assign: LEADS,
     Action.read_claims: STAFF,
     Action.read_finance: FINANCE_READERS,
 }
@@ -28,3 +34,17 @@ def permit(action: Action, role: Role) -> None:
     if role not in roles:
         allowed = ", ".join(sorted(r.value for r in roles))
         raise DomainError("forbidden", f"the {role.value} role cannot do this (allowed: {allowed})")
+
+
+def check_casework(assignee: str, actor: Actor) -> None:
+    """Only the claim's assignee, or a lead and above, works a claim; every staff role may still read it."""
+    if actor.role not in LEADS and actor.user_id != assignee:
+        raise DomainError("not_assignee", f"the claim is assigned to {assignee}; a lead can reassign it to you")
+
+
+def check_assignee(role: Role) -> None:
+    """Casework goes to someone who does casework."""
+    if role not in CASEWORK:
+        raise DomainError(
+            "invalid_assignee", f"a {role.value} does no casework; assign the claim to a specialist or a lead"
+        )

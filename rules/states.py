@@ -15,6 +15,7 @@ ALLOWED: dict[Action, tuple[tuple[ClaimStatus, ...], str]] = {
     Action.review: ((ClaimStatus.pending_approval,), "approve or send back"),
     Action.withdraw: ((*EVIDENCE_STATES, ClaimStatus.approved), "withdraw"),
     Action.settle_payout: ((ClaimStatus.payout_failed,), "settle the payout"),
+    Action.assign: (EVIDENCE_STATES, "reassign the claim"),
 }
 
 

@@ -3,6 +3,8 @@
 The rules read it; only the workflow changes it.
 """
 
+from datetime import datetime
+
 from pydantic import BaseModel
 
 from schema.claims import Actor, DecisionRequest, PayoutDetailsRef
@@ -22,9 +24,19 @@ class ClaimState(BaseModel):
     approved_by: list[Actor] = []
     payout_attempt: int = 0
     payout: PayoutDetailsRef | None = None
+    payout_set_by: str | None = None
+    owner: str | None = None  # set when a lead reassigns the casework
+    # The current wait (its key names the round and tier it waits for) and when it ends, kept so a
+    # step retried after a failed write waits for the same deadline; and the last deadline handled.
+    due_key: str | None = None
+    due_at: datetime | None = None
+    handled_due: datetime | None = None
+    stuck_count: int = 0
     # Set by `workflow.patched` gates: claims opened before a change keep behaving as they did.
     needs_payout_details: bool = True
     status_leads_record: bool = True
+    destination_checks: bool = True
+    assignee_checks: bool = True
 
     @property
     def decided_amount(self) -> int:

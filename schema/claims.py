@@ -43,12 +43,27 @@ Text = Field(min_length=1, max_length=200)
 Cents = Field(gt=0, le=AMOUNT_LIMIT_CENTS, strict=True)
 
 
+class Signature(BaseModel):
+    """The service's word, under its signing key, that this person asked for this action on this claim, now.
+
+    `workflows.signed_actions` makes and checks it; the workflow believes no actor without one.
+    """
+
+    claim_id: str
+    action: str
+    at: datetime
+    nonce: str
+    args_sha256: str
+    mac: str
+
+
 class Actor(Strict):
-    """The person behind an action, as the API authenticated them."""
+    """The person behind an action, as the API authenticated them; signed once it is sent to a claim."""
 
     user_id: str
     name: str
     role: Role
+    signature: Signature | None = None
 
 
 class ClaimOpen(Strict):
@@ -140,6 +155,22 @@ class DecisionRequest(Strict):
 class ApprovalRequest(Strict):
     verdict: ApprovalVerdict
     note: str = Field(default="", max_length=10_000)
+    # The payout details the approver saw; if they changed since, the approval is refused.
+    payout_details_id: int | None = Field(default=None, gt=0)
+
+
+class AssignRequest(Strict):
+    """A lead hands a claim's casework to another person."""
+
+    assignee: str = Field(min_length=1, max_length=200)
+    reason: str = Field(min_length=1, max_length=10_000)
+
+
+class Assignment(BaseModel):
+    """The `assign` Update's one input: who asks, and the request."""
+
+    actor: Actor
+    request: AssignRequest
 
 
 class WithdrawRequest(Strict):
@@ -197,6 +228,7 @@ class ApprovalView(BaseModel):
     approver_id: str
     approver_role: Role
     at: datetime
+    payout_details_id: int | None = None
 
 
 class PayoutDetailsView(BaseModel):
@@ -260,6 +292,10 @@ class ClaimSummary(BaseModel):
     risk_flags: list[str]
     eligibility_issues: list[str]
     sla_breaches: list[str]
+    payout_details_id: int | None = None
+    payout_details_by: str | None = None
+    stuck_reason: str | None = None
+    stuck_since: datetime | None = None
 
 
 class ClaimDetail(ClaimSummary):

@@ -128,5 +128,6 @@ class Action(StrEnum):
     review = "review"
     withdraw = "withdraw"
     settle_payout = "settle_payout"
+    assign = "assign"
     read_claims = "read_claims"
     read_finance = "read_finance"

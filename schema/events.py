@@ -24,6 +24,8 @@ class ClaimPatch(BaseModel):
     approved_amount_cents: int | None = None
     decided_by: str | None = None
     decision_requested_at: datetime | None = None
+    payout_details_id: int | None = None
+    payout_details_by: str | None = None
 
 
 class Notification(BaseModel):
@@ -50,6 +52,16 @@ class ClaimEvent(BaseModel):
     approval: ApprovalRequest | None = None
     notification: Notification | None = None
     sla_breach: str | None = None
+    payout_details_id: int | None = None  # the details an approval confirmed
+
+
+class StuckMark(BaseModel):
+    """A step of the claim's process could not be recorded: the claim says so, and finance and admin are told."""
+
+    claim_id: str
+    number: int
+    at: datetime
+    reason: str
 
 
 class PayoutOrder(BaseModel):

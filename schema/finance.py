@@ -116,4 +116,5 @@ class ReconciliationView(BaseModel):
     finished_at: datetime | None
     counts: ReconciliationCounts
     discrepancies: int
+    failure: str | None = None
     findings: list[FindingView] = []

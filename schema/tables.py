@@ -65,6 +65,10 @@ class Claim(Base):
     risk_flags: Mapped[list] = mapped_column(JSON, default=list)
     eligibility_issues: Mapped[list] = mapped_column(JSON, default=list)
     sla_breaches: Mapped[list] = mapped_column(JSON, default=list)
+    payout_details_id: Mapped[int | None]  # the details in use: what an approval confirms and a payout pays
+    payout_details_by: Mapped[str | None]  # who set them: they may not approve
+    stuck_reason: Mapped[str | None] = mapped_column(Text)  # a step of the process could not be recorded
+    stuck_since: Mapped[datetime | None]
 
 
 class Evidence(Base):
@@ -112,6 +116,7 @@ class Approval(Base):
     approver_id: Mapped[str]
     approver_role: Mapped[str] = mapped_column(String(20))
     at: Mapped[datetime]
+    payout_details_id: Mapped[int | None] = mapped_column(ForeignKey("payout_details.id"))
 
 
 class PayoutDetail(Base):
@@ -179,6 +184,7 @@ class Reconciliation(Base):
     started_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
     counts: Mapped[dict] = mapped_column(JSON, default=dict)
+    failure: Mapped[str | None] = mapped_column(Text)
 
 
 class ReconciliationFinding(Base):

@@ -20,11 +20,13 @@ from rules.eligibility import PriorClaims, check_request, eligibility_issues
 from rules.errors import DomainError
 from rules.payouts import check_payout_method
 from rules.risk import repeat_customer_since, risk_flags
-from rules.roles import permit
+from rules.roles import check_assignee, permit
 from schema import tables
 from schema.claims import (
     Actor,
     ApprovalRequest,
+    Assignment,
+    AssignRequest,
     ClaimDetail,
     ClaimOpen,
     ClaimStart,
@@ -34,12 +36,13 @@ from schema.claims import (
     PayoutRetry,
     WithdrawRequest,
 )
-from schema.enums import FINAL_STATUSES, Action, ClaimStatus
+from schema.enums import FINAL_STATUSES, Action, ClaimStatus, Role
 from schema.names import claim_workflow_id
-from service import payout_details, queries
+from service import payout_details, queries, users
 from service.context import Context
 from stack import search_attributes as sa
 from workflows.claim import ClaimWorkflow
+from workflows.signed_actions import sign
 
 
 async def get(ctx: Context, claim_id: str) -> ClaimDetail:
@@ -82,7 +85,10 @@ async def open_claim(
         )
     except WorkflowAlreadyStartedError:
         handle = ctx.client.get_workflow_handle(claim_workflow_id(claim_id))
-    await handle.execute_update(ClaimWorkflow.wait_opened)
+    try:
+        await handle.execute_update(ClaimWorkflow.wait_opened)
+    except WorkflowUpdateFailedError as err:
+        raise DomainError("not_recorded", f"the claim could not be opened: {err.cause or err}") from None
     if payout:
         return await set_payout_details(ctx, claim_id, actor, payout)
     return await get(ctx, claim_id)
@@ -108,57 +114,77 @@ def _prior_claims(sessions: sessionmaker, req: ClaimOpen, since: datetime) -> Pr
 async def add_evidence(
     ctx: Context, claim_id: str, actor: Actor, evidence: EvidenceAdd, update_id: str | None = None
 ) -> ClaimDetail:
-    return await _act(ctx, claim_id, Action.add_evidence, ClaimWorkflow.add_evidence, actor, evidence, id=update_id)
+    return await _act(ctx, claim_id, Action.add_evidence, actor, ClaimWorkflow.add_evidence, [evidence], update_id)
 
 
 async def complete_evidence(ctx: Context, claim_id: str, actor: Actor, update_id: str | None = None) -> ClaimDetail:
-    return await _act(ctx, claim_id, Action.complete_evidence, ClaimWorkflow.complete_evidence, actor, id=update_id)
+    return await _act(ctx, claim_id, Action.complete_evidence, actor, ClaimWorkflow.complete_evidence, [], update_id)
 
 
 async def decide(
     ctx: Context, claim_id: str, actor: Actor, decision: DecisionRequest, update_id: str | None = None
 ) -> ClaimDetail:
-    return await _act(ctx, claim_id, Action.decide, ClaimWorkflow.decide, actor, decision, id=update_id)
+    return await _act(ctx, claim_id, Action.decide, actor, ClaimWorkflow.decide, [decision], update_id)
 
 
 async def review(
     ctx: Context, claim_id: str, actor: Actor, approval: ApprovalRequest, update_id: str | None = None
 ) -> ClaimDetail:
-    return await _act(ctx, claim_id, Action.review, ClaimWorkflow.review, actor, approval, id=update_id)
+    return await _act(ctx, claim_id, Action.review, actor, ClaimWorkflow.review, [approval], update_id)
 
 
 async def withdraw(ctx: Context, claim_id: str, actor: Actor, request: WithdrawRequest) -> ClaimDetail:
-    return await _act(ctx, claim_id, Action.withdraw, ClaimWorkflow.withdraw, actor, request)
+    return await _act(ctx, claim_id, Action.withdraw, actor, ClaimWorkflow.withdraw, [request])
 
 
 async def set_payout_details(ctx: Context, claim_id: str, actor: Actor, details: PayoutDetails) -> ClaimDetail:
+    """New payout details; after a decision they void it, and the specialist decides again."""
     return await _act_with_details(
-        ctx, claim_id, details, Action.set_payout_details, ClaimWorkflow.add_payout_details, actor
+        ctx, claim_id, details, Action.set_payout_details, actor, ClaimWorkflow.add_payout_details, []
     )
 
 
 async def retry_payout(ctx: Context, claim_id: str, actor: Actor, request: PayoutRetry) -> ClaimDetail:
+    """A refused payout paid again; to new details only after a new decision and approval."""
     return await _act_with_details(
-        ctx, claim_id, request.payout, Action.settle_payout, ClaimWorkflow.retry_payout, actor, request.reason
+        ctx, claim_id, request.payout, Action.settle_payout, actor, ClaimWorkflow.retry_payout, [request.reason]
     )
 
 
 async def cancel_payout(ctx: Context, claim_id: str, actor: Actor, reason: str) -> ClaimDetail:
-    return await _act(ctx, claim_id, Action.settle_payout, ClaimWorkflow.cancel_payout, actor, reason)
+    return await _act(ctx, claim_id, Action.settle_payout, actor, ClaimWorkflow.cancel_payout, [reason])
 
 
-async def _act(ctx: Context, claim_id: str, action: Action, update, actor: Actor, *args, id: str | None = None):
-    """Send one human action to the claim's workflow and return the claim as it now stands.
+async def assign(ctx: Context, claim_id: str, actor: Actor, request: AssignRequest) -> ClaimDetail:
+    """A lead hands the casework to an active person who does casework."""
+    permit(Action.assign, actor.role)
+    to = await asyncio.to_thread(users.find, ctx.sessions, request.assignee)
+    if to is None or not to.active:
+        raise DomainError("invalid_assignee", f"no active user {request.assignee!r}")
+    check_assignee(Role(to.role))
+    request = request.model_copy(update={"assignee": to.id})
+    return await _act(
+        ctx, claim_id, Action.assign, actor, ClaimWorkflow.assign, Assignment(actor=actor, request=request)
+    )
 
-    An `id` makes sending the same action again harmless: Temporal answers it with the first outcome.
+
+async def _act(
+    ctx: Context, claim_id: str, action: Action, actor: Actor, update, args: list | Assignment, id: str | None = None
+) -> ClaimDetail:
+    """Send one human action, signed, to the claim's workflow and return the claim as it now stands.
+
+    `args` follow the actor (the first Updates), or are the Update's one input model. An `id` makes
+    sending the same action again harmless: Temporal answers it with the first outcome.
     """
     permit(action, actor.role)
     claim = await get(ctx, claim_id)
     if claim.status.is_final:
         raise DomainError("invalid_state", f"the claim is {claim.status.value}; it can no longer change")
     handle = ctx.client.get_workflow_handle(claim_workflow_id(claim_id))
+    unsigned = [actor, *args] if isinstance(args, list) else [args]
+    signed = sign(ctx.signing_key, claim_id, update.__name__, unsigned, await ctx.clock())
     try:
-        await handle.execute_update(update, args=[actor, *args], id=id)
+        await handle.execute_update(update, args=signed, id=id)
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         if isinstance(cause, ApplicationError) and cause.type:
@@ -172,14 +198,14 @@ async def _act(ctx: Context, claim_id: str, action: Action, update, actor: Actor
 
 
 async def _act_with_details(
-    ctx: Context, claim_id: str, details: PayoutDetails | None, action: Action, update, actor: Actor, *args
+    ctx: Context, claim_id: str, details: PayoutDetails | None, action: Action, actor: Actor, update, args: list
 ) -> ClaimDetail:
     """An action that may bring new payout details: stored first, removed again if the claim refuses."""
     permit(action, actor.role)
     await get(ctx, claim_id)
     ref = details and await asyncio.to_thread(payout_details.store, ctx.sessions, claim_id, details, actor)
     try:
-        return await _act(ctx, claim_id, action, update, actor, *args, ref)
+        return await _act(ctx, claim_id, action, actor, update, [*args, ref])
     except DomainError:
         if ref:
             await asyncio.to_thread(payout_details.discard, ctx.sessions, ref)

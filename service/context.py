@@ -1,6 +1,9 @@
-"""What a service action needs: the Temporal client, the database, the policy for new claims, the evidence store."""
+"""What a service action needs: the Temporal client, the database, the policy for new claims, the evidence store,
+and the key and clock it signs people's actions with."""
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy import exc as db_errors
 from sqlalchemy.orm import sessionmaker
@@ -21,10 +24,17 @@ OUTAGES = (
 )
 
 
+async def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
 @dataclass
 class Context:
     client: Client
     sessions: sessionmaker
     policy: Policy
     evidence: EvidenceStore
+    signing_key: bytes
     task_queue: str = TASK_QUEUE
+    # When an action is signed: the wall clock, or a test server's clock that time-skips.
+    clock: Callable[[], Awaitable[datetime]] = wall_clock

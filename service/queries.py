@@ -125,10 +125,16 @@ def list_claims(
     type: ClaimType | None = None,
     assignee: str | None = None,
     awaiting_me: bool = False,
+    stuck: bool | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> ClaimPage:
     query: Select = select(tables.Claim)
+    order = [tables.Claim.opened_at.desc(), tables.Claim.id]
+    if stuck is not None:
+        query = query.where(tables.Claim.stuck_reason.is_not(None) if stuck else tables.Claim.stuck_reason.is_(None))
+        if stuck:
+            order = [tables.Claim.stuck_since, tables.Claim.id]
     if status:
         query = query.where(tables.Claim.status == status)
     if type:
@@ -139,6 +145,6 @@ def list_claims(
         query = query.where(awaiting(actor))
     with sessions() as db:
         total = db.scalar(select(func.count()).select_from(query.subquery()))
-        rows = db.scalars(query.order_by(tables.Claim.opened_at.desc(), tables.Claim.id).limit(limit).offset(offset))
+        rows = db.scalars(query.order_by(*order).limit(limit).offset(offset))
         items = [ClaimSummary(**_summary(row)) for row in rows]
     return ClaimPage(items=items, total=total, limit=limit, offset=offset)

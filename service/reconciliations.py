@@ -60,6 +60,7 @@ def _view(row: tables.Reconciliation, findings: list[FindingView]) -> Reconcilia
         finished_at=row.finished_at,
         counts=counts,
         discrepancies=counts.discrepancies,
+        failure=row.failure,
         findings=findings,
     )
 

@@ -57,3 +57,9 @@ def authenticate(sessions: sessionmaker, token: str) -> Actor | None:
 def list_users(sessions: sessionmaker) -> list[tables.User]:
     with sessions() as db:
         return list(db.scalars(select(tables.User).order_by(tables.User.name)))
+
+
+def find(sessions: sessionmaker, user: str) -> tables.User | None:
+    """A user by id or by name."""
+    with sessions() as db:
+        return db.get(tables.User, user) or db.scalar(select(tables.User).where(tables.User.name == user))

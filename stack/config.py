@@ -4,6 +4,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from stack.secrets import secret
+
 # Any sk_test_ key opens the embedded stub; real Stripe needs STRIPE_API_KEY.
 STUB_API_KEY = "sk_test_guarantee_stub"
 
@@ -35,6 +37,10 @@ class Settings:
     def api_url_file(self) -> Path:
         """Where `guarantee up` writes the API's address, so the command line finds it."""
         return self.home / "api-url"
+
+    def signing_key(self) -> bytes:
+        """The key the service signs people's actions with and the worker checks them with."""
+        return secret(self.home, "GUARANTEE_SIGNING_KEY", "signing-key").encode()
 
     @property
     def stub_url_file(self) -> Path:

@@ -6,6 +6,7 @@ reason, except in CI (CI=true), where it fails: CI must prove both.
 """
 
 import os
+import secrets
 import uuid
 
 import httpx
@@ -23,7 +24,7 @@ from schema import tables
 from schema.claims import Actor
 from schema.database import make_engine, make_sessions, migrate
 from schema.enums import FINAL_STATUSES, ClaimStatus, Role
-from schema.names import claim_workflow_id
+from schema.names import claim_id_of, claim_workflow_id
 from schema.policy import load_policy
 from service.context import Context
 from service.evidence import EvidenceStore
@@ -34,7 +35,10 @@ from stripe_stub.control import StubControl
 from stripe_stub.server import start_in_thread
 from worker import build_worker
 from workflows.claim import ClaimWorkflow
+from workflows.signed_actions import sign
 
+# The key the service signs actions with and the worker checks them with, for this test session.
+SIGNING_KEY = secrets.token_bytes(32)
 PG_URL = os.environ.get("GUARANTEE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
@@ -115,8 +119,20 @@ class Stack:
         self.ctx = self.context(load_policy("v1"), evidence_dir)
 
     def context(self, policy, evidence_dir) -> Context:
-        """The service layer's context on this stack's worker, for claims opened under `policy`."""
-        return Context(self.client, self.sessions, policy, EvidenceStore(evidence_dir), task_queue=self.queue)
+        """The service layer's context on this stack's worker, for claims opened under `policy`.
+
+        It signs at the test server's time, which skips ahead as timers fire.
+        """
+        evidence = EvidenceStore(evidence_dir)
+        return Context(
+            self.client, self.sessions, policy, evidence, SIGNING_KEY, self.queue, clock=self.env.get_current_time
+        )
+
+    async def act(self, handle, update, *args):
+        """Send an Update straight to the claim, signed as the service signs it."""
+        claim_id = claim_id_of(handle.id)
+        signed = sign(SIGNING_KEY, claim_id, update.__name__, list(args), await self.env.get_current_time())
+        return await handle.execute_update(update, args=signed)
 
     def user(self, role: Role) -> Actor:
         return self.user_with_token(role)[0]
@@ -153,7 +169,7 @@ async def stack(env, sessions, stub, provider, tmp_path_factory):
     still open at the end are terminated before this database's worker stops.
     """
     queue = f"claims-{uuid.uuid4().hex[:8]}"
-    async with build_worker(env.client, sessions, provider, task_queue=queue):
+    async with build_worker(env.client, sessions, provider, SIGNING_KEY, task_queue=queue):
         yield Stack(env, sessions, stub, queue, tmp_path_factory.mktemp("evidence"))
         await terminate_open_claims(env.client, sessions)
 

@@ -44,6 +44,7 @@ EXPECTED = {
     ("POST", "/claims/{claim_id}/payout/retry"): only(200, {Role.finance}),
     ("POST", "/claims/{claim_id}/payout/cancel"): only(200, {Role.finance}),
     ("POST", "/claims/{claim_id}/withdraw"): only(200, CASEWORK),
+    ("POST", "/claims/{claim_id}/assignee"): only(200, {Role.lead, Role.manager, Role.director}),
     ("GET", "/payouts"): only(200, FINANCE_READERS),
     ("POST", "/reconciliations"): only(202, FINANCE_READERS),
     ("GET", "/reconciliations"): only(200, FINANCE_READERS),
@@ -90,6 +91,7 @@ class Cells:
             "/claims/{claim_id}/payout/retry": {"json": {"reason": "try again"}},
             "/claims/{claim_id}/payout/cancel": {"json": {"reason": "paid by cheque"}},
             "/claims/{claim_id}/withdraw": {"json": {"reason": "settled"}},
+            "/claims/{claim_id}/assignee": {"json": {"assignee": desk.specialist.user_id, "reason": "theirs"}},
             "/reconciliations": {"json": {"from": "2026-01-01", "to": "2026-01-01"}},
         }
         if "{reconciliation_id}" in path:
@@ -106,7 +108,7 @@ class Cells:
             return (await desk.in_review())["id"]
         if path.endswith("/approval"):
             return (await desk.pending(amount_cents=10_000))["id"]
-        if path.endswith(("/withdraw", "/evidence/complete")):
+        if path.endswith(("/withdraw", "/evidence/complete", "/assignee")):
             return (await desk.open())["id"]
         return self.shared["id"]
 
@@ -120,6 +122,9 @@ class Cells:
         return self.reconciliation
 
     def person(self, role: Role | None) -> dict:
+        """A person of the role; the specialist is the one who opened the claims, so the claims are theirs."""
+        if role == Role.specialist:
+            return self.desk.specialist_h
         return {} if role is None else self.desk.person(role)[1]
 
 

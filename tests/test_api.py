@@ -86,7 +86,17 @@ class Desk:
         """A claim whose approval of `amount_cents` awaits an approver."""
         overrides.setdefault("amount_cents", amount_cents)
         claim = await self.in_review(opener, **overrides)
+        if opener is not None and decider is None:
+            await self.hand_over(claim["id"], opener, self.specialist.user_id)
         return await self.decide(claim["id"], decider, outcome="approve", amount_cents=amount_cents, rationale="ok")
+
+    async def hand_over(self, claim_id: str, lead: dict, to: str) -> dict:
+        """A lead gives the claim's casework to someone else."""
+        r = await self.client.post(
+            f"/claims/{claim_id}/assignee", json={"assignee": to, "reason": "theirs to work"}, headers=lead
+        )
+        assert r.status_code == 200, r.text
+        return r.json()
 
     async def decide(self, claim_id: str, headers: dict | None = None, **decision) -> dict:
         r = await self.client.post(f"/claims/{claim_id}/decision", json=decision, headers=headers or self.specialist_h)
@@ -467,6 +477,7 @@ async def test_nobody_approves_a_claim_they_opened(desk, role):
     opener, opener_h = desk.person(role)
     claim = await desk.open(opener_h)
     assert claim["opened_by"] == opener.user_id
+    assert (await desk.hand_over(claim["id"], opener_h, desk.specialist.user_id))["assignee"] == desk.specialist.user_id
     r = await desk.client.post(f"/claims/{claim['id']}/evidence/complete", headers=desk.specialist_h)
     assert r.status_code == 200, r.text
     claim = await desk.decide(claim["id"], outcome="approve", amount_cents=1_000, rationale="ok")

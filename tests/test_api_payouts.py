@@ -71,6 +71,18 @@ async def status_becomes(desk: Desk, claim_id: str, status: str, within_s: float
     return claim
 
 
+async def finance_told(desk: Desk, claim_id: str, within_s: float = 20.0) -> dict:
+    """The claim once its refused payout is recorded to the end: payout_failed, and finance notified."""
+    await status_becomes(desk, claim_id, "payout_failed", within_s)
+    deadline = time.monotonic() + within_s
+    while True:
+        claim = await desk.get(claim_id)
+        if any(n["kind"] == "payout_failed" for n in claim["notifications"]):
+            return claim
+        assert time.monotonic() < deadline, f"finance was not told of claim {claim_id}"
+        await asyncio.sleep(0.05)
+
+
 async def refused_payouts(desk: Desk, faults, n: int = 1, **overrides) -> list[dict]:
     """`n` claims approved to accounts the stub declines: each waits in payout_failed for finance."""
     declined = [account() for _ in range(n)]
@@ -81,7 +93,7 @@ async def refused_payouts(desk: Desk, faults, n: int = 1, **overrides) -> list[d
         claim = await desk.pending(10_000, payout=transfer(to), **overrides)
         await desk.approve(claim["id"], lead_h)
         claims.append(claim)
-    claims = [await status_becomes(desk, c["id"], "payout_failed") for c in claims]
+    claims = [await finance_told(desk, c["id"]) for c in claims]
     faults.clear_faults()
     for claim in claims:
         assert [(p["attempt"], p["status"], p["failure_code"]) for p in claim["payouts"]] == [
@@ -309,7 +321,14 @@ async def test_finance_retries_to_new_details_and_the_claim_is_paid(desk, stack,
         headers=finance_h,
     )
     assert r.status_code == 200, r.text
-    assert r.json()["status"] in ("approved", "paying", "paid")
+    back = r.json()
+    assert (back["status"], back["assignee"], back["payout_details_by"]) == (
+        "specialist_review",
+        desk.specialist.user_id,
+        finance.user_id,
+    ), "money goes to new details only after a new decision and a new approval"
+    await desk.decide(claim_id, outcome="approve", amount_cents=10_000, rationale="same amount, new account")
+    await desk.approve(claim_id, desk.person(Role.lead)[1])
     assert await finish(stack, claim_id) == "paid"
     paid = await desk.get(claim_id)
     assert [(p["attempt"], p["method"], p["status"]) for p in paid["payouts"]] == [
@@ -333,10 +352,19 @@ async def test_finance_retries_to_new_details_and_the_claim_is_paid(desk, stack,
     assert (retried["actor_id"], retried["actor_role"], retried["reason"]) == (
         finance.user_id,
         "finance",
-        f"customer gave a new account (to new payout details #{new_details}, transfer)",
+        f"customer gave a new account (to new payout details #{new_details}, transfer); decide and approve again",
     )
-    assert (retried["from_status"], retried["to_status"]) == ("payout_failed", "approved")
-    assert actions(paid)[-5:] == ["payout_started", "payout_failed", "payout_retried", "payout_started", "paid"]
+    assert (retried["from_status"], retried["to_status"]) == ("payout_failed", "specialist_review")
+    assert actions(paid)[-7:] == [
+        "payout_started",
+        "payout_failed",
+        "payout_retried",
+        "decided",
+        "approved",
+        "payout_started",
+        "paid",
+    ]
+    assert paid["approvals"][-1]["payout_details_id"] == new_details
     message = await desk.refused(
         claim_id, "/payout/retry", 409, "invalid_state", headers=finance_h, json={"reason": "x"}
     )

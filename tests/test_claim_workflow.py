@@ -12,7 +12,16 @@ import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
 from schema import tables
-from schema.claims import ApprovalRequest, ClaimOpen, DecisionRequest, EvidenceAdd, PayoutDetails, WithdrawRequest
+from schema.claims import (
+    ApprovalRequest,
+    Assignment,
+    AssignRequest,
+    ClaimOpen,
+    DecisionRequest,
+    EvidenceAdd,
+    PayoutDetails,
+    WithdrawRequest,
+)
 from schema.enums import ClaimStatus, Role
 from schema.names import claim_workflow_id
 from schema.policy import load_policy
@@ -66,7 +75,7 @@ APPROVE = ApprovalRequest(verdict="approve")
 
 HISTORIES = Path(__file__).parent / "histories"
 # Bump when the workflow changes, so recording adds new histories beside the ones running claims have.
-HISTORY_GENERATION = "v3"
+HISTORY_GENERATION = "v4"
 
 
 async def keep_history(handle, name: str) -> None:
@@ -106,16 +115,16 @@ PHOTO = EvidenceAdd(kind="photo", source="customer", note="ceiling stain")
 
 async def to_review(stack, handle, specialist, account="acct_customer1"):
     """Evidence and payout details in, evidence complete: the claim waits for a decision."""
-    await handle.execute_update(ClaimWorkflow.add_evidence, args=[specialist, PHOTO])
+    await stack.act(handle, ClaimWorkflow.add_evidence, specialist, PHOTO)
     await add_details(stack, handle, specialist, PayoutDetails(method="transfer", account_id=account))
-    await handle.execute_update(ClaimWorkflow.complete_evidence, specialist)
+    await stack.act(handle, ClaimWorkflow.complete_evidence, specialist)
 
 
 async def add_details(stack, handle, actor, details: PayoutDetails | None = None):
     """Payout details stored, then sent to the claim, as the service does."""
     details = details or PayoutDetails(method="transfer", account_id="acct_customer1")
     ref = payout_details.store(stack.sessions, handle.id.removeprefix("claim-"), details, actor)
-    await handle.execute_update(ClaimWorkflow.add_payout_details, args=[actor, ref])
+    await stack.act(handle, ClaimWorkflow.add_payout_details, actor, ref)
     return ref
 
 
@@ -125,10 +134,10 @@ async def test_paid_path(stack):
     assert stack.claim(claim_id).status == ClaimStatus.evidence_collection
     await to_review(stack, handle, specialist)
     assert stack.claim(claim_id).status == ClaimStatus.specialist_review
-    await handle.execute_update(ClaimWorkflow.decide, args=[specialist, approve(100_000)])
+    await stack.act(handle, ClaimWorkflow.decide, specialist, approve(100_000))
     claim = stack.claim(claim_id)
     assert (claim.status, claim.required_tier, claim.assignee) == ("pending_approval", "lead", "tier:lead")
-    await handle.execute_update(ClaimWorkflow.review, args=[lead, APPROVE])
+    await stack.act(handle, ClaimWorkflow.review, lead, APPROVE)
     assert await stack.result(claim_id) == ClaimStatus.paid
     await keep_history(handle, "paid")
     found = (await handle.describe()).typed_search_attributes
@@ -160,9 +169,9 @@ async def test_denied_path(stack):
     handle, claim_id = await open_(stack, specialist)
     await to_review(stack, handle, specialist)
     deny = DecisionRequest(outcome="deny", reason_code="excluded_peril", rationale="flood damage is excluded")
-    await handle.execute_update(ClaimWorkflow.decide, args=[specialist, deny])
+    await stack.act(handle, ClaimWorkflow.decide, specialist, deny)
     assert stack.claim(claim_id).required_tier == POLICY.denial_needs_tier
-    await handle.execute_update(ClaimWorkflow.review, args=[lead, APPROVE])
+    await stack.act(handle, ClaimWorkflow.review, lead, APPROVE)
     assert await stack.result(claim_id) == ClaimStatus.denied
     await keep_history(handle, "denied")
     assert stack.rows(tables.Payout, claim_id) == []
@@ -177,13 +186,13 @@ async def test_sent_back_and_decided_again(stack):
     specialist, lead = stack.user(Role.specialist), stack.user(Role.lead)
     handle, claim_id = await open_(stack, specialist, amount_cents=200_000)
     await to_review(stack, handle, specialist)
-    await handle.execute_update(ClaimWorkflow.decide, args=[specialist, approve(200_000)])
+    await stack.act(handle, ClaimWorkflow.decide, specialist, approve(200_000))
     send_back = ApprovalRequest(verdict="send_back", note="the invoice covers two rooms; pay for one")
-    await handle.execute_update(ClaimWorkflow.review, args=[lead, send_back])
+    await stack.act(handle, ClaimWorkflow.review, lead, send_back)
     claim = stack.claim(claim_id)
     assert (claim.status, claim.assignee, claim.required_tier) == ("specialist_review", specialist.user_id, None)
-    await handle.execute_update(ClaimWorkflow.decide, args=[specialist, approve(120_000)])
-    await handle.execute_update(ClaimWorkflow.review, args=[lead, APPROVE])
+    await stack.act(handle, ClaimWorkflow.decide, specialist, approve(120_000))
+    await stack.act(handle, ClaimWorkflow.review, lead, APPROVE)
     assert await stack.result(claim_id) == ClaimStatus.paid
     await keep_history(handle, "sent_back")
     assert [(d.round, d.amount_cents) for d in stack.rows(tables.Decision, claim_id)] == [(1, 200_000), (2, 120_000)]
@@ -196,7 +205,7 @@ async def test_withdrawn(stack):
     handle, claim_id = await open_(stack, specialist)
     await to_review(stack, handle, specialist)
     reason = WithdrawRequest(reason="the customer settled with the pro directly")
-    await handle.execute_update(ClaimWorkflow.withdraw, args=[specialist, reason])
+    await stack.act(handle, ClaimWorkflow.withdraw, specialist, reason)
     assert await stack.result(claim_id) == ClaimStatus.withdrawn
     await keep_history(handle, "withdrawn")
     [entry] = [a for a in stack.rows(tables.AuditEntry, claim_id) if a.action == "withdrawn"]
@@ -209,8 +218,8 @@ async def refused_payout(stack, account: str, **claim):
     specialist, lead = stack.user(Role.specialist), stack.user(Role.lead)
     handle, claim_id = await open_(stack, specialist, **claim)
     await to_review(stack, handle, specialist, account=account)
-    await handle.execute_update(ClaimWorkflow.decide, args=[specialist, approve(10_000)])
-    await handle.execute_update(ClaimWorkflow.review, args=[lead, APPROVE])
+    await stack.act(handle, ClaimWorkflow.decide, specialist, approve(10_000))
+    await stack.act(handle, ClaimWorkflow.review, lead, APPROVE)
     await eventually(lambda: stack.claim(claim_id).status == "payout_failed", "the refused payout")
     await eventually(lambda: stack.claim(claim_id).assignee == "tier:finance", "finance to be told")
     await eventually(
@@ -228,21 +237,35 @@ async def test_a_refused_payout_waits_for_finance_and_cannot_be_withdrawn(stack)
     assert [n.recipient for n in stack.rows(tables.Notification, claim_id) if n.kind == "payout_failed"] == [
         "tier:finance"
     ]
-    withdraw = handle.execute_update(ClaimWorkflow.withdraw, args=[specialist, WithdrawRequest(reason="x")])
+    withdraw = stack.act(handle, ClaimWorkflow.withdraw, specialist, WithdrawRequest(reason="x"))
     assert "money" in await rejected(withdraw, "money_moved")
     lead = stack.user(Role.lead)
-    retry = handle.execute_update(ClaimWorkflow.retry_payout, args=[lead, "try again", None])
+    retry = stack.act(handle, ClaimWorkflow.retry_payout, lead, "try again", None)
     assert "finance" in await rejected(retry, "insufficient_authority")
     assert stack.stub.transfers(claim_id) == []
 
 
+async def decide_and_approve_again(stack, handle, specialist, amount_cents: int = 10_000) -> None:
+    """New payout details voided the decision: the specialist decides again and a lead approves again."""
+    await stack.act(handle, ClaimWorkflow.decide, specialist, approve(amount_cents))
+    await stack.act(handle, ClaimWorkflow.review, stack.user(Role.lead), APPROVE)
+
+
 async def test_finance_retries_a_refused_payout_to_new_details(stack):
-    handle, claim_id, _ = await refused_payout(stack, "acct_refuses2")
+    handle, claim_id, specialist = await refused_payout(stack, "acct_refuses2")
     finance = stack.user(Role.finance)
     ref = payout_details.store(
         stack.sessions, claim_id, PayoutDetails(method="transfer", account_id="acct_fixed"), finance
     )
-    await handle.execute_update(ClaimWorkflow.retry_payout, args=[finance, "customer gave a new account", ref])
+    await stack.act(handle, ClaimWorkflow.retry_payout, finance, "customer gave a new account", ref)
+    claim = stack.claim(claim_id)
+    assert (claim.status, claim.assignee, claim.payout_details_by) == (
+        "specialist_review",
+        specialist.user_id,
+        finance.user_id,
+    ), "new details go back for a decision and an approval before money moves"
+    assert stack.rows(tables.Payout, claim_id)[-1].attempt == 1
+    await decide_and_approve_again(stack, handle, specialist)
     assert await stack.result(claim_id) == ClaimStatus.paid
     await keep_history(handle, "payout_retried")
     payouts = stack.rows(tables.Payout, claim_id)
@@ -255,15 +278,15 @@ async def test_finance_retries_a_refused_payout_to_new_details(stack):
     [retried] = [a for a in stack.rows(tables.AuditEntry, claim_id) if a.action == "payout_retried"]
     assert (retried.actor_id, retried.reason, retried.to_status) == (
         finance.user_id,
-        f"customer gave a new account (to new payout details #{ref.id}, transfer)",
-        "approved",
+        f"customer gave a new account (to new payout details #{ref.id}, transfer); decide and approve again",
+        "specialist_review",
     )
 
 
 async def test_finance_cancels_a_refused_payout(stack):
     handle, claim_id, _ = await refused_payout(stack, "acct_refuses3")
     finance = stack.user(Role.finance)
-    await handle.execute_update(ClaimWorkflow.cancel_payout, args=[finance, "paid by cheque outside the platform"])
+    await stack.act(handle, ClaimWorkflow.cancel_payout, finance, "paid by cheque outside the platform")
     assert await stack.result(claim_id) == ClaimStatus.payout_cancelled
     await keep_history(handle, "payout_cancelled")
     [cancelled] = [a for a in stack.rows(tables.AuditEntry, claim_id) if a.action == "payout_cancelled"]
@@ -274,20 +297,16 @@ async def test_finance_cancels_a_refused_payout(stack):
 async def test_approval_needs_payout_details(stack):
     specialist = stack.user(Role.specialist)
     handle, _ = await open_(stack, specialist)
-    await handle.execute_update(ClaimWorkflow.add_evidence, args=[specialist, PHOTO])
-    await handle.execute_update(ClaimWorkflow.complete_evidence, specialist)
-    await rejected(
-        handle.execute_update(ClaimWorkflow.decide, args=[specialist, approve(1_000)]), "payout_details_required"
-    )
+    await stack.act(handle, ClaimWorkflow.add_evidence, specialist, PHOTO)
+    await stack.act(handle, ClaimWorkflow.complete_evidence, specialist)
+    await rejected(stack.act(handle, ClaimWorkflow.decide, specialist, approve(1_000)), "payout_details_required")
 
 
 async def test_refunds_are_for_money_back_claims(stack):
     specialist = stack.user(Role.specialist)
     handle, claim_id = await open_(stack, specialist)
     ref = payout_details.store(stack.sessions, claim_id, PayoutDetails(method="refund", charge_id="ch_1"), specialist)
-    await rejected(
-        handle.execute_update(ClaimWorkflow.add_payout_details, args=[specialist, ref]), "invalid_payout_method"
-    )
+    await rejected(stack.act(handle, ClaimWorkflow.add_payout_details, specialist, ref), "invalid_payout_method")
 
 
 async def test_a_money_back_claim_is_paid_by_refunding_the_charge(stack):
@@ -297,11 +316,11 @@ async def test_a_money_back_claim_is_paid_by_refunding_the_charge(stack):
     ref = payout_details.store(
         stack.sessions, claim_id, PayoutDetails(method="refund", charge_id=charge.id), specialist
     )
-    await handle.execute_update(ClaimWorkflow.add_payout_details, args=[specialist, ref])
-    await handle.execute_update(ClaimWorkflow.add_evidence, args=[specialist, PHOTO])
-    await handle.execute_update(ClaimWorkflow.complete_evidence, specialist)
-    await handle.execute_update(ClaimWorkflow.decide, args=[specialist, approve(60_000)])
-    await handle.execute_update(ClaimWorkflow.review, args=[lead, APPROVE])
+    await stack.act(handle, ClaimWorkflow.add_payout_details, specialist, ref)
+    await stack.act(handle, ClaimWorkflow.add_evidence, specialist, PHOTO)
+    await stack.act(handle, ClaimWorkflow.complete_evidence, specialist)
+    await stack.act(handle, ClaimWorkflow.decide, specialist, approve(60_000))
+    await stack.act(handle, ClaimWorkflow.review, lead, APPROVE)
     assert await stack.result(claim_id) == ClaimStatus.paid
     await keep_history(handle, "refund")
     [payout] = stack.rows(tables.Payout, claim_id)
@@ -332,14 +351,14 @@ async def test_no_evidence_by_the_deadline_closes_the_claim(stack):
 async def test_evidence_window_ends_in_review_when_evidence_arrived(stack):
     specialist = stack.user(Role.specialist)
     handle, claim_id = await open_(stack, specialist)
-    await handle.execute_update(ClaimWorkflow.add_evidence, args=[specialist, PHOTO])
+    await stack.act(handle, ClaimWorkflow.add_evidence, specialist, PHOTO)
     await stack.env.sleep(POLICY.evidence_window() + timedelta(hours=1))
     await eventually(lambda: stack.claim(claim_id).status == "specialist_review", "the window to close")
     kinds = [n.kind for n in stack.rows(tables.Notification, claim_id)]
     assert "evidence_reminder" not in kinds, "the customer already sent evidence"
     await add_details(stack, handle, specialist)
-    await handle.execute_update(ClaimWorkflow.decide, args=[specialist, approve(10_000)])
-    await handle.execute_update(ClaimWorkflow.review, args=[stack.user(Role.lead), APPROVE])
+    await stack.act(handle, ClaimWorkflow.decide, specialist, approve(10_000))
+    await stack.act(handle, ClaimWorkflow.review, stack.user(Role.lead), APPROVE)
     assert await stack.result(claim_id) == ClaimStatus.paid
     await keep_history(handle, "evidence_window_closed")
 
@@ -353,8 +372,8 @@ async def test_decision_sla_breach_is_recorded_and_the_lead_told(stack):
     assert [n.recipient for n in stack.rows(tables.Notification, claim_id) if n.kind == "decision_overdue"] == [
         "tier:lead"
     ]
-    await handle.execute_update(ClaimWorkflow.decide, args=[specialist, approve(10_000)])
-    await handle.execute_update(ClaimWorkflow.review, args=[lead, APPROVE])
+    await stack.act(handle, ClaimWorkflow.decide, specialist, approve(10_000))
+    await stack.act(handle, ClaimWorkflow.review, lead, APPROVE)
     assert await stack.result(claim_id) == ClaimStatus.paid
     await keep_history(handle, "decision_sla")
 
@@ -363,7 +382,7 @@ async def test_approval_sla_escalates_to_the_next_tier(stack):
     specialist, lead, manager = stack.user(Role.specialist), stack.user(Role.lead), stack.user(Role.manager)
     handle, claim_id = await open_(stack, specialist)
     await to_review(stack, handle, specialist)
-    await handle.execute_update(ClaimWorkflow.decide, args=[specialist, approve(20_000)])
+    await stack.act(handle, ClaimWorkflow.decide, specialist, approve(20_000))
     assert stack.claim(claim_id).required_tier == "lead"
     await stack.env.sleep(POLICY.approval_sla() + timedelta(hours=1))
     await eventually(lambda: stack.claim(claim_id).required_tier == "manager", "the escalation")
@@ -371,8 +390,8 @@ async def test_approval_sla_escalates_to_the_next_tier(stack):
     assert (claim.assignee, claim.sla_breaches, claim.status) == ("tier:manager", ["approval"], "pending_approval")
     found = (await handle.describe()).typed_search_attributes
     assert (found[sa.CLAIM_STATUS], found[sa.CLAIM_ASSIGNEE]) == ("pending_approval", "tier:manager")
-    await rejected(handle.execute_update(ClaimWorkflow.review, args=[lead, APPROVE]), "insufficient_authority")
-    await handle.execute_update(ClaimWorkflow.review, args=[manager, APPROVE])
+    await rejected(stack.act(handle, ClaimWorkflow.review, lead, APPROVE), "insufficient_authority")
+    await stack.act(handle, ClaimWorkflow.review, manager, APPROVE)
     assert await stack.result(claim_id) == ClaimStatus.paid
     await keep_history(handle, "escalated")
     assert "escalated" in stack.actions(claim_id)
@@ -382,13 +401,11 @@ async def test_over_a_leads_limit_needs_a_manager(stack):
     specialist, lead, manager = stack.user(Role.specialist), stack.user(Role.lead), stack.user(Role.manager)
     handle, claim_id = await open_(stack, specialist, amount_cents=900_000)
     await to_review(stack, handle, specialist)
-    await handle.execute_update(ClaimWorkflow.decide, args=[specialist, approve(300_000)])
+    await stack.act(handle, ClaimWorkflow.decide, specialist, approve(300_000))
     assert stack.claim(claim_id).required_tier == "manager"
-    message = await rejected(
-        handle.execute_update(ClaimWorkflow.review, args=[lead, APPROVE]), "insufficient_authority"
-    )
+    message = await rejected(stack.act(handle, ClaimWorkflow.review, lead, APPROVE), "insufficient_authority")
     assert "manager" in message
-    await handle.execute_update(ClaimWorkflow.review, args=[manager, APPROVE])
+    await stack.act(handle, ClaimWorkflow.review, manager, APPROVE)
     assert await stack.result(claim_id) == ClaimStatus.paid
 
 
@@ -396,9 +413,9 @@ async def test_over_a_managers_limit_needs_a_director(stack):
     specialist, manager, director = stack.user(Role.specialist), stack.user(Role.manager), stack.user(Role.director)
     handle, claim_id = await open_(stack, specialist, amount_cents=5_000_000)
     await to_review(stack, handle, specialist)
-    await handle.execute_update(ClaimWorkflow.decide, args=[specialist, approve(3_000_000)])
-    await rejected(handle.execute_update(ClaimWorkflow.review, args=[manager, APPROVE]), "insufficient_authority")
-    await handle.execute_update(ClaimWorkflow.review, args=[director, APPROVE])
+    await stack.act(handle, ClaimWorkflow.decide, specialist, approve(3_000_000))
+    await rejected(stack.act(handle, ClaimWorkflow.review, manager, APPROVE), "insufficient_authority")
+    await stack.act(handle, ClaimWorkflow.review, director, APPROVE)
     assert await stack.result(claim_id) == ClaimStatus.paid
 
 
@@ -421,12 +438,12 @@ async def test_over_a_directors_limit_needs_a_director_and_finance(stack):
     )
     handle, claim_id = await open_(stack, specialist, policy=HIGH_CAP, amount_cents=20_000_000)
     await to_review(stack, handle, specialist)
-    await handle.execute_update(ClaimWorkflow.decide, args=[specialist, approve(15_000_000)])
+    await stack.act(handle, ClaimWorkflow.decide, specialist, approve(15_000_000))
     assert stack.claim(claim_id).required_tier == "director_and_finance"
-    await handle.execute_update(ClaimWorkflow.review, args=[director, APPROVE])
+    await stack.act(handle, ClaimWorkflow.review, director, APPROVE)
     assert stack.claim(claim_id).status == "pending_approval", "one approval of two"
-    await rejected(handle.execute_update(ClaimWorkflow.review, args=[director2, APPROVE]), "already_approved")
-    await handle.execute_update(ClaimWorkflow.review, args=[finance, APPROVE])
+    await rejected(stack.act(handle, ClaimWorkflow.review, director2, APPROVE), "already_approved")
+    await stack.act(handle, ClaimWorkflow.review, finance, APPROVE)
     assert await stack.result(claim_id) == ClaimStatus.paid
     await keep_history(handle, "director_and_finance")
     assert stack.claim(claim_id).policy_version == "test-high-cap"
@@ -440,30 +457,26 @@ async def test_approvers_may_not_confirm_their_own_claims(stack):
     lead, other_lead, manager = stack.user(Role.lead), stack.user(Role.lead), stack.user(Role.manager)
     handle, claim_id = await open_(stack, lead)
     await to_review(stack, handle, lead)
-    await handle.execute_update(ClaimWorkflow.decide, args=[other_lead, approve(10_000)])
+    await stack.act(handle, ClaimWorkflow.decide, other_lead, approve(10_000))
     assert "decision" in await rejected(
-        handle.execute_update(ClaimWorkflow.review, args=[other_lead, APPROVE]), "conflict_of_interest"
+        stack.act(handle, ClaimWorkflow.review, other_lead, APPROVE), "conflict_of_interest"
     )
-    assert "opened" in await rejected(
-        handle.execute_update(ClaimWorkflow.review, args=[lead, APPROVE]), "conflict_of_interest"
-    )
-    await handle.execute_update(ClaimWorkflow.review, args=[manager, APPROVE])
+    assert "opened" in await rejected(stack.act(handle, ClaimWorkflow.review, lead, APPROVE), "conflict_of_interest")
+    await stack.act(handle, ClaimWorkflow.review, manager, APPROVE)
     assert await stack.result(claim_id) == ClaimStatus.paid
 
 
 async def test_decision_rules(stack):
     specialist = stack.user(Role.specialist)
     handle, claim_id = await open_(stack, specialist, amount_cents=11_000_000)
-    await rejected(handle.execute_update(ClaimWorkflow.decide, args=[specialist, approve(1)]), "invalid_state")
+    await rejected(stack.act(handle, ClaimWorkflow.decide, specialist, approve(1)), "invalid_state")
     await to_review(stack, handle, specialist)
-    assert "cap" in await rejected(
-        handle.execute_update(ClaimWorkflow.decide, args=[specialist, approve(10_000_001)]), "over_cap"
-    )
+    assert "cap" in await rejected(stack.act(handle, ClaimWorkflow.decide, specialist, approve(10_000_001)), "over_cap")
     handle2, _ = await open_(stack, specialist, amount_cents=5_000)
     await to_review(stack, handle2, specialist)
-    await rejected(handle2.execute_update(ClaimWorkflow.decide, args=[specialist, approve(5_001)]), "over_claimed")
+    await rejected(stack.act(handle2, ClaimWorkflow.decide, specialist, approve(5_001)), "over_claimed")
     no_reason = DecisionRequest(outcome="deny", rationale="no")
-    await rejected(handle2.execute_update(ClaimWorkflow.decide, args=[specialist, no_reason]), "reason_required")
+    await rejected(stack.act(handle2, ClaimWorkflow.decide, specialist, no_reason), "reason_required")
     assert stack.actions(claim_id) == ["opened", "evidence_added", "payout_details_added", "evidence_completed"]
 
 
@@ -473,10 +486,10 @@ async def test_an_ineligible_claim_can_only_be_denied(stack):
     handle, claim_id = await open_(stack, specialist, incident=late)
     assert stack.claim(claim_id).eligibility_issues == ["outside_filing_window"]
     await to_review(stack, handle, specialist)
-    await rejected(handle.execute_update(ClaimWorkflow.decide, args=[specialist, approve(1_000)]), "ineligible")
+    await rejected(stack.act(handle, ClaimWorkflow.decide, specialist, approve(1_000)), "ineligible")
     deny = DecisionRequest(outcome="deny", reason_code="outside_filing_window", rationale="filed too late")
-    await handle.execute_update(ClaimWorkflow.decide, args=[specialist, deny])
-    await handle.execute_update(ClaimWorkflow.review, args=[lead, APPROVE])
+    await stack.act(handle, ClaimWorkflow.decide, specialist, deny)
+    await stack.act(handle, ClaimWorkflow.review, lead, APPROVE)
     assert await stack.result(claim_id) == ClaimStatus.denied
 
 
@@ -485,8 +498,8 @@ async def test_concurrent_decisions_apply_once(stack):
     handle, claim_id = await open_(stack, specialist)
     await to_review(stack, handle, specialist)
     results = await asyncio.gather(
-        handle.execute_update(ClaimWorkflow.decide, args=[specialist, approve(10_000)]),
-        handle.execute_update(ClaimWorkflow.decide, args=[other, approve(20_000)]),
+        stack.act(handle, ClaimWorkflow.decide, specialist, approve(10_000)),
+        stack.act(handle, ClaimWorkflow.decide, other, approve(20_000)),
         return_exceptions=True,
     )
     assert sum(r == ClaimStatus.pending_approval for r in results) == 1, results
@@ -497,11 +510,11 @@ async def test_late_evidence_is_flagged(stack):
     specialist = stack.user(Role.specialist)
     handle, claim_id = await open_(stack, specialist)
     await to_review(stack, handle, specialist)
-    await handle.execute_update(ClaimWorkflow.add_evidence, args=[specialist, PHOTO])
+    await stack.act(handle, ClaimWorkflow.add_evidence, specialist, PHOTO)
     assert [e.after_decision_requested for e in stack.rows(tables.Evidence, claim_id)] == [False, True]
-    await handle.execute_update(ClaimWorkflow.decide, args=[specialist, approve(10_000)])
-    await handle.execute_update(ClaimWorkflow.add_evidence, args=[specialist, PHOTO])
-    await handle.execute_update(ClaimWorkflow.review, args=[stack.user(Role.lead), APPROVE])
+    await stack.act(handle, ClaimWorkflow.decide, specialist, approve(10_000))
+    await stack.act(handle, ClaimWorkflow.add_evidence, specialist, PHOTO)
+    await stack.act(handle, ClaimWorkflow.review, stack.user(Role.lead), APPROVE)
     assert await stack.result(claim_id) == ClaimStatus.paid
     await keep_history(handle, "late_evidence")
     assert [e.after_decision_requested for e in stack.rows(tables.Evidence, claim_id)] == [False, True, True]
@@ -511,7 +524,7 @@ async def test_a_top_tier_approval_sla_breach_is_recorded_and_the_claim_waits(st
     specialist, director = stack.user(Role.specialist), stack.user(Role.director)
     handle, claim_id = await open_(stack, specialist, amount_cents=3_000_000)
     await to_review(stack, handle, specialist)
-    await handle.execute_update(ClaimWorkflow.decide, args=[specialist, approve(3_000_000)])
+    await stack.act(handle, ClaimWorkflow.decide, specialist, approve(3_000_000))
     assert stack.claim(claim_id).required_tier == "director"
     await stack.env.sleep(POLICY.approval_sla() + timedelta(hours=1))
     await eventually(lambda: stack.claim(claim_id).sla_breaches == ["approval"], "the approval SLA")
@@ -519,7 +532,7 @@ async def test_a_top_tier_approval_sla_breach_is_recorded_and_the_claim_waits(st
     assert (claim.status, claim.required_tier, claim.assignee) == ("pending_approval", "director", "tier:director")
     overdue = [n.recipient for n in stack.rows(tables.Notification, claim_id) if n.kind == "approval_overdue"]
     assert overdue == ["tier:director"]
-    await handle.execute_update(ClaimWorkflow.review, args=[director, APPROVE])
+    await stack.act(handle, ClaimWorkflow.review, director, APPROVE)
     assert await stack.result(claim_id) == ClaimStatus.paid
     await keep_history(handle, "top_tier_sla")
     assert "escalated" not in stack.actions(claim_id)
@@ -529,13 +542,13 @@ async def test_two_escalations_in_a_row_reach_a_director(stack):
     specialist, manager, director = stack.user(Role.specialist), stack.user(Role.manager), stack.user(Role.director)
     handle, claim_id = await open_(stack, specialist)
     await to_review(stack, handle, specialist)
-    await handle.execute_update(ClaimWorkflow.decide, args=[specialist, approve(20_000)])
+    await stack.act(handle, ClaimWorkflow.decide, specialist, approve(20_000))
     for tier in ("manager", "director"):
         await stack.env.sleep(POLICY.approval_sla() + timedelta(hours=1))
         await eventually(lambda tier=tier: stack.claim(claim_id).required_tier == tier, f"escalation to {tier}")
     assert stack.claim(claim_id).sla_breaches == ["approval", "approval"]
-    await rejected(handle.execute_update(ClaimWorkflow.review, args=[manager, APPROVE]), "insufficient_authority")
-    await handle.execute_update(ClaimWorkflow.review, args=[director, APPROVE])
+    await rejected(stack.act(handle, ClaimWorkflow.review, manager, APPROVE), "insufficient_authority")
+    await stack.act(handle, ClaimWorkflow.review, director, APPROVE)
     assert await stack.result(claim_id) == ClaimStatus.paid
     await keep_history(handle, "escalated_twice")
     assert [a for a in stack.actions(claim_id) if a == "escalated"] == ["escalated", "escalated"]
@@ -549,32 +562,32 @@ async def test_a_claim_keeps_the_policy_it_was_opened_under(stack):
     ]
     for handle in (old, new):
         await to_review(stack, handle, specialist)
-        await handle.execute_update(ClaimWorkflow.decide, args=[specialist, approve(6_000_000)])
+        await stack.act(handle, ClaimWorkflow.decide, specialist, approve(6_000_000))
     assert [(stack.claim(c).policy_version, stack.claim(c).required_tier) for c in (old_id, new_id)] == [
         ("v1", "director"),
         ("v2", "director_and_finance"),
     ]
     for handle in (old, new):
-        await handle.execute_update(ClaimWorkflow.review, args=[director, APPROVE])
+        await stack.act(handle, ClaimWorkflow.review, director, APPROVE)
     assert await stack.result(old_id) == ClaimStatus.paid
     assert stack.claim(new_id).status == "pending_approval", "v2 waits for finance"
-    await handle.execute_update(ClaimWorkflow.review, args=[finance, APPROVE])
+    await stack.act(handle, ClaimWorkflow.review, finance, APPROVE)
     assert await stack.result(new_id) == ClaimStatus.paid
 
 
 async def test_a_retried_payout_that_fails_again_waits_for_finance_again(stack):
-    handle, claim_id, _ = await refused_payout(stack, "acct_refuses4")
+    handle, claim_id, specialist = await refused_payout(stack, "acct_refuses4")
     finance = stack.user(Role.finance)
     stack.stub.control.faults(declined_destinations=["acct_refuses5"])
     still_closed = transfer_details(stack, claim_id, finance, "acct_refuses5")
-    await handle.execute_update(
-        ClaimWorkflow.retry_payout, args=[finance, "the customer's second account", still_closed]
-    )
+    await stack.act(handle, ClaimWorkflow.retry_payout, finance, "the customer's second account", still_closed)
+    await decide_and_approve_again(stack, handle, specialist)
     await eventually(lambda: len(stack.rows(tables.Payout, claim_id)) == 2, "the second attempt")
     await eventually(lambda: stack.claim(claim_id).status == "payout_failed", "the second refusal")
     stack.stub.control.clear_faults()
     good = transfer_details(stack, claim_id, finance, "acct_works6")
-    await handle.execute_update(ClaimWorkflow.retry_payout, args=[finance, "a third account", good])
+    await stack.act(handle, ClaimWorkflow.retry_payout, finance, "a third account", good)
+    await decide_and_approve_again(stack, handle, specialist)
     assert await stack.result(claim_id) == ClaimStatus.paid
     assert [(p.attempt, p.status, p.failure_code) for p in stack.rows(tables.Payout, claim_id)] == [
         (1, "failed", "account_invalid"),
@@ -592,11 +605,12 @@ def transfer_details(stack, claim_id: str, actor, account: str):
 
 
 async def test_a_refused_transfer_is_retried_as_a_refund_of_the_charge(stack):
-    handle, claim_id, _ = await refused_payout(stack, "acct_refuses7", type="work_not_done")
+    handle, claim_id, specialist = await refused_payout(stack, "acct_refuses7", type="work_not_done")
     charge = stack.stub.client.v1.charges.create(params={"amount": 10_000, "currency": "usd", "source": "tok_visa"})
     finance = stack.user(Role.finance)
     ref = payout_details.store(stack.sessions, claim_id, PayoutDetails(method="refund", charge_id=charge.id), finance)
-    await handle.execute_update(ClaimWorkflow.retry_payout, args=[finance, "refund the card instead", ref])
+    await stack.act(handle, ClaimWorkflow.retry_payout, finance, "refund the card instead", ref)
+    await decide_and_approve_again(stack, handle, specialist)
     assert await stack.result(claim_id) == ClaimStatus.paid
     first, second = stack.rows(tables.Payout, claim_id)
     assert (first.method, first.status, second.method, second.status) == ("transfer", "failed", "refund", "paid")
@@ -626,3 +640,30 @@ async def test_opening_flags_repeat_customers_repeat_pros_and_near_cap_and_finds
     _, other_type = await open_(stack, specialist, project_id=project, type="work_not_done")
     assert stack.claim(duplicate).eligibility_issues == ["duplicate_claim"]
     assert stack.claim(other_type).eligibility_issues == []
+
+
+async def test_new_details_void_the_decision_and_a_reassigned_claim_is_its_new_assignees(stack):
+    first, second = stack.user(Role.specialist), stack.user(Role.specialist)
+    lead, other_lead = stack.user(Role.lead), stack.user(Role.lead)
+    handle, claim_id = await open_(stack, first)
+    await to_review(stack, handle, first)
+    await stack.act(handle, ClaimWorkflow.decide, first, approve(10_000))
+    ref = await add_details(stack, handle, lead, PayoutDetails(method="transfer", account_id="acct_leadsOwn"))
+    claim = stack.claim(claim_id)
+    assert (claim.status, claim.payout_details_id, claim.payout_details_by) == (
+        "specialist_review",
+        ref.id,
+        lead.user_id,
+    )
+    handover = Assignment(actor=lead, request=AssignRequest(assignee=second.user_id, reason="first is away"))
+    await stack.act(handle, ClaimWorkflow.assign, handover)
+    assert stack.claim(claim_id).assignee == second.user_id
+    await rejected(stack.act(handle, ClaimWorkflow.decide, first, approve(10_000)), "not_assignee")
+    await stack.act(handle, ClaimWorkflow.decide, second, approve(10_000))
+    await rejected(stack.act(handle, ClaimWorkflow.review, lead, APPROVE), "conflict_of_interest")
+    await stack.act(handle, ClaimWorkflow.review, other_lead, APPROVE)
+    assert await stack.result(claim_id) == ClaimStatus.paid
+    await keep_history(handle, "voided_and_reassigned")
+    [transfer] = stack.stub.transfers(claim_id)
+    assert transfer.destination == "acct_leadsOwn", "approved by someone other than who set it"
+    assert [a.action for a in stack.rows(tables.AuditEntry, claim_id)].count("reassigned") == 1

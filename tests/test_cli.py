@@ -166,7 +166,7 @@ async def test_a_claim_from_open_to_paid_with_tables_and_json(cli, stack, tmp_pa
     assert re.search(r"claimed\s+1,250.00 USD", shown) and re.search(r"approved\s+1,000.00 USD", shown)
     assert "crack.jpg (6 bytes" in shown
     assert re.search(rf"1\s+approve\s+{lead_actor.user_id}\s+lead\s+fine", shown)
-    assert re.search(rf"payout to\s+transfer to {to}\n", shown)
+    assert re.search(rf"payout to\s+transfer to {to}, set by u_\w+\n", shown)
     assert re.search(rf"Payout details \(1\)\n.*\n\s+\d+\s+transfer\s+{to}\s+u_\w+", shown)
     assert re.search(r"Payouts \(1\)\n.*\n\s+1\s+1,000.00 USD\s+transfer\s+paid\s+stripe\s+tr_", shown)
     [transfer] = stack.stub.transfers(claim_id)
@@ -329,7 +329,7 @@ async def test_payout_details_set_at_opening_then_changed_and_paid_by_refund(cli
     assert stack.stub.transfers(claim_id) == []
 
     shown = (await cli.ok("claim", "show", claim_id, token=lead)).out
-    assert re.search(rf"payout to\s+refund of {charge.id}\n", shown)
+    assert re.search(rf"payout to\s+refund of {charge.id}, set by u_\w+\n", shown)
     details = shown.split("Payout details (2)\n")[1].split("\n\n")[0].splitlines()
     assert details[0].split() == ["#", "METHOD", "DESTINATION", "ADDED", "BY", "AT", "(UTC)"]
     assert [row.split()[1:3] for row in details[1:]] == [["transfer", first], ["refund", charge.id]]
@@ -391,10 +391,12 @@ async def test_finance_retries_a_refused_payout_to_new_details_and_cancels_anoth
     fixed = account()
     again = await cli.ok(*retry, "--account", fixed, token=finance)
     assert re.fullmatch(
-        rf"claim {retried}: (approved|paying|paid), 100.00 USD decided( \(the payout is on its way\))?; "
-        rf"pays by transfer to {fixed}\n",
+        rf"claim {retried}: specialist_review, 100.00 USD claimed, waiting on u_\w+; pays by transfer to {fixed}\n",
         again.out,
-    ), MONEY_MOVES
+    ), "new details go back to the specialist for a new decision and approval"
+    await cli.ok("claim", "decide", retried, "--approve", "100.00", "--rationale", "new account", token=specialist)
+    await fails(1, "error: you set the payout details this decision pays", "claim", "approve", retried, token=finance)
+    await cli.ok("claim", "approve", retried, token=lead)
     paid = await status_becomes(cli, retried, finance, "paid")
     assert [(p["attempt"], p["method"], p["status"]) for p in paid["payouts"]] == [
         (1, "transfer", "failed"),

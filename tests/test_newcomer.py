@@ -133,7 +133,7 @@ def test_newcomer_runs_up_works_a_claim_to_paid_and_a_restart_loses_nothing(newc
     newcomer.wait_status(url, first, lead, "paid")
     shown = newcomer.run("claim", "show", first, token=lead)
     assert shown.startswith(f"Claim {first}  PAID")
-    assert re.search(r"payout to\s+transfer to acct_newcomer1\n", shown)
+    assert re.search(r"payout to\s+transfer to acct_newcomer1, set by u_\w+\n", shown)
     assert re.search(r"Payouts \(1\)\n.*\n\s+1\s+1,100.00 USD\s+transfer\s+paid\s+stripe\s+tr_", shown)
     assert re.search(r"paid\s+paying -> paid", shown.split("Timeline")[1])
 

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 from sqlalchemy import select
+from temporalio.client import WorkflowFailureError
 
 from activities.claims import ClaimActivities
 from schema import tables
@@ -195,3 +196,33 @@ async def test_a_bad_range_is_422_and_starts_nothing(api, stack, body):
     assert_error(await api.post("/reconciliations", json=body, headers=auth(finance)), 422)
     after = len((await api.get("/reconciliations", headers=auth(finance), params={"limit": 500})).json())
     assert after == before
+
+
+@pytest.mark.parametrize(
+    ("case", "request_"),
+    [
+        # Past the calendar: reading a day wider overflows; retrying cannot help, so it fails at once.
+        ("overflow", ReconcileRequest.model_construct(date_from=date(9999, 12, 31), date_to=date(9999, 12, 31))),
+        # The provider answers 500 to every read, three times over.
+        ("provider down", ReconcileRequest(date_from=date(2026, 1, 5), date_to=date(2026, 1, 5))),
+    ],
+)
+async def test_a_reconciliation_that_cannot_finish_fails_with_its_reason_and_finance_is_told(stack, case, request_):
+    run_id = f"reconciliation-{uuid.uuid4().hex[:8]}"
+    if case == "provider down":
+        stack.stub.control.faults(error_rate=1.0, methods=["GET"])
+    try:
+        handle = await stack.client.start_workflow(
+            ReconciliationWorkflow.run, request_, id=run_id, task_queue=stack.queue
+        )
+        with pytest.raises(WorkflowFailureError) as failed:
+            await handle.result()
+    finally:
+        stack.stub.control.clear_faults()
+    assert failed.value.cause.type == "reconciliation_failed"
+    with stack.sessions() as db:
+        report = db.get(tables.Reconciliation, run_id)
+        [note] = db.scalars(select(tables.Notification).where(tables.Notification.reconciliation_id == run_id)).all()
+    assert (report.status, report.finished_at is not None) == ("failed", True)
+    assert report.failure and report.failure in failed.value.cause.message
+    assert (note.recipient, note.kind) == ("tier:finance", "reconciliation_failed")

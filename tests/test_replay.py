@@ -22,7 +22,7 @@ HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 def test_there_are_histories_of_every_generation_and_path():
     generations = {p.stem.split("-", 1)[0] for p in HISTORIES}
     paths = {p.stem.split("-", 1)[1] for p in HISTORIES}
-    assert {"v1", "v2", "v3"} <= generations
+    assert {"v1", "v2", "v3", "v4"} <= generations
     assert {
         "paid",
         "denied",
@@ -40,6 +40,7 @@ def test_there_are_histories_of_every_generation_and_path():
         "payout_retried",
         "payout_cancelled",
         "reconciliation",
+        "voided_and_reassigned",
     } <= paths
 
 

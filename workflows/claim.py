@@ -1,8 +1,12 @@
 """ClaimWorkflow: one guarantee claim from opening to its end, with its timers and human actions.
 
-Every human action is an Update whose validator asks `rules` before anything reaches history;
-the handler takes the lock, asks again (another Update may have won the race), records the
-event through an activity and only then answers, so the next read of the database shows it.
+Every human action is an Update. The worker first checks the service's signature on its actor
+(`signed_actions`); then the Update's validator asks `rules` before anything reaches history; the
+handler takes the lock, asks again (another Update may have won the race), records the event
+through an activity and only then answers, so the next read of the database shows it. A write
+that fails for good refuses the action and releases the lock; a step of the process itself that
+cannot be recorded leaves the claim visibly stuck and is tried again later.
+
 The claim's state is one declared model (`ClaimState`). Updates added from now on take one input
 model, so a field can be added later without breaking running claims; the existing ones keep
 their signatures, so recorded histories replay.
@@ -15,17 +19,18 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.claims import ClaimActivities
     from activities.payouts import PayoutActivities
-    from rules import authority, decisions, payouts, states
+    from rules import authority, decisions, payouts, roles, states
     from rules.errors import DomainError
     from schema.claim_state import ClaimState
     from schema.claims import (
         Actor,
         ApprovalRequest,
+        Assignment,
         ClaimStart,
         DecisionRequest,
         EvidenceAdd,
@@ -33,7 +38,7 @@ with workflow.unsafe.imports_passed_through():
         WithdrawRequest,
     )
     from schema.enums import Action, ApprovalVerdict, ClaimStatus, DecisionOutcome, EvidenceSource
-    from schema.events import ClaimEvent, Notification, PayoutOrder
+    from schema.events import ClaimEvent, Notification, PayoutOrder, StuckMark
     from schema.money import format_cents
     from stack import search_attributes as sa
 
@@ -41,7 +46,16 @@ with workflow.unsafe.imports_passed_through():
 # a provider call (its client times out at 20 s) takes far less.
 DB_TIMEOUT = timedelta(seconds=10)
 PAYOUT_TIMEOUT = timedelta(seconds=30)
-PAYOUT_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=5))
+# Transient failures are retried for about 8 minutes (writes) or 2 hours (payouts); what still
+# fails is refused (a person's action) or leaves the claim stuck (a step of the process).
+DB_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30), maximum_attempts=20
+)
+PAYOUT_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=5), maximum_attempts=30
+)
+STUCK_RETRY_EVERY = timedelta(hours=1)
+MARK_RETRY = RetryPolicy(maximum_attempts=5)
 
 
 def check(rule: Callable[..., None], *args) -> None:
@@ -50,6 +64,14 @@ def check(rule: Callable[..., None], *args) -> None:
         rule(*args)
     except DomainError as err:
         raise ApplicationError(err.message, type=err.code, non_retryable=True) from None
+
+
+def failure_of(err: ActivityError) -> tuple[str, str]:
+    """The code and message of an activity that failed for good."""
+    cause = err.cause
+    if isinstance(cause, ApplicationError) and cause.type:
+        return cause.type, cause.message
+    return "not_recorded", str(cause or err)
 
 
 @workflow.defn
@@ -69,20 +91,35 @@ class ClaimWorkflow:
         # A new status is visible to validators while it is being recorded (under the lock), so a
         # person who reads it from the database and acts at once is never refused as too early.
         state.status_leads_record = workflow.patched("status-leads-record")
+        # Changing where the money goes voids the decision, and whoever set it may not approve.
+        state.destination_checks = workflow.patched("destination-maker-checker")
+        # Only the claim's assignee, or a lead and above, works the claim.
+        state.assignee_checks = workflow.patched("casework-by-assignee")
         await self._record("opened", actor=start.opened_by, to_status=ClaimStatus.evidence_collection, opened=start)
         state.opened = True
-        await self._collect_evidence()
         while not state.status.is_final:
-            if state.status == ClaimStatus.specialist_review:
-                await self._await_decision()
-            elif state.status == ClaimStatus.pending_approval:
-                await self._await_approval()
-            elif state.status == ClaimStatus.approved:
-                await self._pay()
-            else:
-                await workflow.wait_condition(lambda: state.status != ClaimStatus.payout_failed)
+            try:
+                await self._step()
+            except ActivityError as err:
+                await self._stuck(err)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return state.status
+
+    async def _step(self) -> None:
+        """What the claim's state waits for or does next."""
+        status = self.state.status
+        if status == ClaimStatus.evidence_collection:
+            await self._collect_evidence()
+        elif status == ClaimStatus.specialist_review:
+            await self._await_decision()
+        elif status == ClaimStatus.pending_approval:
+            await self._await_approval()
+        elif status == ClaimStatus.approved:
+            await self._start_payout()
+        elif status == ClaimStatus.paying:
+            await self._pay()
+        else:
+            await workflow.wait_condition(lambda: self.state.status != ClaimStatus.payout_failed)
 
     # Updates: one per human action.
 
@@ -94,46 +131,72 @@ class ClaimWorkflow:
 
     @workflow.update
     async def add_evidence(self, actor: Actor, evidence: EvidenceAdd) -> ClaimStatus:
+        state = self.state
         async with self._locked():
             self._validate_add_evidence(actor, evidence)
-            late = self.state.status != ClaimStatus.evidence_collection
             await self._record(
                 "evidence_added",
                 actor=actor,
                 evidence=evidence,
-                evidence_late=late,
+                evidence_late=state.status != ClaimStatus.evidence_collection,
                 reason=evidence.note and evidence.note[:200],
+                changes={
+                    "evidence_count": state.evidence_count + 1,
+                    "customer_evidence": state.customer_evidence or evidence.source == EvidenceSource.customer,
+                },
             )
-            self.state.evidence_count += 1
-            self.state.customer_evidence |= evidence.source == EvidenceSource.customer
-        return self.state.status
+        return state.status
 
     @add_evidence.validator
     def _validate_add_evidence(self, actor: Actor, evidence: EvidenceAdd) -> None:
+        self._check_casework(actor)
         check(states.require, Action.add_evidence, self.state.status)
 
     @workflow.update
     async def add_payout_details(self, actor: Actor, ref: PayoutDetailsRef) -> ClaimStatus:
         """The details themselves are in the database; the workflow keeps only their reference."""
+        state = self.state
         async with self._locked():
             self._validate_add_payout_details(actor, ref)
-            await self._record("payout_details_added", actor=actor, reason=f"{ref.method.value} #{ref.id}")
-            self.state.payout = ref
-        return self.state.status
+            changes = {"payout": ref, "payout_set_by": actor.user_id}
+            reason = f"{ref.method.value} #{ref.id}"
+            if state.destination_checks and state.status == ClaimStatus.pending_approval:
+                await self._decide_again(actor, f"{reason}; the decision and its approvals are void", changes)
+            else:
+                await self._record(
+                    "payout_details_added",
+                    actor=actor,
+                    reason=reason,
+                    changes=changes,
+                    patch={"payout_details_id": ref.id, "payout_details_by": actor.user_id},
+                )
+        return state.status
 
     @add_payout_details.validator
     def _validate_add_payout_details(self, actor: Actor, ref: PayoutDetailsRef) -> None:
+        self._check_casework(actor)
         check(payouts.check_payout_details, self.start, self.state, ref)
 
     @workflow.update
     async def retry_payout(self, actor: Actor, reason: str, ref: PayoutDetailsRef | None) -> ClaimStatus:
-        """Finance pays a refused payout again, as a new attempt, to new details if given."""
+        """Finance pays a refused payout again, as a new attempt; to new details only after a new decision."""
+        state = self.state
         async with self._locked():
             self._validate_retry_payout(actor, reason, ref)
-            self.state.payout = ref or self.state.payout
             to = f" (to new payout details #{ref.id}, {ref.method.value})" if ref else ""
-            await self._record("payout_retried", actor=actor, to_status=ClaimStatus.approved, reason=reason + to)
-        return self.state.status
+            if ref and state.destination_checks:
+                changes = {"payout": ref, "payout_set_by": actor.user_id}
+                await self._decide_again(actor, f"{reason}{to}; decide and approve again", changes, "payout_retried")
+            else:
+                await self._record(
+                    "payout_retried",
+                    actor=actor,
+                    to_status=ClaimStatus.approved,
+                    reason=reason + to,
+                    changes={"payout": ref or state.payout},
+                    patch=ref and {"payout_details_id": ref.id},
+                )
+        return state.status
 
     @retry_payout.validator
     def _validate_retry_payout(self, actor: Actor, reason: str, ref: PayoutDetailsRef | None) -> None:
@@ -159,35 +222,40 @@ class ClaimWorkflow:
 
     @complete_evidence.validator
     def _validate_complete_evidence(self, actor: Actor) -> None:
+        self._check_casework(actor)
         check(states.require, Action.complete_evidence, self.state.status)
 
     @workflow.update
     async def decide(self, actor: Actor, decision: DecisionRequest) -> ClaimStatus:
+        state = self.state
         async with self._locked():
             self._validate_decide(actor, decision)
-            state = self.state
-            state.round += 1
-            state.decision = decision
-            state.decided_by = actor.user_id
-            state.approved_by = []
-            state.tier = authority.required_tier(self.policy, decision)
+            tier = authority.required_tier(self.policy, decision)
             await self._record(
                 "decided",
                 actor=actor,
                 to_status=ClaimStatus.pending_approval,
                 decision=decision,
                 reason=decision.reason_code or decision.rationale[:200],
+                changes={
+                    "round": state.round + 1,
+                    "decision": decision,
+                    "decided_by": actor.user_id,
+                    "approved_by": [],
+                    "tier": tier,
+                },
                 patch={
-                    "required_tier": state.tier.value,
+                    "required_tier": tier.value,
                     "decided_by": actor.user_id,
                     "approved_amount_cents": decision.amount_cents,
                 },
             )
             await self._notify_approvers("approval_requested")
-        return self.state.status
+        return state.status
 
     @decide.validator
     def _validate_decide(self, actor: Actor, decision: DecisionRequest) -> None:
+        self._check_casework(actor)
         check(decisions.check_decision, self.start, self.state, decision)
 
     @workflow.update
@@ -213,17 +281,43 @@ class ClaimWorkflow:
 
     @withdraw.validator
     def _validate_withdraw(self, actor: Actor, request: WithdrawRequest) -> None:
+        self._check_casework(actor)
         check(states.require, Action.withdraw, self.state.status)
+
+    @workflow.update
+    async def assign(self, assignment: Assignment) -> ClaimStatus:
+        """A lead hands the casework to another person (the service checked they do casework)."""
+        request = assignment.request
+        async with self._locked():
+            self._validate_assign(assignment)
+            await self._record(
+                "reassigned",
+                actor=assignment.actor,
+                reason=f"to {request.assignee}: {request.reason}"[:500],
+                changes={"owner": request.assignee},
+            )
+        return self.state.status
+
+    @assign.validator
+    def _validate_assign(self, assignment: Assignment) -> None:
+        check(roles.permit, Action.assign, assignment.actor.role)
+        check(states.require, Action.assign, self.state.status)
+
+    def _check_casework(self, actor: Actor) -> None:
+        if self.state.assignee_checks:
+            check(roles.check_casework, self._caseworker(), actor)
 
     # The process itself.
 
     async def _collect_evidence(self) -> None:
         state = self.state
-        opened = workflow.now()
+        opened = self._waiting_since("evidence")
         window = self.policy.evidence_window()
         reminders = [opened + offset for offset in self.policy.reminder_offsets() if offset < window]
         deadline = opened + window
         for due in [*reminders, deadline]:
+            if state.handled_due is not None and due <= state.handled_due:
+                continue  # handled before a failed write stopped this step
             if not await self._times_out(lambda: state.status != ClaimStatus.evidence_collection, due):
                 return
             async with self.lock:
@@ -236,6 +330,7 @@ class ClaimWorkflow:
                             "evidence_reminder",
                             f"Please send your evidence by {deadline:%Y-%m-%d %H:%M} UTC.",
                         )
+                    state.handled_due = due
                 elif state.evidence_count == 0:
                     await self._record(
                         "evidence_window_closed",
@@ -259,23 +354,27 @@ class ClaimWorkflow:
     async def _await_decision(self) -> None:
         """Waits for the specialist; past the SLA the breach is recorded and the lead told."""
         state = self.state
-        due = workflow.now() + self.policy.decision_sla()
         in_review = state.round
-        if await self._times_out(
-            lambda: state.round != in_review or state.status != ClaimStatus.specialist_review, due
-        ):
+        due = self._waiting_since(f"decision:{in_review}") + self.policy.decision_sla()
+        moved_on = lambda: state.round != in_review or state.status != ClaimStatus.specialist_review  # noqa: E731
+        if state.handled_due != due and await self._times_out(moved_on, due):
             async with self.lock:
                 if state.status == ClaimStatus.specialist_review and state.round == in_review:
-                    await self._record("sla_breached", reason="decision SLA", sla_breach="decision")
+                    await self._record(
+                        "sla_breached", reason="decision SLA", sla_breach="decision", changes={"handled_due": due}
+                    )
                     await self._notify("tier:lead", "decision_overdue", "A decision is overdue on this claim.")
         await workflow.wait_condition(lambda: state.status != ClaimStatus.specialist_review)
 
     async def _await_approval(self) -> None:
         """Waits for the approvers; past the SLA the claim escalates to the next tier and waits again."""
         state = self.state
-        due = workflow.now() + self.policy.approval_sla()
         in_round, tier = state.round, state.tier
+        due = self._waiting_since(f"approval:{in_round}:{tier}") + self.policy.approval_sla()
         waiting = lambda: state.status == ClaimStatus.pending_approval and state.round == in_round  # noqa: E731
+        if state.handled_due == due:  # the breach was recorded before a later write failed
+            await workflow.wait_condition(lambda: not waiting())
+            return
         if not await self._times_out(lambda: not waiting() or state.tier != tier, due):
             return
         async with self.lock:
@@ -283,15 +382,20 @@ class ClaimWorkflow:
                 return
             higher = authority.next_tier(state.tier)
             if higher is None:
-                await self._record("sla_breached", reason=f"approval SLA at {state.tier.value}", sla_breach="approval")
+                await self._record(
+                    "sla_breached",
+                    reason=f"approval SLA at {state.tier.value}",
+                    sla_breach="approval",
+                    changes={"handled_due": due},
+                )
                 await self._notify_approvers("approval_overdue")
             else:
-                state.tier = higher
                 await self._record(
                     "escalated",
                     reason=f"approval SLA breached; escalated to {higher.value}",
                     sla_breach="approval",
                     patch={"required_tier": higher.value},
+                    changes={"tier": higher},
                 )
                 await self._notify_approvers("approval_escalated")
                 return
@@ -299,34 +403,41 @@ class ClaimWorkflow:
 
     async def _approve(self, actor: Actor, approval: ApprovalRequest) -> None:
         state = self.state
-        state.approved_by.append(actor)
-        if not authority.approval_complete(state.tier, state.approved_by):
-            await self._record("approval_recorded", actor=actor, approval=approval, reason=approval.note or None)
+        approved_by = [*state.approved_by, actor]
+        event = {"actor": actor, "approval": approval, "payout_details_id": state.payout and state.payout.id}
+        if not authority.approval_complete(state.tier, approved_by):
+            await self._record(
+                "approval_recorded", reason=approval.note or None, changes={"approved_by": approved_by}, **event
+            )
             return
         if state.decision.outcome == DecisionOutcome.deny:
             await self._record(
                 "denied",
-                actor=actor,
                 to_status=ClaimStatus.denied,
-                approval=approval,
                 reason=state.decision.reason_code,
+                changes={"approved_by": approved_by},
+                **event,
             )
             await self._notify(
                 self.start.request.customer_id, "claim_denied", f"Your claim was denied ({state.decision.reason_code})."
             )
         else:
             await self._record(
-                "approved", actor=actor, to_status=ClaimStatus.approved, approval=approval, reason=approval.note or None
+                "approved",
+                to_status=ClaimStatus.approved,
+                reason=approval.note or None,
+                changes={"approved_by": approved_by},
+                **event,
             )
 
     async def _send_back(self, actor: Actor, approval: ApprovalRequest) -> None:
-        self.state.tier = None
         await self._record(
             "sent_back",
             actor=actor,
             to_status=ClaimStatus.specialist_review,
             approval=approval,
             reason=approval.note or None,
+            changes={"tier": None},
             patch={
                 "required_tier": None,
                 "approved_amount_cents": None,
@@ -335,12 +446,35 @@ class ClaimWorkflow:
         )
         self.state.decision = None
 
-    async def _pay(self) -> None:
+    async def _decide_again(self, actor: Actor, reason: str, changes: dict, action: str = "payout_details_added"):
+        """New payout details after a decision: it and its approvals are void, and the specialist decides again."""
+        await self._record(
+            action,
+            actor=actor,
+            to_status=ClaimStatus.specialist_review,
+            reason=reason,
+            changes={**changes, "decision": None, "tier": None, "approved_by": []},
+            patch={
+                "required_tier": None,
+                "approved_amount_cents": None,
+                "decision_requested_at": workflow.now(),
+                "payout_details_id": changes["payout"].id,
+                "payout_details_by": actor.user_id,
+            },
+        )
+
+    async def _start_payout(self) -> None:
         state = self.state
         async with self.lock:
-            state.payout_attempt += 1
-            amount = state.decision.amount_cents
-            await self._record("payout_started", to_status=ClaimStatus.paying)
+            if state.status == ClaimStatus.approved:
+                await self._record(
+                    "payout_started", to_status=ClaimStatus.paying, changes={"payout_attempt": state.payout_attempt + 1}
+                )
+
+    async def _pay(self) -> None:
+        """Pays the current attempt; after a failed write it is paid again with the same idempotency key."""
+        state = self.state
+        amount = state.decision.amount_cents
         order = PayoutOrder(
             claim_id=self.start.claim_id,
             attempt=state.payout_attempt,
@@ -368,14 +502,42 @@ class ClaimWorkflow:
                 )
                 await self._notify("tier:finance", "payout_failed", outcome.failure_message or "payout failed")
 
+    async def _stuck(self, err: ActivityError) -> None:
+        """A step could not be recorded even after retries: the claim says so, finance and admin are told,
+        and the step is tried again within the hour. The lock is free meanwhile, so people's actions answer."""
+        state = self.state
+        code, message = failure_of(err)
+        mark = StuckMark(
+            claim_id=self.start.claim_id, number=state.stuck_count + 1, at=workflow.now(), reason=f"{code}: {message}"
+        )
+        state.stuck_count += 1
+        try:
+            await workflow.execute_activity_method(
+                ClaimActivities.mark_stuck, mark, start_to_close_timeout=DB_TIMEOUT, retry_policy=MARK_RETRY
+            )
+        except ActivityError:
+            workflow.logger.warning("claim %s is stuck and could not be marked: %s", self.start.claim_id, message)
+        status = state.status
+        await self._times_out(lambda: state.status != status, workflow.now() + STUCK_RETRY_EVERY)
+
     # Helpers.
 
     @asynccontextmanager
     async def _locked(self):
-        """The lock, taken only once the claim row exists (an Update may arrive before that)."""
+        """The lock, taken once the claim row exists (an Update may arrive before that).
+
+        A write that fails for good refuses the action: its own changes were undone by `_record`.
+        """
         await workflow.wait_condition(lambda: self.state.opened)
         async with self.lock:
-            yield
+            seq = self.state.seq
+            try:
+                yield
+            except ActivityError as err:
+                code, message = failure_of(err)
+                if self.state.seq > seq + 1:
+                    message = f"the action was recorded, but what follows it was not: {message}"
+                raise ApplicationError(message, type=code, non_retryable=True) from None
 
     async def _times_out(self, done: Callable[[], bool], due: datetime) -> bool:
         """True if `due` passed before `done()` became true."""
@@ -387,6 +549,17 @@ class ClaimWorkflow:
         except TimeoutError:
             return True
         return False
+
+    def _waiting_since(self, key: str) -> datetime:
+        """When the wait named `key` began: the first time it is asked, the same after a retried step."""
+        state = self.state
+        if state.due_key != key:
+            state.due_key, state.due_at = key, workflow.now()
+        return state.due_at
+
+    def _caseworker(self) -> str:
+        """The person who works the claim: whom a lead assigned, else who decided, else who opened it."""
+        return self.state.owner or self.state.decided_by or self.start.opened_by.user_id
 
     async def _notify_approvers(self, kind: str) -> None:
         tier = self.state.tier.value
@@ -401,9 +574,20 @@ class ClaimWorkflow:
         )
 
     async def _record(
-        self, action: str, *, to_status: ClaimStatus | None = None, patch: dict | None = None, **fields
+        self,
+        action: str,
+        *,
+        to_status: ClaimStatus | None = None,
+        patch: dict | None = None,
+        changes: dict | None = None,
+        **fields,
     ) -> None:
+        """Record one event; `changes` to the state hold only if it is recorded, like the status."""
         state = self.state
+        changes = changes or {}
+        undo = {name: getattr(state, name) for name in [*changes, "status"]}
+        for name, value in changes.items():
+            setattr(state, name, value)
         state.seq += 1
         assignee = self._assignee(to_status or state.status)
         event = ClaimEvent(
@@ -419,9 +603,17 @@ class ClaimWorkflow:
         )
         if to_status is not None and state.status_leads_record:
             state.status = to_status
-        await workflow.execute_activity_method(ClaimActivities.record_event, event, start_to_close_timeout=DB_TIMEOUT)
+        try:
+            await workflow.execute_activity_method(
+                ClaimActivities.record_event, event, start_to_close_timeout=DB_TIMEOUT, retry_policy=DB_RETRY
+            )
+        except ActivityError:
+            for name, value in undo.items():
+                setattr(state, name, value)
+            raise
         if to_status is not None:
             state.status = to_status
+            state.due_key = None  # every wait ends with a transition
         workflow.upsert_search_attributes(
             [
                 sa.CLAIM_STATUS.value_set(state.status.value),
@@ -437,5 +629,5 @@ class ClaimWorkflow:
         if status == ClaimStatus.payout_failed:
             return "tier:finance"
         if status in (ClaimStatus.evidence_collection, ClaimStatus.specialist_review):
-            return self.state.decided_by or self.start.opened_by.user_id
+            return self._caseworker()
         return None
