@@ -71,6 +71,18 @@ async def status_becomes(desk: Desk, claim_id: str, status: str, within_s: float
     return claim
 
 
+async def finance_told(desk: Desk, claim_id: str, within_s: float = 20.0) -> dict:
+    """The claim in payout_failed once finance's notification is written too: the workflow records it
+    just after the status, and a claim read in between would seem to change under a refused request."""
+    deadline = time.monotonic() + within_s
+    claim = await status_becomes(desk, claim_id, "payout_failed", within_s)
+    while not any(n["kind"] == "payout_failed" for n in claim["notifications"]):
+        assert time.monotonic() < deadline, f"claim {claim_id}: finance was not notified of its refused payout"
+        await asyncio.sleep(0.05)
+        claim = await desk.get(claim_id)
+    return claim
+
+
 async def refused_payouts(desk: Desk, faults, n: int = 1, **overrides) -> list[dict]:
     """`n` claims approved to accounts the stub declines: each waits in payout_failed for finance."""
     declined = [account() for _ in range(n)]
@@ -81,7 +93,7 @@ async def refused_payouts(desk: Desk, faults, n: int = 1, **overrides) -> list[d
         claim = await desk.pending(10_000, payout=transfer(to), **overrides)
         await desk.approve(claim["id"], lead_h)
         claims.append(claim)
-    claims = [await status_becomes(desk, c["id"], "payout_failed") for c in claims]
+    claims = [await finance_told(desk, c["id"]) for c in claims]
     faults.clear_faults()
     for claim in claims:
         assert [(p["attempt"], p["status"], p["failure_code"]) for p in claim["payouts"]] == [
