@@ -514,7 +514,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except CliError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(show.clean(f"error: {err}"), file=sys.stderr)
     except KeyboardInterrupt as stop:
         print(f"error: {stop or 'interrupted'}", file=sys.stderr)
         return 130
@@ -525,7 +525,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as err:  # one line for people; GUARANTEE_DEBUG=1 shows the traceback
         if os.environ.get("GUARANTEE_DEBUG"):
             raise
-        reason = " ".join(str(err).split()) or "no details"
+        reason = " ".join(show.clean(str(err), keep="\t\n").split()) or "no details"
         print(f"error: {type(err).__name__}: {reason[:300]} (GUARANTEE_DEBUG=1 for details)", file=sys.stderr)
     return 1
 

@@ -24,7 +24,7 @@ from schema.policy import load_policy
 from service.context import Context
 from service.evidence import EvidenceStore
 from service.reconciliations import ensure_schedule
-from stack.config import Settings, load_settings
+from stack.config import Settings, embedded_stub_key, load_settings
 from stack.ports import HOST, bind, free_port
 from stack.temporal import ensure_search_attributes, start_dev_server
 from stripe_stub.server import start_in_thread
@@ -102,16 +102,19 @@ async def run_up(port: int | None, temporal_port: int | None = None, temporal_ui
             client = env.client
             temporal, temporal_ui = f"{HOST}:{temporal_port}", f"http://{HOST}:{ui_port}"
 
-        stripe_base = settings.stripe_api_base
+        stripe_base, stripe_key = settings.stripe_api_base, settings.stripe_api_key
         if stripe_base is None:
-            stripe_base, stop_stub = await asyncio.to_thread(start_in_thread, settings.stripe_stub_state)
+            stripe_key = embedded_stub_key(settings)  # the stub's admin routes need it: not a key in the source
+            stripe_base, stop_stub = await asyncio.to_thread(
+                start_in_thread, settings.stripe_stub_state, api_key=stripe_key
+            )
             cleanup.callback(stop_stub)
             settings.stub_url_file.write_text(stripe_base + "\n")
             cleanup.callback(_forget, settings.stub_url_file, stripe_base)
         else:
             settings.stub_url_file.unlink(missing_ok=True)
         signing_key = settings.signing_key()
-        worker = build_worker(client, sessions, StripeProvider(settings.stripe_api_key, stripe_base), signing_key)
+        worker = build_worker(client, sessions, StripeProvider(stripe_key, stripe_base), signing_key)
         await cleanup.enter_async_context(worker)
         await ensure_schedule(client, settings.reconcile_cron)
 

@@ -5,7 +5,6 @@ refusals into status codes. Every change goes to the claim's workflow as an Upda
 only once the change is in the database, so the claim returned reflects it.
 """
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Query, Request
@@ -16,7 +15,10 @@ from starlette.concurrency import run_in_threadpool
 from api import errors, inputs
 from api.auth import allow, current_actor
 from api.errors import ApiError
+from api.gate import Gate
+from api.uploads import Upload, read_upload
 from finance import ledger_report
+from schema.bounds import Day
 from schema.claims import (
     Actor,
     ApprovalRequest,
@@ -33,16 +35,16 @@ from schema.claims import (
     PayoutRetry,
     WithdrawRequest,
 )
-from schema.enums import Action, ClaimStatus, ClaimType, PayoutStatus
+from schema.enums import Action, ClaimStatus, ClaimType, EvidenceKind, EvidenceSource, PayoutStatus
 from schema.finance import LedgerPage, ReconcileRequest, ReconciliationView
 from service import claims, queries, reconciliations
 from service.context import Context
-from service.evidence import EvidenceStore
 
 
 def create_app(ctx: Context) -> FastAPI:
     app = FastAPI(title="Guarantee payouts", version="1", dependencies=[Depends(inputs.refuse_nul)])
     app.state.ctx = ctx
+    app.add_middleware(Gate)  # the token, then the body's size, before any route reads a byte of it
     errors.install(app)
     _routes(app)
     return app
@@ -112,8 +114,8 @@ def _routes(app: FastAPI) -> None:
         request: Request,
         ctx: Ctx,
         actor: Actor = Depends(allow(Action.read_finance)),
-        date_from: Annotated[date | None, Query(alias="from")] = None,
-        date_to: Annotated[date | None, Query(alias="to")] = None,
+        date_from: Annotated[Day | None, Query(alias="from")] = None,
+        date_to: Annotated[Day | None, Query(alias="to")] = None,
         status: PayoutStatus | None = None,
         type: ClaimType | None = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
@@ -161,12 +163,21 @@ def _routes(app: FastAPI) -> None:
     async def get(claim_id: str, ctx: Ctx, actor: Actor = Depends(allow(Action.read_claims))) -> ClaimDetail:
         return await claims.get(ctx, claim_id)
 
-    @app.post("/claims/{claim_id}/evidence", status_code=201)
+    @app.post("/claims/{claim_id}/evidence", status_code=201, openapi_extra=EVIDENCE_BODY)
     async def add_evidence(
         claim_id: str, request: Request, ctx: Ctx, actor: Actor = Depends(allow(Action.add_evidence))
     ) -> ClaimDetail:
-        evidence = await _read_evidence(request, ctx.evidence)
-        return await claims.add_evidence(ctx, claim_id, actor, evidence)
+        """Evidence as JSON (a note) or as multipart/form-data with `file` (at most 25 MB), `kind`, `source`, `note`."""
+        await claims.get(ctx, claim_id)  # an unknown claim is a 404 before a byte of an upload is read
+        if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+            return await claims.add_evidence(ctx, claim_id, actor, await _json_evidence(request))
+        upload = await read_upload(request, ctx.evidence)
+        try:
+            evidence = _uploaded_evidence(upload)
+        except BaseException:
+            upload.discard()
+            raise
+        return await claims.add_evidence(ctx, claim_id, actor, evidence, staged=upload.file)
 
     @app.post("/claims/{claim_id}/evidence/complete")
     async def complete_evidence(
@@ -218,32 +229,55 @@ def _routes(app: FastAPI) -> None:
         return await claims.withdraw(ctx, claim_id, actor, req)
 
 
-async def _read_evidence(request: Request, store: EvidenceStore) -> EvidenceAdd:
-    """Evidence as JSON (a note) or as a multipart upload with `file`, `kind`, `source`, `note`."""
-    content_type = request.headers.get("content-type", "")
+_EVIDENCE_FIELDS = {
+    "kind": {"type": "string", "enum": [k.value for k in EvidenceKind]},
+    "source": {"type": "string", "enum": [k.value for k in EvidenceSource]},
+    "note": {"type": "string", "maxLength": 10_000},
+}
+EVIDENCE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {"type": "object", "properties": _EVIDENCE_FIELDS, "required": ["kind", "source", "note"]}
+            },
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": _EVIDENCE_FIELDS | {"file": {"type": "string", "format": "binary"}},
+                    "required": ["kind", "source", "file"],
+                }
+            },
+        },
+    }
+}
+
+
+def _invalid(err: ValidationError) -> ApiError:
+    return ApiError(422, "invalid_request", errors.describe(err.errors()))
+
+
+async def _json_evidence(request: Request) -> EvidenceAdd:
+    """Evidence sent as JSON: a note (files come as multipart/form-data)."""
     try:
-        if content_type.startswith("multipart/form-data"):
-            form = await request.form()
-            upload = form.get("file")
-            fields = {k: v for k, v in form.items() if k != "file" and isinstance(v, str)}
-            if upload is not None and not isinstance(upload, str):
-                content_type = upload.content_type or "application/octet-stream"
-                if len(content_type) > 200:
-                    raise ApiError(422, "invalid_request", "file: its content type is longer than 200 characters")
-                content = await upload.read()
-                sha256 = await run_in_threadpool(store.put, content)
-                fields["file"] = FileRef(
-                    sha256=sha256,
-                    filename=upload.filename or "upload",
-                    content_type=content_type,
-                    size_bytes=len(content),
-                )
-            return EvidenceAdd.model_validate(fields)
         evidence = EvidenceAdd.model_validate_json(await request.body())
-        if evidence.file is not None:
-            raise ApiError(422, "invalid_request", "file: upload files as multipart/form-data; JSON evidence is a note")
-        return evidence
     except ValidationError as err:
-        raise ApiError(422, "invalid_request", errors.describe(err.errors())) from None
-    except ValueError as err:
-        raise ApiError(422, "invalid_request", str(err)) from None
+        raise _invalid(err) from None
+    if evidence.file is not None:
+        raise ApiError(422, "invalid_request", "file: upload files as multipart/form-data; JSON evidence is a note")
+    return evidence
+
+
+def _uploaded_evidence(upload: Upload) -> EvidenceAdd:
+    fields: dict = dict(upload.fields)
+    try:
+        if upload.file is not None:
+            fields["file"] = FileRef(
+                sha256=upload.file.sha256,
+                filename=upload.filename,
+                content_type=upload.content_type,
+                size_bytes=upload.file.size,
+            )
+        return EvidenceAdd.model_validate(fields)
+    except ValidationError as err:
+        raise _invalid(err) from None

@@ -38,6 +38,7 @@ CODE_FOR_STATUS = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    413: "too_large",
 }
 
 

@@ -21,7 +21,8 @@ from cli import show
 from cli.db import user_sessions
 from cli.http import Api, CliError
 from schema.enums import Role
-from stack.config import STUB_API_KEY, load_settings
+from stack.config import embedded_stub_key, load_settings
+from stripe_stub.control import StubControl
 
 PAYOUT_DEADLINE_S = 30.0
 MOVING = ("approved", "paying")  # a payout under way: the seed waits for where it ends
@@ -46,7 +47,7 @@ def seed(json_out: bool = False) -> None:
                 f"the API at {api_url} does not know the demo users: run `guarantee demo seed` with the same "
                 "GUARANTEE_HOME (or DATABASE_URL) as `guarantee up`"
             ) from None
-    stub = EmbeddedStub.find(settings.stub_url_file)
+    stub = EmbeddedStub.find(settings.stub_url_file, embedded_stub_key(settings))
     claims = _claims({role: u["token"] for role, u in users.items()}, stub)
     if json_out:
         out = {"tokens_file": str(tokens_file), "users": users, "claims": claims, "stripe_stub": stub and stub.url}
@@ -78,12 +79,13 @@ def seed(json_out: bool = False) -> None:
 class EmbeddedStub:
     """The Stripe stub `guarantee up` runs in-process: its address file, its admin routes, the SDK on it."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, key: str):
         self.url = url
-        self._sdk = stripe.StripeClient(STUB_API_KEY, base_addresses={"api": url}, max_network_retries=0)
+        self._sdk = stripe.StripeClient(key, base_addresses={"api": url}, max_network_retries=0)
+        self._control = StubControl(url, key)
 
     @classmethod
-    def find(cls, url_file) -> "EmbeddedStub | None":
+    def find(cls, url_file, key: str) -> "EmbeddedStub | None":
         """The stub named in `url_file` if it answers; None for real Stripe, or a stub elsewhere."""
         try:
             url = url_file.read_text().strip().rstrip("/")
@@ -96,7 +98,7 @@ class EmbeddedStub:
                 return None
         except (httpx.HTTPError, ValueError, AttributeError):
             return None
-        return cls(url)
+        return cls(url, key)
 
     def charge(self, amount_cents: int, currency: str, description: str) -> str:
         """A card charge on the platform, as the customer's original payment; its id (ch_...)."""
@@ -116,10 +118,10 @@ class EmbeddedStub:
     def decline(self, account: str) -> None:
         """Transfers to `account` fail (account_invalid) from now on; the other faults stay as they were."""
         try:
-            current = httpx.get(f"{self.url}/_stub/faults", timeout=10).raise_for_status().json()["faults"]
+            current = self._control.describe_faults()["faults"]
             current["declined_destinations"] = [*current.get("declined_destinations", []), account]
-            httpx.post(f"{self.url}/_stub/faults", json=current, timeout=10).raise_for_status()
-        except (httpx.HTTPError, ValueError, KeyError, TypeError) as err:
+            self._control.faults(**current)
+        except (httpx.HTTPError, RuntimeError, ValueError, KeyError, TypeError) as err:
             raise CliError(f"cannot set up the Stripe stub at {self.url} for the demo: {err}") from None
 
 

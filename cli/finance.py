@@ -11,6 +11,7 @@ from typing import TextIO
 from urllib.parse import quote
 
 from cli.http import Api, CliError
+from cli.show import clean
 
 FIRST_PAUSE_S = 0.2  # the first look comes quickly: a day with few payouts is done in a moment
 LONGEST_PAUSE_S = 2.0
@@ -54,11 +55,14 @@ def wait_until_done(
 
 
 def to_stdout(chunks: Iterable[str]) -> None:
-    """CSV to standard output as it arrives; a reader that stops early (`| head`) is no error."""
+    """CSV to standard output as it arrives; a reader that stops early (`| head`) is no error.
+
+    What reaches the terminal is cleaned (`cli.show.clean`): no escape sequence or control character
+    but the tab, carriage return and line feed a CSV may hold. `--csv FILE` writes the API's bytes."""
     out = sys.stdout
     try:
         for chunk in chunks:
-            out.write(chunk)
+            out.write(clean(chunk, keep="\t\r\n"))
         out.flush()
     except BrokenPipeError:
         # Python would complain again flushing stdout at exit: point it at nothing instead.

@@ -1,16 +1,55 @@
 """What the command line prints: plain-text tables and a claim laid out for reading.
 
 Everything here takes the API's JSON (dicts) and returns text; amounts read as `1,250.00 USD`,
-times as UTC.
+times as UTC. Text from the API is what people typed (a description, a note) or what a provider
+sent, so what is printed passes through `clean`: no terminal escape sequence, control character
+or bidi override reaches the terminal.
 """
 
+import functools
+import re
 from datetime import UTC, datetime
 
 from schema.money import format_cents
 
 CELL = 48  # widest a table cell gets before it is cut
 
+# Terminal escape sequences, whole: CSI (ESC [ ... final), OSC/DCS/SOS/PM/APC strings up to their
+# terminator, other ESC sequences, and their one-byte C1 forms.
+_ESCAPES = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"
+    r"|\x9b[0-?]*[ -/]*[@-~]"
+    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f]).*?(?:\x07|\x1b\\|\x9c|$)"
+    r"|\x1b[ -/]*[0-~]?",
+    re.DOTALL,
+)
+# What is left to drop: C0 controls, DEL, C1 controls, and the bidi controls that reorder a line.
+_CONTROLS = "".join(map(chr, [*range(0x20), 0x7F, *range(0x80, 0xA0)]))
+_BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 
+
+@functools.cache
+def _dropping(keep: str) -> dict[int, None]:
+    return dict.fromkeys(ord(c) for c in _CONTROLS + _BIDI if c not in keep)
+
+
+def clean(text: str, keep: str = "") -> str:
+    """`text` without terminal escape sequences, control characters and bidi controls; the
+    characters in `keep` (e.g. "\n") stay."""
+    return _ESCAPES.sub("", text).translate(_dropping(keep))
+
+
+def _printable(show):
+    """A function of this module whose text goes to the terminal: cleaned, its line breaks kept."""
+
+    @functools.wraps(show)
+    def shown(*args, **kwargs) -> str:
+        return clean(show(*args, **kwargs), keep="\n")
+
+    return shown
+
+
+@_printable
 def table(headers: list[str], rows: list[list], width: int = CELL) -> str:
     cells = [[_cut(_text(c), width) for c in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
@@ -19,7 +58,7 @@ def table(headers: list[str], rows: list[list], width: int = CELL) -> str:
 
 
 def _text(value) -> str:
-    return "-" if value is None or value == "" else " ".join(str(value).split())
+    return "-" if value is None or value == "" else " ".join(clean(str(value), keep="\t\n\r").split())
 
 
 def _cut(text: str, width: int) -> str:
@@ -39,6 +78,7 @@ def money(cents: int | None, currency: str) -> str | None:
     return None if cents is None else format_cents(cents, currency)
 
 
+@_printable
 def claims_table(page: dict) -> str:
     items = page["items"]
     if not items:
@@ -63,6 +103,7 @@ def claims_table(page: dict) -> str:
     return f"{table(headers, rows, width=24)}\n{footer}"
 
 
+@_printable
 def claim_line(claim: dict, payout: bool = False) -> str:
     """One line after an action: where the claim stands now (and, with `payout`, where the money goes)."""
     text = f"claim {claim['id']}: {claim['status']}"
@@ -102,6 +143,7 @@ def payout_to(claim: dict) -> str | None:
     return details and destination(details)
 
 
+@_printable
 def claim_detail(claim: dict) -> str:
     cur = claim["currency"]
     fields = [
@@ -125,7 +167,7 @@ def claim_detail(claim: dict) -> str:
             "stuck",
             f"since {when(claim['stuck_since'])} UTC: {claim['stuck_reason']}" if claim.get("stuck_reason") else "no",
         ),
-        ("description", " ".join(claim["description"].split())),
+        ("description", _text(claim["description"])),
     ]
     out = [f"Claim {claim['id']}  {claim['status'].upper()}"]
     out += [f"  {name:<14}{value}" for name, value in fields]
@@ -233,6 +275,7 @@ def _by(t: dict) -> str | None:
     return f"{t['actor_id']} ({t['actor_role']})" if t["actor_role"] else t["actor_id"]
 
 
+@_printable
 def users_table(users: list[dict]) -> str:
     if not users:
         return "no users yet: add one with `guarantee users add NAME --role ROLE`"
@@ -249,6 +292,7 @@ AGREED = ("matched", "no_money_moved")  # the kinds that are not discrepancies (
 DETAIL = 160  # a finding's detail names two provider objects; longer ones are cut (the CSV has them whole)
 
 
+@_printable
 def payouts_page(page: dict) -> str:
     """The ledger page, then the totals of every matching payout (not only this page's) by day and by type."""
     items = page["items"]
@@ -284,6 +328,7 @@ def _totals(title: str, group: str, totals: list[dict]) -> list[str]:
     return ["", title, *(f"  {line}" for line in table([group, "STATUS", "COUNT", "AMOUNT"], rows).splitlines())]
 
 
+@_printable
 def reconciliation(view: dict, offset: int = 0) -> str:
     """A reconciliation report: the run, its lines counted by kind, and its discrepancies as far as
     `view` holds them (the API pages them; `offset` is where this page starts)."""
@@ -345,6 +390,7 @@ def _plain(cents: int | None) -> str | None:
     return None if cents is None else format_cents(cents)
 
 
+@_printable
 def reconciliations_table(views: list[dict]) -> str:
     if not views:
         return "no reconciliations yet: run one with `guarantee finance reconcile --from DAY --to DAY`"

@@ -5,6 +5,7 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from schema.bounds import Day, Id
 from schema.enums import (
     ApprovalTier,
     ApprovalVerdict,
@@ -66,7 +67,13 @@ class Actor(Strict):
     signature: Signature | None = None
 
 
-class ClaimOpen(Strict):
+class ClaimRequest(Strict):
+    """A claim as its workflow carries it, checked as claims were when it was opened.
+
+    People open claims as `ClaimOpen`, which adds the bounds of `schema.bounds`; the workflow's
+    copy does not repeat them, so a claim opened before a bound existed still replays.
+    """
+
     customer_id: str = Text
     pro_id: str = Text
     project_id: str = Text
@@ -88,6 +95,15 @@ class ClaimOpen(Strict):
         if isinstance(v, date) or (isinstance(v, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", v)):
             return v
         raise ValueError("write the date as YYYY-MM-DD")
+
+
+class ClaimOpen(ClaimRequest):
+    """A claim as people open it: ids without control or format characters, a day in 2000..2100."""
+
+    customer_id: Id
+    pro_id: Id
+    project_id: Id
+    incident_date: Day
 
 
 class PayoutDetails(Strict):
@@ -192,7 +208,7 @@ class ClaimStart(BaseModel):
     """Everything the claim workflow needs, fixed when the claim is opened."""
 
     claim_id: str
-    request: ClaimOpen
+    request: ClaimRequest
     opened_by: Actor
     opened_at: datetime
     policy: Policy

@@ -4,6 +4,7 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, Field, model_validator
 
+from schema.bounds import Day
 from schema.claims import Strict
 from schema.enums import ClaimType, PayoutMethod, PayoutStatus
 
@@ -12,10 +13,10 @@ MAX_RANGE_DAYS = 366
 
 
 class DateRange(Strict):
-    """Whole UTC days, both ends included."""
+    """Whole UTC days, both ends included, each from 2000-01-01 to 2100-12-31 (`schema.bounds`)."""
 
-    date_from: date = Field(alias="from")
-    date_to: date = Field(alias="to")
+    date_from: Day = Field(alias="from")
+    date_to: Day = Field(alias="to")
 
     model_config = Strict.model_config | {"populate_by_name": True}
 

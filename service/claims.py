@@ -40,6 +40,7 @@ from schema.enums import FINAL_STATUSES, Action, ClaimStatus, Role
 from schema.names import claim_workflow_id
 from service import payout_details, queries, users
 from service.context import Context
+from service.evidence import StagedFile
 from stack import search_attributes as sa
 from workflows.claim import ClaimWorkflow
 from workflows.signed_actions import sign
@@ -112,9 +113,32 @@ def _prior_claims(sessions: sessionmaker, req: ClaimOpen, since: datetime) -> Pr
 
 
 async def add_evidence(
-    ctx: Context, claim_id: str, actor: Actor, evidence: EvidenceAdd, update_id: str | None = None
+    ctx: Context,
+    claim_id: str,
+    actor: Actor,
+    evidence: EvidenceAdd,
+    update_id: str | None = None,
+    staged: StagedFile | None = None,
 ) -> ClaimDetail:
-    return await _act(ctx, claim_id, Action.add_evidence, actor, ClaimWorkflow.add_evidence, [evidence], update_id)
+    """Add evidence; a `staged` upload (the file `evidence.file` names) joins the evidence store only
+    once the claim accepted it, and is deleted if the claim refuses it.
+
+    When the outcome is unknown (Temporal or the database failed half-way), the file is kept: an
+    unused file costs disk, while evidence the claim accepted must never name a missing file.
+    """
+    try:
+        claim = await _act(ctx, claim_id, Action.add_evidence, actor, ClaimWorkflow.add_evidence, [evidence], update_id)
+    except DomainError:
+        if staged:
+            staged.discard()
+        raise
+    except BaseException:
+        if staged:
+            staged.keep()
+        raise
+    if staged:
+        staged.keep()
+    return claim
 
 
 async def complete_evidence(ctx: Context, claim_id: str, actor: Actor, update_id: str | None = None) -> ClaimDetail:

@@ -4,6 +4,7 @@ import asyncio
 import uuid
 from collections.abc import Iterator
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 from temporalio.client import (
@@ -35,12 +36,23 @@ async def start(ctx: Context, request: ReconcileRequest, actor: Actor) -> Reconc
     permit(Action.read_finance, actor.role)
     if request.requested_by is not None:
         raise DomainError("invalid_request", "requested_by: set by the server")
+    _check(request)
     run_id = f"{RECONCILIATION_PREFIX}{uuid.uuid4().hex[:12]}"
     request = request.model_copy(update={"requested_by": actor.user_id})
     run = ReconcileRun(id=run_id, date_from=request.date_from, date_to=request.date_to, requested_by=actor.user_id)
     await asyncio.to_thread(_open, ctx.sessions, run)
     await ctx.client.start_workflow(ReconciliationWorkflow.run, request, id=run_id, task_queue=ctx.task_queue)
     return await asyncio.to_thread(get, ctx.sessions, run_id, 0, 0)
+
+
+def _check(request: ReconcileRequest) -> None:
+    """Checked again before anything is stored or started, however the request was built: a range
+    the workflow cannot read (days out of bounds, reversed, too long) is refused here, not retried there."""
+    try:
+        ReconcileRequest.model_validate(request.model_dump(by_alias=True))
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}".removeprefix(": ") for e in err.errors())
+        raise DomainError("invalid_request", problems.replace("Value error, ", "")) from None
 
 
 def _open(sessions: sessionmaker, run: ReconcileRun) -> None:

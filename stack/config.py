@@ -1,12 +1,14 @@
 """Configuration from environment variables, each with a working embedded default."""
 
 import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
 from stack.secrets import secret
 
-# Any sk_test_ key opens the embedded stub; real Stripe needs STRIPE_API_KEY.
+# Any sk_test_ key pays through a Stripe stub's /v1 routes; real Stripe needs STRIPE_API_KEY. A stub's
+# admin routes (/_stub/...) need the key it was started with: this one unless it was given another.
 STUB_API_KEY = "sk_test_guarantee_stub"
 
 
@@ -60,3 +62,10 @@ def load_settings() -> Settings:
         stripe_api_key=os.environ.get("STRIPE_API_KEY") or STUB_API_KEY,
         reconcile_cron=os.environ.get("GUARANTEE_RECONCILE_CRON", "0 2 * * *"),
     )
+
+
+def embedded_stub_key(settings: Settings) -> str:
+    """The key of the Stripe stub `guarantee up` embeds, which its worker pays with and its admin
+    routes need: STRIPE_API_KEY if set, else a random `sk_test_` key kept readable by its owner only
+    in GUARANTEE_HOME/stripe-stub-key (made on first use), so `demo seed` finds the same one."""
+    return secret(settings.home, "STRIPE_API_KEY", "stripe-stub-key", make=lambda: f"sk_test_{secrets.token_hex(24)}")

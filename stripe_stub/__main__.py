@@ -4,6 +4,9 @@ Faults can be on from the start: with the flags below, and/or with a JSON fault 
 (see `stripe_stub.faults`) in --faults or in the environment variable STRIPE_STUB_FAULTS; flags
 win over the JSON. Once listening it prints one line, `stripe stub listening on URL`, so a
 caller that asked for --port 0 can read the port.
+
+Its admin routes (/_stub/...) need its own key: --api-key, else $STRIPE_API_KEY, else
+`stack.config.STUB_API_KEY` (see `stripe_stub.admin`).
 """
 
 import argparse
@@ -14,6 +17,7 @@ import sys
 
 from pydantic import ValidationError
 
+from stack.config import STUB_API_KEY
 from stack.ports import bind
 from stripe_stub import idempotency
 from stripe_stub.faults import FaultConfig
@@ -40,6 +44,11 @@ def parser() -> argparse.ArgumentParser:
         action="append",
         metavar="CURRENCY=CENTS",
         help="initial available balance of a new state file (repeatable; default usd=1000000000)",
+    )
+    p.add_argument(
+        "--api-key",
+        default=os.environ.get("STRIPE_API_KEY") or STUB_API_KEY,
+        help="the sk_test_ key the admin routes (/_stub/...) need (default $STRIPE_API_KEY, else the embedded one)",
     )
     p.add_argument("--idempotency-ttl", type=float, default=idempotency.DEFAULT_TTL, help="seconds a key is kept")
     p.add_argument("--log-level", default="info")
@@ -90,6 +99,9 @@ def fault_config(args: argparse.Namespace, environ=os.environ) -> FaultConfig:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if not args.api_key.startswith("sk_test_") or args.api_key == "sk_test_":
+        print("stripe stub: --api-key must be a secret test key, sk_test_...", file=sys.stderr)
+        return 2
     try:
         faults = fault_config(args)
     except (ValueError, ValidationError) as e:
@@ -114,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
                 log_level=args.log_level,
                 ready=ready,
                 sock=sock,
+                api_key=args.api_key,
             )
         )
     except ValueError as e:  # an unreadable state file

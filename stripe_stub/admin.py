@@ -1,4 +1,12 @@
-"""The /_stub admin routes, for tests and people (JSON in, JSON out, no API key):
+"""The /_stub admin routes, for tests and people (JSON in, JSON out).
+
+Every one but /_stub/health needs the stub's own key, the one it was started with
+(`create_app(api_key=...)`, `python -m stripe_stub --api-key`, default $STRIPE_API_KEY or
+`stack.config.STUB_API_KEY`; `guarantee up` gives its embedded stub the key its worker pays
+with), sent as Stripe's API is: `Authorization: Bearer KEY` (or HTTP Basic with the key as user
+name). Without it: Stripe's 401, before the body is read. The /v1 routes, like Stripe in test mode,
+take any `sk_test_` key; these can wipe or rewrite the stub's books, so they take only its own.
+`stripe_stub.control.StubControl(url, key)` sends it.
 
     GET    /_stub/health   {"ok": true}
     GET    /_stub/faults   {"faults": {...}, "injected": {"server_error", "rate_limit", "timeout", "declined"}}
@@ -16,16 +24,17 @@
                            optional) -> {"now", "frozen"}: the time stamped on new objects
     GET    /_stub/state    the whole persisted state (objects, balance, idempotency records)
 
-Errors come in Stripe's format, 400 invalid_request_error.
+Errors come in Stripe's format: 400 invalid_request_error, 401 without the stub's key.
 """
 
 import copy
+import hmac
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from stripe_stub import errors, objects, operations
+from stripe_stub import auth, errors, objects, operations
 from stripe_stub.errors import StripeError
 from stripe_stub.faults import FaultConfig
 from stripe_stub.store import DEFAULT_BALANCE, empty_state
@@ -84,18 +93,33 @@ def _error(e: StripeError) -> JSONResponse:
     return JSONResponse(e.body(objects.new_request_id()), status_code=e.status)
 
 
+def _refused(request: Request) -> JSONResponse | None:
+    """Stripe's 401 unless the request carries the stub's own key; None when it does."""
+    try:
+        key = auth.api_key(request.headers.get("authorization"))
+    except StripeError as e:
+        return _error(e)
+    if not hmac.compare_digest(key.encode(), request.app.state.stub.api_key.encode()):
+        return _error(errors.invalid_api_key(key))
+    return None
+
+
 @router.get("/health")
 async def health() -> dict:
     return {"ok": True}
 
 
 @router.get("/faults")
-async def get_faults(request: Request) -> dict:
+async def get_faults(request: Request):
+    if refused := _refused(request):
+        return refused
     return request.app.state.stub.faults.describe()
 
 
 @router.post("/faults")
 async def set_faults(request: Request):
+    if refused := _refused(request):
+        return refused
     try:
         config = await _body(request, FaultConfig)
     except StripeError as e:
@@ -106,7 +130,9 @@ async def set_faults(request: Request):
 
 
 @router.delete("/faults")
-async def clear_faults(request: Request) -> dict:
+async def clear_faults(request: Request):
+    if refused := _refused(request):
+        return refused
     stub = request.app.state.stub
     stub.faults.configure(None)
     return stub.faults.describe()
@@ -114,6 +140,8 @@ async def clear_faults(request: Request) -> dict:
 
 @router.post("/reset")
 async def reset(request: Request):
+    if refused := _refused(request):
+        return refused
     stub = request.app.state.stub
     try:
         body = await _body(request, ResetRequest)
@@ -129,6 +157,8 @@ async def reset(request: Request):
 
 @router.post("/seed")
 async def seed(request: Request):
+    if refused := _refused(request):
+        return refused
     stub = request.app.state.stub
     try:
         body = await _body(request, SeedRequest)
@@ -154,6 +184,8 @@ async def seed(request: Request):
 
 @router.post("/clock")
 async def clock(request: Request):
+    if refused := _refused(request):
+        return refused
     try:
         body = await _body(request, ClockRequest)
     except StripeError as e:
@@ -162,6 +194,8 @@ async def clock(request: Request):
 
 
 @router.get("/state")
-async def state(request: Request) -> dict:
+async def state(request: Request):
+    if refused := _refused(request):
+        return refused
     with request.app.state.stub.store.reading() as current:
         return copy.deepcopy(current)

@@ -20,6 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from stack.config import STUB_API_KEY
 from stripe_stub import admin, auth, errors, forms, idempotency, listing, objects, operations
 from stripe_stub.errors import StripeError
 from stripe_stub.faults import FaultConfig, Timeout
@@ -49,9 +50,13 @@ def create_app(
     initial_balance: dict[str, int] | None = None,
     faults: FaultConfig | dict | None = None,
     idempotency_ttl: float = idempotency.DEFAULT_TTL,
+    api_key: str = STUB_API_KEY,
 ) -> FastAPI:
-    """The stub's ASGI app, its state in `state_path` (created with `initial_balance` if new)."""
-    stub = Stub.open(state_path, initial_balance=initial_balance, faults=faults, idempotency_ttl=idempotency_ttl)
+    """The stub's ASGI app, its state in `state_path` (created with `initial_balance` if new);
+    `api_key` is the key its admin routes need (see `admin`)."""
+    stub = Stub.open(
+        state_path, initial_balance=initial_balance, faults=faults, idempotency_ttl=idempotency_ttl, api_key=api_key
+    )
     app = FastAPI(title="Stripe stub", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.stub = stub
 

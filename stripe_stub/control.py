@@ -1,6 +1,8 @@
 """A Python handle on a running stub's admin routes (/_stub/...), for tests and scripts.
 
-control = StubControl(url)
+They need the stub's own key (see `stripe_stub.admin`); `key` defaults to the one a stub starts with.
+
+control = StubControl(url)                  # or StubControl(url, key="sk_test_...")
 control.reset(balance={"usd": 100_000})
 charge = control.seed(charges=[{"amount": 5000, "currency": "usd"}])["charges"][0]
 control.faults(declined_destinations=["acct_bad"], empty_balance=True)
@@ -9,14 +11,19 @@ control.clock(frozen_at=1_700_000_000)
 
 import httpx
 
+from stack.config import STUB_API_KEY
+
 
 class StubControl:
-    def __init__(self, url: str, *, timeout: float = 10.0):
+    def __init__(self, url: str, key: str = STUB_API_KEY, *, timeout: float = 10.0):
         self.url = url.rstrip("/")
+        self._headers = {"Authorization": f"Bearer {key}"}
         self._timeout = timeout
 
     def _call(self, method: str, path: str, body: dict | None = None) -> dict:
-        response = httpx.request(method, f"{self.url}/_stub/{path}", json=body, timeout=self._timeout)
+        response = httpx.request(
+            method, f"{self.url}/_stub/{path}", json=body, headers=self._headers, timeout=self._timeout
+        )
         if response.status_code >= 400:
             raise RuntimeError(f"stripe stub: {method} /_stub/{path} answered {response.status_code}: {response.text}")
         return response.json()
@@ -41,6 +48,10 @@ class StubControl:
 
     def clear_faults(self) -> dict:
         return self._call("DELETE", "faults")
+
+    def describe_faults(self) -> dict:
+        """The fault configuration in force and the faults injected since: {"faults", "injected"}."""
+        return self._call("GET", "faults")
 
     def injected(self) -> dict[str, int]:
         """How many faults of each kind were injected since the configuration was set."""

@@ -1,7 +1,8 @@
 """Running the stub with uvicorn: in a thread, or in the foreground (`python -m stripe_stub`).
 
     url, stop = start_in_thread("state.json", port=0)    # any free port; url "http://127.0.0.1:PORT"
-    client = stripe.StripeClient("sk_test_stub", base_addresses={"api": url})
+    client = stripe.StripeClient("sk_test_stub", base_addresses={"api": url})   # /v1: any sk_test_ key
+    StubControl(url).reset()                               # /_stub: the stub's own key (`api_key`)
     ...
     stop()
 
@@ -16,14 +17,17 @@ from collections.abc import Callable
 
 import uvicorn
 
+from stack.config import STUB_API_KEY
 from stack.ports import bind, url_of
 from stripe_stub import idempotency
 from stripe_stub.app import create_app
 from stripe_stub.faults import FaultConfig
 
 
-def _server(state_path, *, initial_balance, faults, idempotency_ttl, log_level) -> uvicorn.Server:
-    app = create_app(state_path, initial_balance=initial_balance, faults=faults, idempotency_ttl=idempotency_ttl)
+def _server(state_path, *, initial_balance, faults, idempotency_ttl, log_level, api_key) -> uvicorn.Server:
+    app = create_app(
+        state_path, initial_balance=initial_balance, faults=faults, idempotency_ttl=idempotency_ttl, api_key=api_key
+    )
     config = uvicorn.Config(
         app,
         log_level=log_level,
@@ -44,10 +48,16 @@ def start_in_thread(
     idempotency_ttl: float = idempotency.DEFAULT_TTL,
     log_level: str = "warning",
     startup_timeout: float = 10.0,
+    api_key: str = STUB_API_KEY,
 ) -> tuple[str, Callable[[], None]]:
     """Serve the stub from a daemon thread; returns its URL and a `stop()` that waits for the end."""
     server = _server(
-        state_path, initial_balance=initial_balance, faults=faults, idempotency_ttl=idempotency_ttl, log_level=log_level
+        state_path,
+        initial_balance=initial_balance,
+        faults=faults,
+        idempotency_ttl=idempotency_ttl,
+        log_level=log_level,
+        api_key=api_key,
     )
     sock = bind(port, host, or_any=False)
     url = url_of(sock)
@@ -89,13 +99,19 @@ async def serve(
     log_level: str = "warning",
     ready: Callable[[str], None] | None = None,
     sock: socket.socket | None = None,
+    api_key: str = STUB_API_KEY,
 ) -> None:
     """Serve the stub in the running event loop until cancelled (or SIGINT/SIGTERM in the main thread).
 
     `ready(url)` is called once the port is bound; pass `sock` to serve an already bound socket.
     """
     server = _server(
-        state_path, initial_balance=initial_balance, faults=faults, idempotency_ttl=idempotency_ttl, log_level=log_level
+        state_path,
+        initial_balance=initial_balance,
+        faults=faults,
+        idempotency_ttl=idempotency_ttl,
+        log_level=log_level,
+        api_key=api_key,
     )
     sock = sock or bind(port, host, or_any=False)
     if ready is not None:

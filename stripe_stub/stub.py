@@ -3,6 +3,7 @@
 import os
 from dataclasses import dataclass, field
 
+from stack.config import STUB_API_KEY
 from stripe_stub.clock import Clock
 from stripe_stub.faults import FaultConfig, Faults
 from stripe_stub.idempotency import DEFAULT_TTL
@@ -16,6 +17,7 @@ class Stub:
     faults: Faults = field(default_factory=Faults)
     clock: Clock = field(default_factory=Clock)
     idempotency_ttl: float = DEFAULT_TTL
+    api_key: str = STUB_API_KEY  # the key its admin routes (/_stub/...) need; /v1 takes any sk_test_ key
 
     @classmethod
     def open(
@@ -25,12 +27,14 @@ class Stub:
         initial_balance: dict[str, int] | None = None,
         faults: FaultConfig | dict | None = None,
         idempotency_ttl: float = DEFAULT_TTL,
+        api_key: str = STUB_API_KEY,
     ) -> "Stub":
         """The stub whose state lives in `state_path` (created with `initial_balance` if new)."""
         return cls(
             store=Store(state_path, initial_balance=initial_balance),
             faults=Faults(faults),
             idempotency_ttl=idempotency_ttl,
+            api_key=api_key,
         )
 
     def context(self) -> Context:

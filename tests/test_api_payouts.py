@@ -72,15 +72,15 @@ async def status_becomes(desk: Desk, claim_id: str, status: str, within_s: float
 
 
 async def finance_told(desk: Desk, claim_id: str, within_s: float = 20.0) -> dict:
-    """The claim once its refused payout is recorded to the end: payout_failed, and finance notified."""
-    await status_becomes(desk, claim_id, "payout_failed", within_s)
+    """The claim in payout_failed once finance's notification is written too: the workflow records it
+    just after the status, and a claim read in between would seem to change under a refused request."""
     deadline = time.monotonic() + within_s
-    while True:
-        claim = await desk.get(claim_id)
-        if any(n["kind"] == "payout_failed" for n in claim["notifications"]):
-            return claim
-        assert time.monotonic() < deadline, f"finance was not told of claim {claim_id}"
+    claim = await status_becomes(desk, claim_id, "payout_failed", within_s)
+    while not any(n["kind"] == "payout_failed" for n in claim["notifications"]):
+        assert time.monotonic() < deadline, f"claim {claim_id}: finance was not notified of its refused payout"
         await asyncio.sleep(0.05)
+        claim = await desk.get(claim_id)
+    return claim
 
 
 async def refused_payouts(desk: Desk, faults, n: int = 1, **overrides) -> list[dict]:

@@ -17,6 +17,7 @@ import pytest
 import starter
 from schema.enums import Role
 from schema.policy import load_policy
+from stack.config import STUB_API_KEY
 from stack.ports import bind, free_port
 from up import serve_api
 
@@ -259,6 +260,7 @@ async def test_the_api_address_comes_from_the_file_up_writes(cli, stack, monkeyp
 async def test_demo_seed_leaves_claims_in_every_state_and_reuses_its_users(cli, stack, tmp_path, stub_faults):
     (tmp_path / "home").mkdir(exist_ok=True)
     (tmp_path / "home" / "stripe-stub-url").write_text(stack.stub.url + "\n")  # as `up` with the embedded stub
+    (tmp_path / "home" / "stripe-stub-key").write_text(STUB_API_KEY + "\n")  # and its key (stack.config)
     first = (await cli.ok("demo", "seed", "--json")).json
     assert set(first["users"]) == {"specialist", "lead", "manager", "director", "finance", "admin"}
     assert [c["status"] for c in first["claims"]] == [
@@ -421,3 +423,28 @@ async def test_finance_retries_a_refused_payout_to_new_details_and_cancels_anoth
     assert stack.stub.transfers(cancelled) == []
     await fails(1, "error: the claim is payout_cancelled; it can no longer change", "claim", "payout-cancel",
                 cancelled, "--reason", "again", token=finance)  # fmt: skip
+
+
+async def test_text_from_the_api_reaches_the_terminal_without_control_characters(cli, stack, tmp_path):
+    """A description, a note, a file name carrying terminal escapes, a bell and a bidi override: shown
+    without them, in the claim, the list and the one-line answers."""
+    _, specialist = stack.user_with_token(Role.specialist)
+    hostile = "cracked \x1b[31mRED\x1b[0m\x07 counter\x1b]0;owned\x07top \u202eevil\x9b2J"
+    args = open_args("100.00")
+    args[args.index("--description") + 1] = hostile
+    opened = await cli.ok(*args, "--json", token=specialist)
+    claim_id = opened.json["id"]
+    assert opened.json["description"] == hostile, "the API keeps what was typed; only the terminal is spared"
+    photo = tmp_path / "ab.jpg"  # a file name with control characters is refused (tests/test_inputs.py)
+    photo.write_bytes(b"jpeg")
+    await cli.ok("claim", "evidence", claim_id, "--kind", "photo", "--source", "customer", "--file", str(photo),
+                 "--note", "see \x1b[1mthis\x1b[0m\x07 and \x1b[8mhidden", token=specialist)  # fmt: skip
+
+    shown = (await cli.ok("claim", "show", claim_id, token=specialist)).out
+    listed = (await cli.ok("claim", "list", "--limit", "500", token=specialist)).out
+    line = (await cli.ok("claim", "complete-evidence", claim_id, token=specialist)).out
+    for out in (shown, listed, line):
+        bad = [c for c in out if (ord(c) < 32 and c != "\n") or 0x7F <= ord(c) < 0xA0 or c == "\u202e"]
+        assert bad == [], bad
+    assert re.search(r"description\s+cracked RED countertop evil\n", shown), shown
+    assert "see this and hidden" in shown and "ab.jpg (4 bytes" in shown

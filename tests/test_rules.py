@@ -8,6 +8,7 @@ from rules import authority, decisions, payouts, roles, states
 from rules.eligibility import PriorClaims, check_request, eligibility_issues
 from rules.errors import DomainError
 from rules.risk import repeat_customer_since, risk_flags
+from schema import tables
 from schema.claim_state import ClaimState
 from schema.claims import Actor, ApprovalRequest, ClaimOpen, ClaimStart, DecisionRequest, PayoutDetailsRef
 from schema.enums import Action, ApprovalTier, ClaimStatus, ClaimType, Role
@@ -87,14 +88,20 @@ def test_final_claims_allow_nothing():
             assert states.allowed_actions(status) == [], status
 
 
+CASEWORK_ACTIONS = {"open", "add_evidence", "complete_evidence", "set_payout_details", "decide", "withdraw"}
+
+
 @pytest.mark.parametrize("role", list(Role))
 @pytest.mark.parametrize("action", list(Action))
 def test_roles_per_action(action, role):
     expected = {
-        Role.specialist: {"open", "add_evidence", "complete_evidence", "set_payout_details", "decide", "withdraw"},
+        Role.specialist: CASEWORK_ACTIONS,
         Role.finance: {"review", "settle_payout", "read_finance"},
         Role.admin: {"read_finance"},
-    }.get(role, {"open", "add_evidence", "complete_evidence", "set_payout_details", "decide", "withdraw", "review"})
+    }.get(
+        role,
+        {"open", "add_evidence", "complete_evidence", "set_payout_details", "decide", "withdraw", "review", "assign"},
+    )
     if action.value in expected | {"read_claims"}:
         roles.permit(action, role)
     else:
@@ -262,8 +269,35 @@ def test_the_top_tier_needs_a_director_and_finance():
     assert authority.approval_complete(ApprovalTier.lead, [person(Role.lead)])
 
 
-def test_the_approval_queue_and_the_validator_read_the_same_conflicts():
-    assert set(authority.CONFLICTED) == {"decided_by", "opened_by"}
+def test_whoever_set_the_payout_details_may_not_approve_them():
+    lead = person(Role.lead)
+    state = pending(ApprovalTier.lead, 1_000).model_copy(update={"payout_set_by": lead.user_id})
+    assert "payout details" in refused("conflict_of_interest", authority.check_approval, start(), state, lead, OK)
+    before_the_rule = state.model_copy(update={"destination_checks": False})
+    authority.check_approval(start(), before_the_rule, lead, OK)
+
+
+def test_an_approval_names_the_details_it_saw():
+    state = pending(ApprovalTier.lead, 1_000)
+    seen = ApprovalRequest(verdict="approve", payout_details_id=PAYOUT.id)
+    authority.check_approval(start(), state, person(Role.lead), seen)
+    older = ApprovalRequest(verdict="approve", payout_details_id=PAYOUT.id + 1)
+    refused("stale_details", authority.check_approval, start(), state, person(Role.lead), older)
+
+
+def test_every_conflict_is_a_claim_column_the_approval_queue_filters_on():
+    assert set(authority.CONFLICTED) == {"decided_by", "opened_by", "payout_details_by"}
+    assert set(authority.CONFLICTED) <= set(tables.Claim.__table__.columns.keys())
+
+
+def test_only_the_assignee_or_a_lead_works_a_claim():
+    mine = person(Role.specialist)
+    roles.check_casework(mine.user_id, mine)
+    for role in (Role.lead, Role.manager, Role.director):
+        roles.check_casework(mine.user_id, person(role))
+    refused("not_assignee", roles.check_casework, mine.user_id, person(Role.specialist, 9))
+    roles.check_assignee(Role.specialist)
+    refused("invalid_assignee", roles.check_assignee, Role.finance)
 
 
 # Payout methods and settlement.

@@ -3,6 +3,7 @@
 One stub serves the module (reset before each test); the persistence and CLI tests start their own.
 """
 
+import base64
 import json
 import os
 import signal
@@ -580,6 +581,8 @@ def test_command_line(tmp_path):
             "usd=1234",
             "--log-level",
             "warning",
+            "--api-key",
+            "sk_test_command_line",
         ],
         cwd=ROOT,
         env=env,
@@ -591,11 +594,13 @@ def test_command_line(tmp_path):
         line = proc.stdout.readline()
         assert line.startswith("stripe stub listening on http://127.0.0.1:"), line + proc.stderr.read()
         url = line.split()[4]
-        faults = httpx.get(f"{url}/_stub/faults").json()["faults"]
+        assert httpx.get(f"{url}/_stub/faults").status_code == 401, "the admin routes need the stub's key"
+        control = StubControl(url, "sk_test_command_line")
+        faults = control.describe_faults()["faults"]
         assert faults["declined_destinations"] == ["acct_1Bad"] and faults["empty_balance"] is True
         c = client(url)
         assert available(c) == 0
-        StubControl(url).clear_faults()
+        control.clear_faults()
         assert available(c) == 1234
     finally:
         proc.send_signal(signal.SIGINT)
@@ -617,3 +622,44 @@ def test_transfer_reversals_bring_money_back_in_part_or_whole(stub):
     with pytest.raises(stripe.InvalidRequestError) as err:
         c.v1.transfers.reversals.create(transfer.id, params={"amount": 1})
     assert err.value.code == "amount_too_large"
+
+
+ADMIN_ROUTES = [
+    ("GET", "/_stub/state", None),
+    ("GET", "/_stub/faults", None),
+    ("POST", "/_stub/faults", {"empty_balance": True}),
+    ("DELETE", "/_stub/faults", None),
+    ("POST", "/_stub/reset", {}),
+    ("POST", "/_stub/seed", {"balance": {"usd": 1}}),
+    ("POST", "/_stub/clock", {"frozen_at": 1_700_000_000}),
+]
+
+
+@pytest.mark.parametrize("method, path, body", ADMIN_ROUTES, ids=lambda v: str(v))
+def test_admin_routes_need_the_stubs_own_key(tmp_path, method, path, body):
+    """Each admin route refuses without the stub's key (Stripe's 401, nothing changed) and works with it."""
+    url, stop = start_in_thread(tmp_path / "state.json", api_key="sk_test_admin_only")
+    try:
+        before = StubControl(url, "sk_test_admin_only").state()
+        for headers in [
+            {},
+            {"Authorization": "Bearer sk_test_someone_else"},  # good enough for /v1, not for /_stub
+            {"Authorization": "Bearer sk_live_admin_only"},
+            {"Authorization": "Basic " + base64.b64encode(b"sk_test_guessed:").decode()},
+            {"Authorization": "sk_test_admin_only"},
+        ]:
+            r = httpx.request(method, f"{url}{path}", json=body, headers=headers)
+            assert r.status_code == 401, (headers, r.text)
+            assert r.json()["error"]["type"] == "invalid_request_error"
+            assert "sk_test_admin_only" not in r.text
+        assert StubControl(url, "sk_test_admin_only").state() == before, "a refused call changes nothing"
+        for headers in [
+            {"Authorization": "Bearer sk_test_admin_only"},
+            {"Authorization": "Basic " + base64.b64encode(b"sk_test_admin_only:").decode()},
+        ]:
+            r = httpx.request(method, f"{url}{path}", json=body, headers=headers)
+            assert r.status_code == 200, r.text
+        assert httpx.get(f"{url}/_stub/health").json() == {"ok": True}, "health stays open"
+        assert available(client(url, key="sk_test_anyone")) >= 0, "/v1 still takes any sk_test_ key"
+    finally:
+        stop()

@@ -1,0 +1,131 @@
+"""The door every request goes through before any route: the token, then a cap on the body.
+
+A pure ASGI middleware, so both are checked before a byte of the body is read: a request without
+a valid token on any route that is not public answers 401 and its body is never read (nor
+buffered, nor spooled to disk); a body larger than its route takes answers 413, from its
+Content-Length before reading, or as soon as the bytes read pass the cap (chunked bodies too).
+
+Public routes: /healthz, the API document (/openapi.json) and its pages (/docs..., /redoc).
+Every other path, including paths no route serves and routes added later, needs a token.
+
+The actor found here is kept in the request's state; `api.auth.current_actor` reuses it.
+"""
+
+import json
+import re
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.context import OUTAGES
+from service.evidence import MAX_BYTES as MAX_EVIDENCE_BYTES
+from service.users import authenticate
+
+PUBLIC = frozenset({"/healthz", "/openapi.json", "/docs", "/redoc"})
+MAX_BODY_BYTES = 1024 * 1024  # a JSON body, on every route
+# An evidence upload: the file (at most MAX_EVIDENCE_BYTES, checked exactly as it streams) and
+# its form fields (kind, source, a note of at most 10,000 characters) with their boundaries.
+MAX_UPLOAD_BYTES = MAX_EVIDENCE_BYTES + 256 * 1024
+UPLOAD_PATH = re.compile(r"/claims/[^/]+/evidence")
+
+MISSING_TOKEN = "send Authorization: Bearer <token>"
+BAD_TOKEN = "the token is not valid"
+UNAVAILABLE = "the claims service cannot reach its database or Temporal; try again shortly"
+
+
+def is_public(path: str) -> bool:
+    return path in PUBLIC or path.startswith("/docs/")
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of `Authorization: Bearer <token>`, else None (as FastAPI's HTTPBearer reads it)."""
+    scheme, _, token = (authorization or "").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def body_limit(scope: Scope, headers: Headers) -> int:
+    """The most body bytes this request may send: an evidence upload more, everything else 1 MiB."""
+    multipart = headers.get("content-type", "").lower().startswith("multipart/form-data")
+    upload = scope["method"] == "POST" and multipart and UPLOAD_PATH.fullmatch(scope["path"])
+    return MAX_UPLOAD_BYTES if upload else MAX_BODY_BYTES
+
+
+def too_large_message(limit: int) -> str:
+    if limit >= 1024 * 1024:
+        return f"the request body is larger than {limit / (1024 * 1024):g} MiB"
+    return f"the request body is larger than {limit} bytes"
+
+
+class BodyTooLarge(HTTPException):
+    """Raised while the body is read, once it passes its cap: the exception handlers answer 413."""
+
+    def __init__(self, limit: int):
+        super().__init__(413, too_large_message(limit))
+        self.limit = limit
+
+
+async def answer(send: Send, status: int, code: str, message: str, headers: dict | None = None) -> None:
+    """An error in the contract's shape, sent without reading anything of the request."""
+    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
+class Gate:
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        if not is_public(scope["path"]):
+            token = bearer_token(headers.get("authorization"))
+            if token is None:
+                await answer(send, 401, "unauthenticated", MISSING_TOKEN, {"WWW-Authenticate": "Bearer"})
+                return
+            sessions = scope["app"].state.ctx.sessions
+            try:
+                actor = await run_in_threadpool(authenticate, sessions, token)
+            except OUTAGES:
+                await answer(send, 503, "unavailable", UNAVAILABLE)
+                return
+            if actor is None:
+                await answer(send, 401, "unauthenticated", BAD_TOKEN, {"WWW-Authenticate": "Bearer"})
+                return
+            scope.setdefault("state", {})["actor"] = actor
+
+        limit = body_limit(scope, headers)
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            await answer(send, 413, "too_large", too_large_message(limit))
+            return
+        started = False
+        seen = 0
+
+        async def capped() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, capped, watched)
+        except BodyTooLarge as err:
+            if started:
+                raise
+            await answer(send, 413, "too_large", err.detail)
