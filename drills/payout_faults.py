@@ -401,6 +401,7 @@ async def run(
         "GUARANTEE_HOME": str(work),
     }
     workers = Workers(env, work / "worker.log")
+    running: list[asyncio.Future] = []
     try:
         stub_server.start()
         temporal.start()
@@ -465,6 +466,7 @@ async def run(
                     report.kills_during_payout += 1
 
         damage = asyncio.gather(chaos(), kill_during_payout())
+        running += [driving, damage]
         await driving
 
         def all_paid() -> bool:
@@ -481,6 +483,9 @@ async def run(
         stub.clear_faults()
         verify(sessions, stub_server.url, payouts, amounts, report)
     finally:
+        for future in running:  # on a failure or a cancellation: nothing may start a process after this
+            future.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
         report.worker_kills = workers.kills
         workers.stop()
         temporal.stop()
