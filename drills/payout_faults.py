@@ -1,12 +1,20 @@
 """Pay many claims while everything fails: prove each is paid exactly once and nothing is lost.
 
-The drill runs the real parts as separate processes: the Temporal dev server (restarted once in
-the middle), a worker (killed with SIGKILL at random moments and started again), and the
-Stripe-compatible stub answering a share of requests with 500, 429 or a dropped connection after
-the money moved. It opens, decides and approves every claim, waits until none is left moving,
-and then checks the ledger against the provider's own records, to the cent.
+What runs where. The drill's own process opens, decides and approves every claim through the
+service layer (its Temporal client, the database) and checks the outcome. Three processes of
+their own do the rest, each started from this checkout:
+- the Temporal dev server, SIGKILLed once midway and started again on the same database file;
+- the worker (`python -m worker`), SIGKILLed at seeded moments, and on purpose while a payout
+  waits inside the provider call, then started again;
+- the Stripe-compatible stub (`python -m stripe_stub`), answering a seeded share of requests
+  with 500 or 429, and following a plan drawn from the seed: numbered transfers and refunds have
+  their connection cut after the money moved, two are answered only 10 s after it moved:
+  the worker is SIGKILLed in that wait.
+Half the claims are paid by transfer, half by refund of a charge made on the stub first. When
+none is left moving, the ledger is checked against the provider's own records, to the cent.
 
     python -m drills.payout_faults --claims 200        # the full drill (./run drill)
+    python -m drills.payout_faults --claims 50 --database-url postgresql+psycopg://postgres@127.0.0.1/db
 """
 
 import argparse
@@ -15,7 +23,6 @@ import contextlib
 import os
 import random
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -27,7 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import stripe
-from sqlalchemy import select
+from sqlalchemy import make_url, select
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
@@ -35,7 +42,7 @@ from rules.errors import DomainError
 from schema import tables
 from schema.claims import ApprovalRequest, ClaimOpen, DecisionRequest, EvidenceAdd, PayoutDetails
 from schema.database import make_engine, make_sessions, migrate
-from schema.enums import ClaimStatus, Role
+from schema.enums import ClaimStatus, PayoutMethod, Role
 from schema.policy import load_policy
 from service import claims
 from service.context import OUTAGES, Context
@@ -47,54 +54,98 @@ from stack.ports import free_port
 from stack.secrets import secret
 from stack.temporal import DEV_SERVER
 from stripe_stub.control import StubControl
-from stripe_stub.server import start_in_thread
 
-FAULTS = {"error_rate": 0.20, "rate_limit_rate": 0.05, "timeout_rate": 0.05, "timeout_mode": "drop"}
+ROOT = Path(__file__).resolve().parents[1]  # the worker and the stub import this checkout
+RATES = {"error_rate": 0.20, "rate_limit_rate": 0.05}  # seeded shares of all stub requests
+HOLD_SECONDS = 10.0  # time to see it and SIGKILL, even on a busy machine; under the provider's 20 s timeout
 
 
 @dataclass
 class Report:
     claims: int = 0
-    paid_once: int = 0
+    database: str = ""
+    transfers_paid: int = 0
+    refunds_paid: int = 0
     stuck: list[str] = field(default_factory=list)
     paid_twice: list[str] = field(default_factory=list)
     mismatched: list[str] = field(default_factory=list)
     unknown_at_provider: list[str] = field(default_factory=list)
+    paid_without_provider_object: list[str] = field(default_factory=list)
     ledger_cents: int = 0
     provider_cents: int = 0
     worker_kills: int = 0
+    kills_during_payout: int = 0
     server_restarts: int = 0
+    drops_after_money_moved: int = 0
     faults: dict = field(default_factory=dict)
     seconds: float = 0.0
 
     @property
+    def paid_once(self) -> int:
+        return self.transfers_paid + self.refunds_paid
+
+    @property
     def ok(self) -> bool:
-        return (
-            self.paid_once == self.claims
-            and not (self.stuck or self.paid_twice or self.mismatched or self.unknown_at_provider)
-            and self.ledger_cents == self.provider_cents
-        )
+        failures = [
+            self.stuck,
+            self.paid_twice,
+            self.mismatched,
+            self.unknown_at_provider,
+            self.paid_without_provider_object,
+        ]
+        return self.paid_once == self.claims and not any(failures) and self.ledger_cents == self.provider_cents
+
+    @property
+    def exercised(self) -> bool:
+        """Whether the faults the drill exists for happened, as observed; without them a pass proves little."""
+        return self.drops_after_money_moved >= 1 and self.kills_during_payout >= 1 and self.server_restarts == 1
 
     def lines(self) -> list[str]:
+        if not self.ok:
+            result = "FAILED"
+        elif not self.exercised:
+            result = "INCONCLUSIVE: paid, but the planned faults did not all happen"
+        else:
+            result = "every approved claim paid exactly once"
         return [
+            f"database               {self.database}",
             f"claims approved        {self.claims}",
-            f"paid exactly once      {self.paid_once}",
+            f"paid exactly once      {self.paid_once} ({self.transfers_paid} transfers, {self.refunds_paid} refunds)",
             f"paid more than once    {len(self.paid_twice)} {self.paid_twice[:5]}",
             f"stuck (not paid)       {len(self.stuck)} {self.stuck[:5]}",
             f"ledger/provider differ {len(self.mismatched)} {self.mismatched[:5]}",
             f"unknown at provider    {len(self.unknown_at_provider)} {self.unknown_at_provider[:5]}",
+            f"paid, no such object   {len(self.paid_without_provider_object)} {self.paid_without_provider_object[:5]}",
             f"ledger total           {self.ledger_cents} cents",
             f"provider total         {self.provider_cents} cents",
-            f"worker SIGKILLs        {self.worker_kills}",
-            f"Temporal restarts      {self.server_restarts}",
+            f"worker SIGKILLs        {self.worker_kills}, {self.kills_during_payout} inside a provider call",
+            f"Temporal SIGKILLs      {self.server_restarts} (then started again)",
+            f"dropped after paying   {self.drops_after_money_moved} connections cut after the money moved",
             f"provider faults        {self.faults}",
             f"took                   {self.seconds:.1f} s",
-            "RESULT                 " + ("every approved claim paid exactly once" if self.ok else "FAILED"),
+            f"RESULT                 {result}",
         ]
 
 
+def _spawn(args: list[str], log: Path, stdout=None, **popen) -> subprocess.Popen:
+    """A process writing to `log` (its stdout too, unless piped)."""
+    with log.open("ab") as out:
+        return subprocess.Popen(args, stdout=out if stdout is None else stdout, stderr=out, **popen)
+
+
+def _stop(proc: subprocess.Popen | None) -> None:
+    """Ask a process to stop (SIGTERM), and SIGKILL it if it has not within 20 s."""
+    if proc and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class TemporalServer:
-    """The dev server as a process of its own, so the drill can stop and start it on the same file."""
+    """The dev server as a process of its own, so the drill can kill it and start it on the same file."""
 
     def __init__(self, db_file: Path, log: Path):
         self.port = free_port()
@@ -108,7 +159,7 @@ class TemporalServer:
         self._proc: subprocess.Popen | None = None
 
     def start(self) -> None:
-        self._proc = subprocess.Popen(self._args, stdout=self._log.open("ab"), stderr=subprocess.STDOUT)
+        self._proc = _spawn(self._args, self._log)
 
     async def wait_ready(self, seconds: float = 30) -> Client:
         deadline = time.monotonic() + seconds
@@ -120,38 +171,98 @@ class TemporalServer:
                     raise
                 await asyncio.sleep(0.2)
 
+    def kill(self) -> None:
+        """SIGKILL: no shutdown at all, as when the machine under it dies."""
+        self._proc.kill()
+        self._proc.wait()
+
     def stop(self) -> None:
-        if self._proc and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+        _stop(self._proc)
+
+
+class StubServer:
+    """The Stripe stub as a process of its own: `python -m stripe_stub --port P --state PATH`."""
+
+    def __init__(self, state: Path, log: Path):
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self._args = [sys.executable, "-m", "stripe_stub", "--port", str(port), "--state", str(state)]
+        self._args += ["--log-level", "warning"]
+        self._log = log
+        self._proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        """Returns once the stub says it listens (its one line on stdout)."""
+        self._proc = _spawn(self._args, self._log, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        line = self._proc.stdout.readline()
+        if not line.startswith(f"stripe stub listening on {self.url} "):
+            self.stop()
+            raise RuntimeError(f"the stripe stub did not start: {line!r} (see {self._log})")
+
+    def stop(self) -> None:
+        _stop(self._proc)
 
 
 class Workers:
     """The worker as a child process, killed with SIGKILL and started again."""
 
+    READY = b"worker on task queue"  # what worker.py prints as it starts polling
+
     def __init__(self, env: dict, log: Path):
         self._env, self._log = env, log
         self._proc: subprocess.Popen | None = None
-        self.kills = 0
+        self._log_from = 0
+        self.kills = 0  # SIGKILLs that found the worker alive
 
     def start(self) -> None:
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", "worker"], env=self._env, stdout=self._log.open("ab"), stderr=subprocess.STDOUT
-        )
+        self._log_from = self._log.stat().st_size if self._log.exists() else 0
+        self._proc = _spawn([sys.executable, "-m", "worker"], self._log, cwd=ROOT, env=self._env)
+
+    def settled(self) -> bool:
+        """Whether the worker last started is at work, or has died trying: either way, done starting."""
+        with self._log.open("rb") as log:
+            log.seek(self._log_from)
+            return self.READY in log.read() or self._proc.poll() is not None
 
     def kill(self) -> None:
-        self._proc.send_signal(signal.SIGKILL)
-        self._proc.wait()
-        self.kills += 1
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+            self.kills += 1
 
     def stop(self) -> None:
-        if self._proc and self._proc.poll() is None:
-            self._proc.terminate()
-            self._proc.wait()
+        _stop(self._proc)
+
+
+def fault_plan(claims: int, rng: random.Random) -> dict:
+    """The stub's numbered faults (each claim is paid by one creation, numbered from 1): two held
+    answers in the first half, so the kill they invite costs its 30 s activity timeout early, and
+    one creation in twenty (at least two) cut off after the money moved."""
+    holds = rng.sample(range(1, claims // 2 + 1), 2)
+    drops = rng.sample([n for n in range(1, claims + 1) if n not in holds], max(2, claims // 20))
+    return {"drop_creates": sorted(drops), "hold_creates": dict.fromkeys(sorted(holds), HOLD_SECONDS)}
+
+
+async def _wait(event: asyncio.Event, seconds: float) -> bool:
+    """Sleep `seconds`, or less if `event` is set; whether it is."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), seconds)
+    return event.is_set()
+
+
+async def _until(condition, seconds: float) -> bool:
+    """Poll `condition()` until it holds, or `seconds` pass; whether it held."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
+async def _hung_up(stub: StubControl, after: int) -> bool:
+    """Whether the stub sees a held answer's client hang up (more than `after` so far) within 10 s."""
+    return await _until(lambda: stub.observed()["abandoned"] > after, 10)
 
 
 async def _persist(call, what: str, settled=lambda: False, seconds: float = 300) -> None:
@@ -174,21 +285,20 @@ async def _persist(call, what: str, settled=lambda: False, seconds: float = 300)
             await asyncio.sleep(0.5)
 
 
-async def _drive(ctx: Context, people: dict, claim_id: str, amount: int) -> None:
-    """One claim from opening to approval, every step safe to repeat."""
+async def _drive(ctx: Context, people: dict, claim_id: str, amount: int, details: PayoutDetails) -> None:
+    """One claim from opening to approval, every step safe to repeat; a refund is a money-back claim."""
     specialist, lead = people["specialist"], people["lead"]
     request = ClaimOpen(
         customer_id=f"cus_{claim_id}",
         pro_id=f"pro_{claim_id}",
         project_id=f"prj_{claim_id}",
-        type="property_damage",
+        type="work_not_done" if details.method == PayoutMethod.refund else "property_damage",
         amount_cents=amount,
         currency="USD",
         incident_date=datetime.now(UTC).date(),
         channel="phone",
         description="drill claim",
     )
-    details = PayoutDetails(method="transfer", account_id=f"acct_{claim_id}")
     await _persist(lambda: claims.open_claim(ctx, specialist, request, details, claim_id=claim_id), f"open {claim_id}")
     note = EvidenceAdd(kind="note", source="customer", note="x")
     decision = DecisionRequest(outcome="approve", amount_cents=amount, rationale="drill")
@@ -213,44 +323,68 @@ def _statuses(sessions, claim_ids: list[str]) -> Counter:
     return Counter(status for _, status in rows)
 
 
-def _verify(sessions, stub_url: str, claim_ids: list[str], amounts: dict[str, int], report: Report) -> None:
+def _matches(made, row: tables.Payout, details: PayoutDetails, amount: int) -> bool:
+    """The provider's object is the one the ledger row names: the claim's method, destination and amount."""
+    destination = made.destination if made.object == "transfer" else made.charge
+    expected = (row.provider_ref, amount, details.method.value, details.destination)
+    return (made.id, made.amount, made.object, destination) == expected and row.amount_cents == amount
+
+
+def verify(sessions, stub_url: str, payouts: dict[str, PayoutDetails], amounts: dict[str, int], report: Report):
+    """Each claim against the provider's transfers and refunds (found by their claim_id metadata) and the ledger."""
     provider = stripe.StripeClient(STUB_API_KEY, base_addresses={"api": stub_url}, max_network_retries=3)
-    transfers: dict[str, list] = {}
-    known = set(claim_ids)
-    for transfer in provider.v1.transfers.list(params={"limit": 100}).auto_paging_iter():
-        claim = transfer.metadata.to_dict().get("claim_id")
-        if claim in known:
-            transfers.setdefault(claim, []).append(transfer)
-            report.provider_cents += transfer.amount
+    every = {}
+    for kind in (provider.v1.transfers, provider.v1.refunds):
+        every |= {made.id: made for made in kind.list(params={"limit": 100}).auto_paging_iter()}
+    made_for: dict[str, list] = {}
+    for made in every.values():
+        claim = made.metadata.to_dict().get("claim_id")
+        if claim in amounts:
+            made_for.setdefault(claim, []).append(made)
+            report.provider_cents += made.amount
+    claim_ids = list(amounts)
     with sessions() as db:
         claims = {c.id: c for c in db.scalars(select(tables.Claim).where(tables.Claim.id.in_(claim_ids)))}
         ledger: dict[str, list] = {}
         for row in db.scalars(select(tables.Payout).where(tables.Payout.claim_id.in_(claim_ids))):
             ledger.setdefault(row.claim_id, []).append(row)
     for claim_id in claim_ids:
-        made, rows = transfers.get(claim_id, []), ledger.get(claim_id, [])
+        made, rows = made_for.get(claim_id, []), ledger.get(claim_id, [])
         paid_rows = [r for r in rows if r.status == "paid"]
         report.ledger_cents += sum(r.amount_cents for r in paid_rows)
         if claims[claim_id].status != ClaimStatus.paid:
             report.stuck.append(f"{claim_id}:{claims[claim_id].status}")
+        report.paid_without_provider_object += [
+            f"{claim_id}:{r.provider_ref}" for r in paid_rows if r.provider_ref not in every
+        ]
         if len(made) > 1 or len(paid_rows) > 1:
             report.paid_twice.append(claim_id)
         elif len(made) == 1 and len(paid_rows) == 1:
-            if (made[0].id, made[0].amount) != (paid_rows[0].provider_ref, paid_rows[0].amount_cents) or made[
-                0
-            ].amount != amounts[claim_id]:
+            if not _matches(made[0], paid_rows[0], payouts[claim_id], amounts[claim_id]):
                 report.mismatched.append(claim_id)
+            elif made[0].object == "refund":
+                report.refunds_paid += 1
             else:
-                report.paid_once += 1
+                report.transfers_paid += 1
         elif made and not paid_rows:
             report.unknown_at_provider.append(claim_id)
 
 
-async def run(claims: int, *, kill_every: tuple[float, float] = (2.0, 6.0), seed: int = 7, work: Path) -> Report:
+async def run(
+    claims: int,
+    *,
+    kill_every: tuple[float, float] = (2.0, 6.0),
+    seed: int = 7,
+    work: Path,
+    database_url: str | None = None,
+) -> Report:
+    """The drill in `work` (logs, state files; the SQLite database unless `database_url` names one)."""
+    if claims < 4:
+        raise ValueError("the fault plan needs at least 4 claims")
     rng = random.Random(seed)
-    report = Report(claims=claims)
+    database_url = database_url or f"sqlite:///{work / 'guarantee.db'}"
+    report = Report(claims=claims, database=make_url(database_url).get_backend_name())
     started = time.monotonic()
-    database_url = f"sqlite:///{work / 'guarantee.db'}"
     migrate(database_url)
     engine = make_engine(database_url)
     sessions = make_sessions(engine)
@@ -258,24 +392,33 @@ async def run(claims: int, *, kill_every: tuple[float, float] = (2.0, 6.0), seed
         role: add_user(sessions, f"drill-{role}-{uuid.uuid4().hex[:6]}", Role(role))[0]
         for role in ("specialist", "lead")
     }
-    stub_url, stop_stub = start_in_thread(work / "stripe-stub.json")
-    stub = StubControl(stub_url)
-    stub.faults(seed=seed, **FAULTS)
+    stub_server = StubServer(work / "stripe-stub.json", work / "stripe-stub.log")
     temporal = TemporalServer(work / "temporal.db", work / "temporal.log")
     env = os.environ | {
         "TEMPORAL_ADDRESS": temporal.address,
         "DATABASE_URL": database_url,
-        "STRIPE_API_BASE": stub_url,
+        "STRIPE_API_BASE": stub_server.url,
         "STRIPE_API_KEY": STUB_API_KEY,
         "GUARANTEE_HOME": str(work),
     }
     workers = Workers(env, work / "worker.log")
-    temporal.start()
+    running: list[asyncio.Future] = []
     try:
+        stub_server.start()
+        temporal.start()
         client = await temporal.wait_ready()
-        workers.start()
+        stub = StubControl(stub_server.url)
         claim_ids = [uuid.uuid4().hex[:12] for _ in range(claims)]
         amounts = {c: rng.randint(100, 250_000) for c in claim_ids}
+        refunded = claim_ids[1::2]
+        charges = stub.seed(charges=[{"amount": amounts[c], "currency": "usd"} for c in refunded])["charges"]
+        payouts = {c: PayoutDetails(method="transfer", account_id=f"acct_{c}") for c in claim_ids}
+        payouts |= {
+            c: PayoutDetails(method="refund", charge_id=ch["id"]) for c, ch in zip(refunded, charges, strict=True)
+        }
+        plan = fault_plan(claims, rng)
+        stub.faults(seed=seed, **RATES, **plan)
+        workers.start()
         ctx = Context(
             client=client,
             sessions=sessions,
@@ -287,44 +430,73 @@ async def run(claims: int, *, kill_every: tuple[float, float] = (2.0, 6.0), seed
 
         async def drive(claim_id: str) -> None:
             async with gate:
-                await _drive(ctx, people, claim_id, amounts[claim_id])
+                await _drive(ctx, people, claim_id, amounts[claim_id], payouts[claim_id])
 
         driving = asyncio.gather(*(drive(c) for c in claim_ids))
         chaos_over = asyncio.Event()
+        killing = asyncio.Lock()  # one worker SIGKILL at a time, and none while Temporal restarts
 
         async def chaos() -> None:
+            """SIGKILL the worker at seeded intervals of its working life (a slow machine's slow starts
+            do not eat them); once, a few kills in, Temporal as well."""
             restart_at = time.monotonic() + sum(kill_every)
-            while not chaos_over.is_set():
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(chaos_over.wait(), rng.uniform(*kill_every))
-                if chaos_over.is_set():
-                    break
-                workers.kill()
-                if report.server_restarts == 0 and time.monotonic() >= restart_at:
-                    temporal.stop()
-                    temporal.start()
-                    report.server_restarts += 1
-                workers.start()
+            while True:
+                await _until(workers.settled, 60)
+                if await _wait(chaos_over, rng.uniform(*kill_every)):
+                    return
+                async with killing:
+                    workers.kill()
+                    if report.server_restarts == 0 and time.monotonic() >= restart_at:
+                        temporal.kill()
+                        temporal.start()
+                        await temporal.wait_ready()
+                        report.server_restarts += 1
+                    workers.start()
 
-        chaos_task = asyncio.create_task(chaos())
+        async def kill_during_payout() -> None:
+            """SIGKILL the worker while the stub holds a payout's answer: the activity is inside the
+            provider call, the money has moved, the ledger does not know. Counted once the stub
+            sees the held request's client hang up."""
+            held = 0
+            while held < len(plan["hold_creates"]) and not await _wait(chaos_over, 0.05):
+                seen = stub.observed()
+                if seen["planned"]["held"] == held or seen["in_flight"] == 0:
+                    continue
+                held = seen["planned"]["held"]
+                async with killing:
+                    before = stub.observed()
+                    if before["in_flight"] == 0:
+                        continue  # answered while the lock was busy
+                    workers.kill()
+                    workers.start()
+                if await _hung_up(stub, after=before["abandoned"]):
+                    report.kills_during_payout += 1
+
+        damage = asyncio.gather(chaos(), kill_during_payout())
+        running += [driving, damage]
         await driving
-        deadline = time.monotonic() + 600
-        while _statuses(sessions, claim_ids).get(ClaimStatus.paid, 0) < claims and time.monotonic() < deadline:
-            await asyncio.sleep(0.5)
+
+        def all_paid() -> bool:
+            return _statuses(sessions, claim_ids).get(ClaimStatus.paid, 0) == claims
+
+        await _until(all_paid, 600)
         chaos_over.set()
-        await chaos_task
+        await damage
         # Whatever is still moving gets a calm minute to settle before it counts as stuck.
-        calm = time.monotonic() + 60
-        while _statuses(sessions, claim_ids).get(ClaimStatus.paid, 0) < claims and time.monotonic() < calm:
-            await asyncio.sleep(0.5)
-        report.faults = stub.injected()
+        await _until(all_paid, 60)
+        observed = stub.observed()
+        report.faults = observed["injected"]
+        report.drops_after_money_moved = observed["planned"]["dropped"]
         stub.clear_faults()
-        _verify(sessions, stub_url, claim_ids, amounts, report)
+        verify(sessions, stub_server.url, payouts, amounts, report)
     finally:
+        for future in running:  # on a failure or a cancellation: nothing may start a process after this
+            future.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
         report.worker_kills = workers.kills
         workers.stop()
         temporal.stop()
-        stop_stub()
+        stub_server.stop()
         engine.dispose()
         report.seconds = time.monotonic() - started
     return report
@@ -332,18 +504,19 @@ async def run(claims: int, *, kill_every: tuple[float, float] = (2.0, 6.0), seed
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m drills.payout_faults", description=__doc__.splitlines()[0])
-    parser.add_argument("--claims", type=int, default=200)
+    parser.add_argument("--claims", type=int, default=200, help="at least 4")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--database-url", help="SQLAlchemy URL (default: a SQLite file in the working folder)")
     parser.add_argument("--keep", action="store_true", help="keep the working folder (logs, databases)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="payout-drill-"))
-    report = asyncio.run(run(args.claims, seed=args.seed, work=work))
+    report = asyncio.run(run(args.claims, seed=args.seed, work=work, database_url=args.database_url))
     print("\n".join(report.lines()))
     if args.keep:
         print(f"logs and state in {work}")
     else:
         shutil.rmtree(work, ignore_errors=True)
-    sys.exit(0 if report.ok else 1)
+    sys.exit(0 if report.ok and report.exercised else 1)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,9 @@ take any `sk_test_` key; these can wipe or rewrite the stub's books, so they tak
 `stripe_stub.control.StubControl(url, key)` sends it.
 
     GET    /_stub/health   {"ok": true}
-    GET    /_stub/faults   {"faults": {...}, "injected": {"server_error", "rate_limit", "timeout", "declined"}}
+    GET    /_stub/faults   {"faults": {...}, "injected": {"server_error", "rate_limit", "timeout", "declined"},
+                           "planned": {"creations", "dropped", "held"}, "in_flight": n, "abandoned": n}
+                           (see `faults.Faults.describe`)
     POST   /_stub/faults   a fault configuration (see `faults`); replaces the current one
     DELETE /_stub/faults   every fault off
     POST   /_stub/reset    {"balance": {"usd": 100000}}  (optional) -> a fresh stub: no objects,

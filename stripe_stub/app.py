@@ -2,7 +2,8 @@
 
 Every /v1 request goes: API key check (401) -> injected 500/429, if any -> parameters decoded
 from the query (GET) or the form body (POST) -> the operation, POSTs under the idempotency rules
--> for a transfer or refund just created, an injected timeout, if any.
+-> for a transfer or refund just created, its answer withheld, if the faults say so (a timeout,
+a planned drop or hold). Transfer and refund creations count as in flight until answered.
 
     POST /v1/transfers            GET /v1/transfers[/{id}]
     POST /v1/refunds              GET /v1/refunds[/{id}]
@@ -41,7 +42,7 @@ _CREATE = {
     "refunds": operations.create_refund,
     "charges": operations.create_charge,
 }
-_MONEY_LEAVES = {"transfers", "refunds"}  # creations an injected timeout applies to
+_MONEY_LEAVES = {"transfers", "refunds"}  # creations whose answer faults may withhold
 
 
 def create_app(
@@ -100,7 +101,10 @@ def _retrieve_route(kind: str):
 
 
 async def _create(request: Request, kind: str) -> Response:
-    return await _idempotent(request, _CREATE[kind], money_leaves=kind in _MONEY_LEAVES)
+    if kind not in _MONEY_LEAVES:
+        return await _idempotent(request, _CREATE[kind])
+    with _stub(request).faults.creating():
+        return await _idempotent(request, _CREATE[kind], money_leaves=True)
 
 
 async def _reverse(request: Request, id: str) -> Response:
@@ -210,7 +214,7 @@ async def _call(request: Request, handle, *, money_leaves: bool = False) -> Resp
         headers["Original-Request"] = outcome.request_id
     response = JSONResponse(outcome.body, status_code=outcome.status, headers=headers)
     if money_leaves and outcome.created:
-        timeout = stub.faults.timeout_after_create()
+        timeout = stub.faults.after_create()
         if timeout is not None:
             return await _time_out(request, response, timeout)
     return response
@@ -230,13 +234,14 @@ def _error_response(error: StripeError, request_id: str, request: Request) -> Re
 
 
 async def _time_out(request: Request, response: Response, timeout: Timeout) -> Response:
-    """The money moved and the result is stored; the client does not get to hear about it."""
+    """The money moved and the result is stored; the client hears of it late, or never."""
     if timeout.mode == "drop" and await _drop_connection(request):
         return response  # the server discards it: the connection is gone
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout.seconds
     while (left := deadline - loop.time()) > 0:
         if await request.is_disconnected():
+            _stub(request).faults.abandoned()
             break  # the client gave up waiting: nobody is left to answer
         await asyncio.sleep(min(0.05, left))
     return response

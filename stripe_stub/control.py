@@ -57,6 +57,11 @@ class StubControl:
         """How many faults of each kind were injected since the configuration was set."""
         return self._call("GET", "faults")["injected"]
 
+    def observed(self) -> dict:
+        """All GET /_stub/faults knows: the configuration, the faults injected and planned faults done
+        since it was set, the transfer/refund creations in flight now, the withheld answers abandoned."""
+        return self._call("GET", "faults")
+
     def clock(self, *, frozen_at: int | None = None, advance: int = 0, unfreeze: bool = False) -> dict:
         return self._call("POST", "clock", {"frozen_at": frozen_at, "advance": advance, "unfreeze": unfreeze})
 

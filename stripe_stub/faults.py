@@ -8,20 +8,29 @@
      "timeout_rate": 0.0,          ... or this share of them
      "timeout_mode": "delay",      "delay": answer after timeout_seconds; "drop": cut the connection
      "timeout_seconds": 30.0,
+     "drop_creates": [3, 9],       the 3rd and 9th transfer/refund created: connection cut AFTER the money moved
+     "hold_creates": {"5": 3.0},   the 5th created: the money moves, the answer waits 3 s (or until the client hangs up)
      "declined_destinations": ["acct_..."],   transfers there fail: 400 account_invalid
      "empty_balance": false}       the platform balance reads 0: transfers fail balance_insufficient
 
 Every field is optional; POST replaces the whole configuration (absent fields are off).
 
+`drop_creates` and `hold_creates` are a plan rather than a share: they number the transfers and
+refunds created since the configuration was set (1, 2, ...; replays and refused requests are not
+creations), so a test knows which payout each fault hits. A creation the plan names gets that
+fault and nothing else; the others go on to `timeout_after_create` and `timeout_rate`.
+
 Faults never break idempotency: 500s and 429s are answered before the request reaches the
 idempotency layer (nothing is executed or stored, so a retry with the same key runs normally);
-a timed-out creation is stored with its idempotency record first, so a retry with the same key
-replays the object created the first time; replays themselves are never timed out.
+a timed-out, dropped or held creation is stored with its idempotency record first, so a retry
+with the same key replays the object created the first time; replays are never withheld.
 """
 
 import random
 import threading
-from typing import Literal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -39,6 +48,8 @@ class FaultConfig(BaseModel):
     timeout_seconds: float = Field(30.0, ge=0)
     declined_destinations: list[str] = []
     empty_balance: bool = False
+    drop_creates: list[Annotated[int, Field(ge=1)]] = []
+    hold_creates: dict[Annotated[int, Field(ge=1)], Annotated[float, Field(ge=0)]] = {}
 
 
 class Timeout(BaseModel):
@@ -49,6 +60,7 @@ class Timeout(BaseModel):
 class Faults:
     def __init__(self, config: FaultConfig | dict | None = None):
         self._lock = threading.Lock()
+        self._in_flight = 0  # requests under way: a new configuration does not reset it
         self.configure(config)
 
     def configure(self, config: FaultConfig | dict | None) -> FaultConfig:
@@ -58,6 +70,8 @@ class Faults:
             self._config = config
             self._random = random.Random(config.seed)
             self._injected = {"server_error": 0, "rate_limit": 0, "timeout": 0, "declined": 0}
+            self._planned = {"creations": 0, "dropped": 0, "held": 0}
+            self._abandoned = 0
         return config
 
     @property
@@ -66,8 +80,36 @@ class Faults:
             return self._config.model_copy()
 
     def describe(self) -> dict:
+        """What GET /_stub/faults answers: the configuration and what the stub has seen and done since it was set.
+
+        `in_flight` counts the transfer and refund creations being answered right now (a held answer
+        included), so a test can strike while a payout waits on the provider; `abandoned`, the
+        withheld answers (a delay or a hold) whose client hung up before hearing them.
+        """
         with self._lock:
-            return {"faults": self._config.model_dump(), "injected": dict(self._injected)}
+            return {
+                "faults": self._config.model_dump(),
+                "injected": dict(self._injected),
+                "planned": dict(self._planned),
+                "in_flight": self._in_flight,
+                "abandoned": self._abandoned,
+            }
+
+    @contextmanager
+    def creating(self) -> Iterator[None]:
+        """Around one transfer or refund creation request, from its arrival to its answer."""
+        with self._lock:
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def abandoned(self) -> None:
+        """A withheld answer lost its client."""
+        with self._lock:
+            self._abandoned += 1
 
     def random_failure(self, method: str) -> Literal["server_error", "rate_limit"] | None:
         """One draw per /v1 request: a 500, a 429, or nothing."""
@@ -85,10 +127,18 @@ class Faults:
             self._injected[outcome] += 1
             return outcome
 
-    def timeout_after_create(self) -> Timeout | None:
-        """Asked once per transfer or refund just created (never for a replay)."""
+    def after_create(self) -> Timeout | None:
+        """Asked once per transfer or refund just created (never for a replay): how to withhold its answer."""
         with self._lock:
             c = self._config
+            self._planned["creations"] += 1
+            number = self._planned["creations"]
+            if number in c.drop_creates:
+                self._planned["dropped"] += 1
+                return Timeout(mode="drop", seconds=c.timeout_seconds)
+            if number in c.hold_creates:
+                self._planned["held"] += 1
+                return Timeout(mode="delay", seconds=c.hold_creates[number])
             if c.timeout_after_create > 0:
                 self._config = c.model_copy(update={"timeout_after_create": c.timeout_after_create - 1})
             elif not (c.timeout_rate > 0 and self._random.random() < c.timeout_rate):

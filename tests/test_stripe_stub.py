@@ -123,6 +123,16 @@ def replayed(obj) -> str | None:
     return obj.last_response.headers.get("idempotent-replayed")
 
 
+def until(condition, seconds: float = 10.0) -> bool:
+    """Poll a real condition until it holds, or say it never did."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
 # --- transfers, refunds, balance transactions, balance -------------------------------------
 
 
@@ -436,6 +446,59 @@ def test_a_refund_timing_out_is_replayed_too(stub):
     again = c.v1.refunds.create(params={"charge": charge["id"], "amount": 900}, options={"idempotency_key": "r-1"})
     assert replayed(again) == "true" and [r.id for r in c.v1.refunds.list().data] == [again.id]
     assert c.v1.charges.retrieve(charge["id"]).amount_refunded == 900
+
+
+def test_planned_drops_hit_the_numbered_creations_and_replays_do_not_count(stub):
+    c = stub.control
+    with pytest.raises(RuntimeError, match="400"):
+        c.faults(drop_creates=[0])
+    charge = c.seed(charges=[{"amount": 900, "currency": "usd"}])["charges"][0]
+    c.faults(drop_creates=[2, 3])
+    transfer(stub.client, 100, key="t-1")  # creation 1
+    with pytest.raises(stripe.APIConnectionError):
+        transfer(stub.client, 200, key="t-2")  # creation 2: cut off after the money moved
+    assert replayed(transfer(stub.client, 200, key="t-2")) == "true"  # a replay is no creation
+    with pytest.raises(stripe.APIConnectionError):  # creation 3: a refund counts as well
+        stub.client.v1.refunds.create(params={"charge": charge["id"]}, options={"idempotency_key": "r-3"})
+    with pytest.raises(stripe.InvalidRequestError):  # refused: no creation
+        transfer(stub.client, 10 * USD, key="t-too-much")
+    transfer(stub.client, 400, key="t-4")  # creation 4: answered
+    observed = c.observed()
+    assert observed["planned"] == {"creations": 4, "dropped": 2, "held": 0}
+    assert observed["injected"]["timeout"] == 0 and observed["in_flight"] == 0
+    assert [t.amount for t in stub.client.v1.transfers.list().data] == [400, 200, 100]
+    assert [r.amount for r in stub.client.v1.refunds.list().data] == [900]
+    assert available(stub.client) == USD - 100 - 200 - 400
+
+
+def test_a_held_creation_is_in_flight_until_its_late_answer(stub):
+    stub.control.faults(hold_creates={"1": 1.5})
+    made = []
+    paying = threading.Thread(target=lambda: made.append(transfer(client(stub.url), 500, key="held-1")))
+    started = time.monotonic()
+    paying.start()
+    assert until(lambda: stub.control.observed()["in_flight"] == 1)
+    assert available(stub.client) == USD - 500  # the money moved before the answer
+    paying.join()
+    assert time.monotonic() - started >= 1.5 and replayed(made[0]) is None
+    observed = stub.control.observed()
+    assert (observed["planned"]["held"], observed["in_flight"], observed["abandoned"]) == (1, 0, 0)
+    transfer(stub.client, 600)  # creation 2: not held
+    assert stub.control.observed()["planned"] == {"creations": 2, "dropped": 0, "held": 1}
+
+
+def test_a_client_hanging_up_on_a_held_answer_is_seen_and_its_key_replays(stub):
+    stub.control.faults(hold_creates={"1": 30.0})
+    with pytest.raises(stripe.APIConnectionError):
+        transfer(client(stub.url, timeout=0.3), 700, key="held-2")
+
+    def gone() -> bool:
+        observed = stub.control.observed()
+        return (observed["abandoned"], observed["in_flight"]) == (1, 0)
+
+    assert until(gone), stub.control.observed()
+    again = transfer(stub.client, 700, key="held-2")
+    assert replayed(again) == "true" and [t.id for t in stub.client.v1.transfers.list().data] == [again.id]
 
 
 def test_the_sdk_own_retry_gets_the_object_created_the_first_time(stub):
