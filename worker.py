@@ -22,6 +22,7 @@ from activities.reconciliation import ReconciliationActivities
 from payments.stripe_provider import StripeProvider
 from schema.database import make_engine, make_sessions, migrate
 from schema.names import TASK_QUEUE
+from stack.codec import CodecKeyError
 from stack.config import Settings, load_settings
 from stack.temporal import connect, ensure_search_attributes
 from workflows.claim import ClaimWorkflow
@@ -79,6 +80,8 @@ def shown(url: str) -> str:
 async def connect_or_exit(settings: Settings) -> Client:
     try:
         return await connect(settings)
+    except CodecKeyError as err:
+        raise SystemExit(f"error: {err}") from None
     except RuntimeError as err:
         reason = " ".join(str(err).split())[:300] or type(err).__name__
         raise SystemExit(f"error: cannot reach Temporal at {settings.temporal_address}: {reason}") from None

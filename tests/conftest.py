@@ -13,7 +13,6 @@ import psycopg
 import pytest
 import stripe
 from sqlalchemy import select
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
@@ -32,6 +31,7 @@ from stack.config import STUB_API_KEY
 from stack.temporal import TEST_SERVER, ensure_search_attributes
 from stripe_stub.control import StubControl
 from stripe_stub.server import start_in_thread
+from tests.codec_key import CONVERTER
 from worker import build_worker
 from workflows.claim import ClaimWorkflow
 
@@ -41,7 +41,7 @@ PG_URL = os.environ.get("GUARANTEE_TEST_PG", "postgresql+psycopg://postgres@127.
 @pytest.fixture(scope="session")
 async def env():
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(TEST_SERVER), data_converter=pydantic_data_converter
+        test_server_existing_path=str(TEST_SERVER), data_converter=CONVERTER
     )
     await ensure_search_attributes(env.client, "default")
     yield env
