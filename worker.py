@@ -24,7 +24,7 @@ from schema.database import make_engine, make_sessions, migrate
 from schema.names import TASK_QUEUE
 from stack.codec import CodecKeyError
 from stack.config import Settings, load_settings
-from stack.temporal import connect, ensure_search_attributes
+from stack.temporal import TemporalConfigError, connect, ensure_search_attributes
 from workflows.claim import ClaimWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
 
@@ -80,7 +80,7 @@ def shown(url: str) -> str:
 async def connect_or_exit(settings: Settings) -> Client:
     try:
         return await connect(settings)
-    except CodecKeyError as err:
+    except (TemporalConfigError, CodecKeyError) as err:
         raise SystemExit(f"error: {err}") from None
     except RuntimeError as err:
         reason = " ".join(str(err).split())[:300] or type(err).__name__

@@ -18,6 +18,13 @@ class Settings:
     stripe_api_base: str | None
     stripe_api_key: str
     reconcile_cron: str
+    # A secured Temporal (Temporal Cloud, a cluster with mTLS): client certificate and key files, the
+    # server's CA and name when not publicly trusted, an API key. Unset: plain gRPC, as the dev server speaks.
+    temporal_tls_cert: Path | None = None
+    temporal_tls_key: Path | None = None
+    temporal_tls_ca: Path | None = None
+    temporal_tls_server_name: str | None = None
+    temporal_api_key: str | None = None
 
     @property
     def evidence_dir(self) -> Path:
@@ -53,4 +60,14 @@ def load_settings() -> Settings:
         stripe_api_base=os.environ.get("STRIPE_API_BASE") or None,
         stripe_api_key=os.environ.get("STRIPE_API_KEY") or STUB_API_KEY,
         reconcile_cron=os.environ.get("GUARANTEE_RECONCILE_CRON", "0 2 * * *"),
+        temporal_tls_cert=_path("TEMPORAL_TLS_CERT"),
+        temporal_tls_key=_path("TEMPORAL_TLS_KEY"),
+        temporal_tls_ca=_path("TEMPORAL_TLS_CA"),
+        temporal_tls_server_name=os.environ.get("TEMPORAL_TLS_SERVER_NAME") or None,
+        temporal_api_key=os.environ.get("TEMPORAL_API_KEY") or None,
     )
+
+
+def _path(name: str) -> Path | None:
+    value = os.environ.get(name, "").strip()
+    return Path(value).expanduser() if value else None

