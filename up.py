@@ -42,9 +42,11 @@ class ApiServer(uvicorn.Server):
         yield
 
 
-async def serve_api(ctx: Context, sock: socket.socket) -> tuple[ApiServer, asyncio.Task]:
+async def serve_api(
+    ctx: Context, sock: socket.socket, ui_origins: tuple[str, ...] = ()
+) -> tuple[ApiServer, asyncio.Task]:
     """The HTTP API on `sock` in this event loop; returns once it accepts connections."""
-    config = uvicorn.Config(create_app(ctx), log_level="warning", lifespan="off")
+    config = uvicorn.Config(create_app(ctx, ui_origins=ui_origins), log_level="warning", lifespan="off")
     server = ApiServer(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
@@ -90,6 +92,12 @@ async def run_up(port: int | None, temporal_port: int | None = None, temporal_ui
     async with contextlib.AsyncExitStack() as cleanup:
         cleanup.callback(lock.close)
         cleanup.callback(engine.dispose)
+        # The API's socket first: the dev server's UI is told where the codec endpoint is.
+        sock = bind(port if port is not None else settings.api_port)
+        sock.set_inheritable(False)  # not into the dev server's process
+        cleanup.callback(sock.close)
+        api_url = f"http://{HOST}:{sock.getsockname()[1]}"
+        ui_origins = settings.temporal_ui_origins
         if settings.temporal_address:
             client = await connect_or_exit(settings)
             await ensure_search_attributes(client, settings.temporal_namespace)
@@ -97,10 +105,11 @@ async def run_up(port: int | None, temporal_port: int | None = None, temporal_ui
         else:
             temporal_port = free_port(TEMPORAL_PORT if temporal_port is None else temporal_port)
             ui_port = free_port(TEMPORAL_UI_PORT if temporal_ui_port is None else temporal_ui_port)
-            env = await start_dev_server(settings, temporal_port, ui_port)
+            env = await start_dev_server(settings, temporal_port, ui_port, codec_endpoint=f"{api_url}/codec")
             cleanup.push_async_callback(env.shutdown)
             client = env.client
             temporal, temporal_ui = f"{HOST}:{temporal_port}", f"http://{HOST}:{ui_port}"
+            ui_origins += (temporal_ui, f"http://localhost:{ui_port}")
 
         stripe_base = settings.stripe_api_base
         if stripe_base is None:
@@ -117,10 +126,7 @@ async def run_up(port: int | None, temporal_port: int | None = None, temporal_ui
         ctx = Context(
             client=client, sessions=sessions, policy=load_policy(), evidence=EvidenceStore(settings.evidence_dir)
         )
-        sock = bind(port if port is not None else settings.api_port)
-        cleanup.callback(sock.close)
-        server, serving = await serve_api(ctx, sock)
-        api_url = f"http://{HOST}:{sock.getsockname()[1]}"
+        server, serving = await serve_api(ctx, sock, ui_origins)
         settings.api_url_file.write_text(api_url + "\n")
         cleanup.callback(_forget, settings.api_url_file, api_url)
 

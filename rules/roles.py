@@ -7,6 +7,8 @@ CASEWORK = frozenset({Role.specialist, Role.lead, Role.manager, Role.director})
 APPROVERS = frozenset({Role.lead, Role.manager, Role.director, Role.finance})
 FINANCE = frozenset({Role.finance})
 FINANCE_READERS = frozenset({Role.finance, Role.admin})
+# The Temporal UI shows every claim at once, outside the API's reads: those who oversee casework, and admin.
+HISTORY_READERS = frozenset({Role.lead, Role.manager, Role.director, Role.admin})
 STAFF = frozenset(Role)
 
 ROLES: dict[Action, frozenset[Role]] = {
@@ -20,6 +22,7 @@ ROLES: dict[Action, frozenset[Role]] = {
     Action.settle_payout: FINANCE,
     Action.read_claims: STAFF,
     Action.read_finance: FINANCE_READERS,
+    Action.read_history: HISTORY_READERS,
 }
 
 

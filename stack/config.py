@@ -25,6 +25,8 @@ class Settings:
     temporal_tls_ca: Path | None = None
     temporal_tls_server_name: str | None = None
     temporal_api_key: str | None = None
+    # Where a Temporal UI that is not the embedded one is served from, for the codec endpoint's CORS.
+    temporal_ui_origins: tuple[str, ...] = ()
 
     @property
     def evidence_dir(self) -> Path:
@@ -65,6 +67,9 @@ def load_settings() -> Settings:
         temporal_tls_ca=_path("TEMPORAL_TLS_CA"),
         temporal_tls_server_name=os.environ.get("TEMPORAL_TLS_SERVER_NAME") or None,
         temporal_api_key=os.environ.get("TEMPORAL_API_KEY") or None,
+        temporal_ui_origins=tuple(
+            o.strip().rstrip("/") for o in os.environ.get("GUARANTEE_TEMPORAL_UI_ORIGINS", "").split(",") if o.strip()
+        ),
     )
 
 

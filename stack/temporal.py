@@ -45,14 +45,20 @@ def converter(settings: Settings) -> DataConverter:
     return data_converter(load_keys(settings.home))
 
 
-async def start_dev_server(settings: Settings, port: int | None, ui_port: int | None) -> WorkflowEnvironment:
-    """The Temporal CLI dev server, persisting to a file under the data directory."""
+async def start_dev_server(
+    settings: Settings, port: int | None, ui_port: int | None, codec_endpoint: str | None = None
+) -> WorkflowEnvironment:
+    """The Temporal CLI dev server, persisting to a file under the data directory.
+
+    `codec_endpoint` (the API's /codec) lets its UI show decoded payloads to those the API lets decode.
+    """
     settings.home.mkdir(parents=True, exist_ok=True)
     return await WorkflowEnvironment.start_local(
         namespace=settings.temporal_namespace,
         data_converter=converter(settings),
         dev_server_existing_path=str(DEV_SERVER),
         dev_server_database_filename=str(settings.temporal_db),
+        dev_server_extra_args=["--ui-codec-endpoint", codec_endpoint] if codec_endpoint else [],
         search_attributes=sa.ALL,
         port=port,
         ui=True,
