@@ -26,6 +26,7 @@ from service.evidence import EvidenceStore
 from service.reconciliations import ensure_schedule
 from stack.config import Settings, load_settings
 from stack.ports import HOST, bind, free_port
+from stack.secrets import private_home
 from stack.temporal import ensure_search_attributes, start_dev_server
 from stripe_stub.server import start_in_thread
 from worker import build_worker, connect_or_exit, open_database, shown, stop_event
@@ -84,7 +85,7 @@ async def run_up(port: int | None, temporal_port: int | None = None, temporal_ui
     """
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings()
-    settings.home.mkdir(parents=True, exist_ok=True)
+    private_home(settings.home)  # before anything is created: the databases, the keys, the dev server's file
     lock = _lock_home(settings)
     stop = stop_event()
     engine = await asyncio.to_thread(open_database, settings)

@@ -24,6 +24,7 @@ from schema.database import make_engine, make_sessions, migrate
 from schema.names import TASK_QUEUE
 from stack.codec import CodecKeyError
 from stack.config import Settings, load_settings
+from stack.secrets import private_home
 from stack.temporal import TemporalConfigError, connect, ensure_search_attributes
 from workflows.claim import ClaimWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
@@ -96,10 +97,10 @@ async def run_worker() -> None:
             "error: TEMPORAL_ADDRESS is not set: a bare worker joins an existing Temporal "
             "(host:port); `guarantee up` runs everything on embedded defaults"
         )
+    private_home(settings.home)  # before anything is created: the payload key, evidence files
     stop = stop_event()
     client = await connect_or_exit(settings)
     await ensure_search_attributes(client, settings.temporal_namespace)
-    settings.home.mkdir(parents=True, exist_ok=True)
     if not settings.stripe_api_base:
         raise SystemExit("error: STRIPE_API_BASE is not set: a bare worker pays through an existing Stripe API")
     engine = await asyncio.to_thread(open_database, settings)
