@@ -12,6 +12,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from google.protobuf import json_format
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.api.common.v1 import Payload, Payloads
 
 from api.auth import allow
@@ -47,7 +49,6 @@ async def _apply(request: Request, operation: str) -> Response:
 
 def install(app: FastAPI, ui_origins: Iterable[str]) -> None:
     """The codec routes, and CORS on them for the Temporal UI's origins."""
-    allowed = frozenset(o.rstrip("/") for o in ui_origins)
 
     @app.post(f"{PREFIX}/decode", response_class=Response, tags=["codec"])
     async def decode(request: Request, actor: Actor = Depends(allow(Action.read_history))) -> Response:
@@ -59,19 +60,33 @@ def install(app: FastAPI, ui_origins: Iterable[str]) -> None:
         """Payloads encrypted with the newest key: what the Temporal UI sends when it starts or signals a workflow."""
         return await _apply(request, "encode")
 
-    @app.middleware("http")
-    async def cors(request: Request, call_next):
-        if not request.url.path.startswith(PREFIX + "/"):
-            return await call_next(request)
-        origin = request.headers.get("origin")
-        if request.method == "OPTIONS" and origin and "access-control-request-method" in request.headers:
-            if origin not in allowed:
-                return Response(status_code=403)
-            headers = {"Access-Control-Allow-Origin": origin, "Vary": "Origin"} | CORS_HEADERS
-            return Response(status_code=204, headers=headers)
-        response = await call_next(request)
-        response.headers["Vary"] = "Origin"
-        if origin in allowed:
-            response.headers["Access-Control-Allow-Origin"] = origin
-            response.headers["Access-Control-Allow-Credentials"] = "true"
-        return response
+    app.add_middleware(CodecCors, origins=frozenset(o.rstrip("/") for o in ui_origins))
+
+
+class CodecCors:
+    """CORS for the Temporal UI's origins on /codec/ only; every other request passes untouched."""
+
+    def __init__(self, app: ASGIApp, origins: frozenset[str]):
+        self.app, self.origins = app, origins
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(PREFIX + "/"):
+            return await self.app(scope, receive, send)
+        headers = Headers(scope=scope)
+        origin = headers.get("origin")
+        allowed = origin in self.origins
+        if scope["method"] == "OPTIONS" and origin and "access-control-request-method" in headers:
+            cors = {"Access-Control-Allow-Origin": origin, "Vary": "Origin"} | CORS_HEADERS
+            preflight = Response(status_code=204, headers=cors) if allowed else Response(status_code=403)
+            return await preflight(scope, receive, send)
+
+        async def send_with_cors(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                response_headers = MutableHeaders(scope=message)
+                response_headers.append("Vary", "Origin")
+                if allowed:
+                    response_headers["Access-Control-Allow-Origin"] = origin
+                    response_headers["Access-Control-Allow-Credentials"] = "true"
+            await send(message)
+
+        await self.app(scope, receive, send_with_cors)
