@@ -26,6 +26,7 @@ from service.evidence import EvidenceStore
 from service.reconciliations import ensure_schedule
 from stack.config import Settings, embedded_stub_key, load_settings
 from stack.ports import HOST, bind, free_port
+from stack.secrets import private_home
 from stack.temporal import ensure_search_attributes, start_dev_server
 from stripe_stub.server import start_in_thread
 from worker import build_worker, connect_or_exit, open_database, shown, stop_event
@@ -42,9 +43,11 @@ class ApiServer(uvicorn.Server):
         yield
 
 
-async def serve_api(ctx: Context, sock: socket.socket) -> tuple[ApiServer, asyncio.Task]:
+async def serve_api(
+    ctx: Context, sock: socket.socket, ui_origins: tuple[str, ...] = ()
+) -> tuple[ApiServer, asyncio.Task]:
     """The HTTP API on `sock` in this event loop; returns once it accepts connections."""
-    config = uvicorn.Config(create_app(ctx), log_level="warning", lifespan="off")
+    config = uvicorn.Config(create_app(ctx, ui_origins=ui_origins), log_level="warning", lifespan="off")
     server = ApiServer(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
@@ -82,7 +85,7 @@ async def run_up(port: int | None, temporal_port: int | None = None, temporal_ui
     """
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings()
-    settings.home.mkdir(parents=True, exist_ok=True)
+    private_home(settings.home)  # before anything is created: the databases, the keys, the dev server's file
     lock = _lock_home(settings)
     stop = stop_event()
     engine = await asyncio.to_thread(open_database, settings)
@@ -90,6 +93,12 @@ async def run_up(port: int | None, temporal_port: int | None = None, temporal_ui
     async with contextlib.AsyncExitStack() as cleanup:
         cleanup.callback(lock.close)
         cleanup.callback(engine.dispose)
+        # The API's socket first: the dev server's UI is told where the codec endpoint is.
+        sock = bind(port if port is not None else settings.api_port)
+        sock.set_inheritable(False)  # not into the dev server's process
+        cleanup.callback(sock.close)
+        api_url = f"http://{HOST}:{sock.getsockname()[1]}"
+        ui_origins = settings.temporal_ui_origins
         if settings.temporal_address:
             client = await connect_or_exit(settings)
             await ensure_search_attributes(client, settings.temporal_namespace)
@@ -97,10 +106,11 @@ async def run_up(port: int | None, temporal_port: int | None = None, temporal_ui
         else:
             temporal_port = free_port(TEMPORAL_PORT if temporal_port is None else temporal_port)
             ui_port = free_port(TEMPORAL_UI_PORT if temporal_ui_port is None else temporal_ui_port)
-            env = await start_dev_server(settings, temporal_port, ui_port)
+            env = await start_dev_server(settings, temporal_port, ui_port, codec_endpoint=f"{api_url}/codec")
             cleanup.push_async_callback(env.shutdown)
             client = env.client
             temporal, temporal_ui = f"{HOST}:{temporal_port}", f"http://{HOST}:{ui_port}"
+            ui_origins += (temporal_ui, f"http://localhost:{ui_port}")
 
         stripe_base, stripe_key = settings.stripe_api_base, settings.stripe_api_key
         if stripe_base is None:
@@ -125,10 +135,7 @@ async def run_up(port: int | None, temporal_port: int | None = None, temporal_ui
             evidence=EvidenceStore(settings.evidence_dir),
             signing_key=signing_key,
         )
-        sock = bind(port if port is not None else settings.api_port)
-        cleanup.callback(sock.close)
-        server, serving = await serve_api(ctx, sock)
-        api_url = f"http://{HOST}:{sock.getsockname()[1]}"
+        server, serving = await serve_api(ctx, sock, ui_origins)
         settings.api_url_file.write_text(api_url + "\n")
         cleanup.callback(_forget, settings.api_url_file, api_url)
 

@@ -22,8 +22,10 @@ from activities.reconciliation import ReconciliationActivities
 from payments.stripe_provider import StripeProvider
 from schema.database import make_engine, make_sessions, migrate
 from schema.names import TASK_QUEUE
+from stack.codec import CodecKeyError
 from stack.config import Settings, load_settings
-from stack.temporal import connect, ensure_search_attributes
+from stack.secrets import private_home
+from stack.temporal import TemporalConfigError, connect, ensure_search_attributes
 from workflows.claim import ClaimWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
 from workflows.signed_actions import SignedActions
@@ -83,6 +85,8 @@ def shown(url: str) -> str:
 async def connect_or_exit(settings: Settings) -> Client:
     try:
         return await connect(settings)
+    except (TemporalConfigError, CodecKeyError) as err:
+        raise SystemExit(f"error: {err}") from None
     except RuntimeError as err:
         reason = " ".join(str(err).split())[:300] or type(err).__name__
         raise SystemExit(f"error: cannot reach Temporal at {settings.temporal_address}: {reason}") from None
@@ -97,10 +101,10 @@ async def run_worker() -> None:
             "error: TEMPORAL_ADDRESS is not set: a bare worker joins an existing Temporal "
             "(host:port); `guarantee up` runs everything on embedded defaults"
         )
+    private_home(settings.home)  # before anything is created: the payload key, evidence files
     stop = stop_event()
     client = await connect_or_exit(settings)
     await ensure_search_attributes(client, settings.temporal_namespace)
-    settings.home.mkdir(parents=True, exist_ok=True)
     if not settings.stripe_api_base:
         raise SystemExit("error: STRIPE_API_BASE is not set: a bare worker pays through an existing Stripe API")
     engine = await asyncio.to_thread(open_database, settings)

@@ -5,6 +5,7 @@ refusals into status codes. Every change goes to the claim's workflow as an Upda
 only once the change is in the database, so the claim returned reflects it.
 """
 
+from collections.abc import Iterable
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Query, Request
@@ -12,7 +13,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from api import errors, inputs
+from api import codec, errors, inputs
 from api.auth import allow, current_actor
 from api.errors import ApiError
 from api.gate import Gate
@@ -41,12 +42,14 @@ from service import claims, queries, reconciliations
 from service.context import Context
 
 
-def create_app(ctx: Context) -> FastAPI:
+def create_app(ctx: Context, ui_origins: Iterable[str] = ()) -> FastAPI:
+    """The API on `ctx`; `ui_origins` are the Temporal UI's origins, which may call the codec endpoint."""
     app = FastAPI(title="Guarantee payouts", version="1", dependencies=[Depends(inputs.refuse_nul)])
     app.state.ctx = ctx
     app.add_middleware(Gate)  # the token, then the body's size, before any route reads a byte of it
     errors.install(app)
     _routes(app)
+    codec.install(app, ui_origins)
     return app
 
 

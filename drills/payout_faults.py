@@ -36,7 +36,6 @@ from pathlib import Path
 import stripe
 from sqlalchemy import make_url, select
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from rules.errors import DomainError
 from schema import tables
@@ -49,6 +48,7 @@ from service.context import OUTAGES, Context
 from service.evidence import EvidenceStore
 from service.users import add_user
 from stack import search_attributes as sa
+from stack.codec import data_converter, load_keys
 from stack.config import STUB_API_KEY
 from stack.ports import free_port
 from stack.secrets import secret
@@ -157,6 +157,8 @@ class TemporalServer:
             self._args += ["--search-attribute", f"{key.name}={kind}"]
         self._log = log
         self._proc: subprocess.Popen | None = None
+        # The workers' payload keys: they run with GUARANTEE_HOME set to this folder.
+        self.converter = data_converter(load_keys(db_file.parent))
 
     def start(self) -> None:
         self._proc = _spawn(self._args, self._log)
@@ -165,7 +167,7 @@ class TemporalServer:
         deadline = time.monotonic() + seconds
         while True:
             try:
-                return await Client.connect(self.address, data_converter=pydantic_data_converter)
+                return await Client.connect(self.address, data_converter=self.converter)
             except RuntimeError:
                 if time.monotonic() > deadline or self._proc.poll() is not None:
                     raise

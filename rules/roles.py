@@ -12,6 +12,8 @@ APPROVERS = frozenset({Role.lead, Role.manager, Role.director, Role.finance})
 FINANCE = frozenset({Role.finance})
 FINANCE_READERS = frozenset({Role.finance, Role.admin})
 LEADS = frozenset({Role.lead, Role.manager, Role.director})
+# The Temporal UI shows every claim at once, outside the API's reads: those who oversee casework, and admin.
+HISTORY_READERS = frozenset({Role.lead, Role.manager, Role.director, Role.admin})
 STAFF = frozenset(Role)
 
 ROLES: dict[Action, frozenset[Role]] = {
@@ -26,6 +28,7 @@ ROLES: dict[Action, frozenset[Role]] = {
     Action.assign: LEADS,
     Action.read_claims: STAFF,
     Action.read_finance: FINANCE_READERS,
+    Action.read_history: HISTORY_READERS,
 }
 
 

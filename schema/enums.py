@@ -131,3 +131,4 @@ class Action(StrEnum):
     assign = "assign"
     read_claims = "read_claims"
     read_finance = "read_finance"
+    read_history = "read_history"  # Temporal histories decoded (the Temporal UI, the CLI), through the codec endpoint

@@ -22,6 +22,15 @@ class Settings:
     stripe_api_base: str | None
     stripe_api_key: str
     reconcile_cron: str
+    # A secured Temporal (Temporal Cloud, a cluster with mTLS): client certificate and key files, the
+    # server's CA and name when not publicly trusted, an API key. Unset: plain gRPC, as the dev server speaks.
+    temporal_tls_cert: Path | None = None
+    temporal_tls_key: Path | None = None
+    temporal_tls_ca: Path | None = None
+    temporal_tls_server_name: str | None = None
+    temporal_api_key: str | None = None
+    # Where a Temporal UI that is not the embedded one is served from, for the codec endpoint's CORS.
+    temporal_ui_origins: tuple[str, ...] = ()
 
     @property
     def evidence_dir(self) -> Path:
@@ -61,6 +70,14 @@ def load_settings() -> Settings:
         stripe_api_base=os.environ.get("STRIPE_API_BASE") or None,
         stripe_api_key=os.environ.get("STRIPE_API_KEY") or STUB_API_KEY,
         reconcile_cron=os.environ.get("GUARANTEE_RECONCILE_CRON", "0 2 * * *"),
+        temporal_tls_cert=_path("TEMPORAL_TLS_CERT"),
+        temporal_tls_key=_path("TEMPORAL_TLS_KEY"),
+        temporal_tls_ca=_path("TEMPORAL_TLS_CA"),
+        temporal_tls_server_name=os.environ.get("TEMPORAL_TLS_SERVER_NAME") or None,
+        temporal_api_key=os.environ.get("TEMPORAL_API_KEY") or None,
+        temporal_ui_origins=tuple(
+            o.strip().rstrip("/") for o in os.environ.get("GUARANTEE_TEMPORAL_UI_ORIGINS", "").split(",") if o.strip()
+        ),
     )
 
 
@@ -69,3 +86,8 @@ def embedded_stub_key(settings: Settings) -> str:
     routes need: STRIPE_API_KEY if set, else a random `sk_test_` key kept readable by its owner only
     in GUARANTEE_HOME/stripe-stub-key (made on first use), so `demo seed` finds the same one."""
     return secret(settings.home, "STRIPE_API_KEY", "stripe-stub-key", make=lambda: f"sk_test_{secrets.token_hex(24)}")
+
+
+def _path(name: str) -> Path | None:
+    value = os.environ.get(name, "").strip()
+    return Path(value).expanduser() if value else None

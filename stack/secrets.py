@@ -6,6 +6,7 @@ Every process of one installation (`up`, workers, the CLI) finds the same file, 
 
 import os
 import secrets
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -36,3 +37,26 @@ def secret(home: Path, env: str, filename: str, make: Callable[[], str] = new_ke
         finally:
             draft.unlink()
     return path.read_text().strip()
+
+
+def private_home(home: Path) -> None:
+    """From here on this process creates files its owner alone reads (0600, folders 0700); `home` is 0700.
+
+    The umask is inherited by the processes started from here (the Temporal dev server, SQLite's
+    journal files), so guarantee.db, temporal.db and everything else under `home` come out 0600.
+    A `home` made before is tightened, and so are the databases in it: the folder closes everything
+    inside, the files stay closed if someone opens the folder again.
+    """
+    os.umask(0o077)
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _tighten(home, 0o700)
+    for pattern in ("*.db", "*.db-*"):
+        for path in home.glob(pattern):
+            if path.is_file():
+                _tighten(path, 0o600)
+
+
+def _tighten(path: Path, mode: int) -> None:
+    info = path.stat()
+    if info.st_uid == os.getuid() and info.st_mode & 0o077:
+        path.chmod(stat.S_IMODE(info.st_mode) & mode)

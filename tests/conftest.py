@@ -14,7 +14,6 @@ import psycopg
 import pytest
 import stripe
 from sqlalchemy import select
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
@@ -33,6 +32,7 @@ from stack.config import STUB_API_KEY
 from stack.temporal import TEST_SERVER, ensure_search_attributes
 from stripe_stub.control import StubControl
 from stripe_stub.server import start_in_thread
+from tests.codec_key import CONVERTER
 from worker import build_worker
 from workflows.claim import ClaimWorkflow
 from workflows.signed_actions import sign
@@ -45,7 +45,7 @@ PG_URL = os.environ.get("GUARANTEE_TEST_PG", "postgresql+psycopg://postgres@127.
 @pytest.fixture(scope="session")
 async def env():
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(TEST_SERVER), data_converter=pydantic_data_converter
+        test_server_existing_path=str(TEST_SERVER), data_converter=CONVERTER
     )
     await ensure_search_attributes(env.client, "default")
     yield env
@@ -153,9 +153,16 @@ class Stack:
 
         Only handles that `start_workflow` returned skip time on their own; the service returns the claim.
         """
-        handle = self.client.get_workflow_handle_for(ClaimWorkflow.run, claim_workflow_id(claim_id))
+        workflow_id = claim_workflow_id(claim_id)
+        run_id = (await self.client.get_workflow_handle(workflow_id).describe()).run_id
+        handle = self.client.get_workflow_handle_for(ClaimWorkflow.run, workflow_id, run_id=run_id)
         async with self.env.time_skipping_unlocked():
-            return await handle.result()
+            while True:
+                try:
+                    return await handle.result()
+                except RuntimeError as err:  # the test server's long poll came back empty: ask again
+                    if "No completion event found" not in str(err):
+                        raise
 
     def actions(self, claim_id: str) -> list[str]:
         return [a.action for a in self.rows(tables.AuditEntry, claim_id) if a.action != "notified"]

@@ -15,6 +15,7 @@ from tests.test_api_payouts import refused_payouts
 EVERYONE = [*Role, None]  # None: no token at all
 CASEWORK = {Role.specialist, Role.lead, Role.manager, Role.director}
 FINANCE_READERS = {Role.finance, Role.admin}
+HISTORY_READERS = {Role.lead, Role.manager, Role.director, Role.admin}
 
 
 def only(success: int, allowed: set, **special) -> dict:
@@ -49,6 +50,9 @@ EXPECTED = {
     ("POST", "/reconciliations"): only(202, FINANCE_READERS),
     ("GET", "/reconciliations"): only(200, FINANCE_READERS),
     ("GET", "/reconciliations/{reconciliation_id}"): only(200, FINANCE_READERS),
+    # Temporal's codec-server protocol, for the Temporal UI and CLI: payloads decoded for those who oversee.
+    ("POST", "/codec/decode"): only(200, HISTORY_READERS),
+    ("POST", "/codec/encode"): only(200, HISTORY_READERS),
 }
 
 
@@ -93,6 +97,8 @@ class Cells:
             "/claims/{claim_id}/withdraw": {"json": {"reason": "settled"}},
             "/claims/{claim_id}/assignee": {"json": {"assignee": desk.specialist.user_id, "reason": "theirs"}},
             "/reconciliations": {"json": {"from": "2026-01-01", "to": "2026-01-01"}},
+            "/codec/decode": {"json": {"payloads": []}},
+            "/codec/encode": {"json": {"payloads": []}},
         }
         if "{reconciliation_id}" in path:
             url = path.replace("{reconciliation_id}", await self.a_reconciliation())

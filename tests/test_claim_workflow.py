@@ -1,7 +1,6 @@
 """The claim process on the time-skipping server, with a real worker and a real database."""
 
 import asyncio
-import base64
 import json
 import os
 import uuid
@@ -27,6 +26,8 @@ from schema.names import claim_workflow_id
 from schema.policy import load_policy
 from service import claims, payout_details
 from stack import search_attributes as sa
+from tests.codec_key import CONVERTER
+from tests.history_payloads import decoded, payloads
 from workflows.claim import ClaimWorkflow
 
 POLICY = load_policy("v1")
@@ -73,7 +74,8 @@ def approve(amount_cents: int) -> DecisionRequest:
 APPROVE = ApprovalRequest(verdict="approve")
 
 
-HISTORIES = Path(__file__).parent / "histories"
+# Recorded through the codec (the tests' key); the histories recorded before it stay in histories/.
+HISTORIES = Path(__file__).parent / "histories" / "codec"
 # Bump when the workflow changes, so recording adds new histories beside the ones running claims have.
 HISTORY_GENERATION = "v4"
 
@@ -81,26 +83,16 @@ HISTORY_GENERATION = "v4"
 async def keep_history(handle, name: str) -> None:
     """With GUARANTEE_RECORD_HISTORIES=1, save the finished claim's history for the replay test."""
     if os.environ.get("GUARANTEE_RECORD_HISTORIES"):
-        HISTORIES.mkdir(exist_ok=True)
+        HISTORIES.mkdir(parents=True, exist_ok=True)
         history = await handle.fetch_history()
         (HISTORIES / f"{HISTORY_GENERATION}-{name}.json").write_text(history.to_json())
 
 
 async def history_text(handle) -> str:
-    """Every payload in the claim's history, decoded: what anyone with access to Temporal can read."""
-    found = []
-
-    def walk(node):
-        if isinstance(node, dict):
-            if isinstance(node.get("data"), str) and "metadata" in node:
-                found.append(base64.b64decode(node["data"]).decode(errors="replace"))
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(json.loads((await handle.fetch_history()).to_json()))
+    """Every payload in the claim's history, decrypted: what anyone who also holds the codec key can read."""
+    codec = CONVERTER.payload_codec
+    history = json.loads((await handle.fetch_history()).to_json())
+    found = [(await decoded(p, codec)).decode(errors="replace") for _, p in payloads(history)]
     assert found, "the history has payloads"
     return "\n".join(found)
 

@@ -3,14 +3,18 @@
 In a fresh GUARANTEE_HOME: `guarantee up` starts (embedded Temporal dev server, SQLite, worker,
 HTTP API); `users add` makes a specialist and a lead; the CLI takes one claim to paid and leaves a
 second in specialist_review; `up` is stopped with SIGTERM and started again on the same
-GUARANTEE_HOME, and the second claim goes on from where it was to paid.
+GUARANTEE_HOME, and the second claim goes on from where it was to paid. On the way: the paid
+claim's history, read with the Temporal CLI, is ciphertext, and plain text through the API's
+codec endpoint with a lead's token; every file under GUARANTEE_HOME is its owner's alone.
 """
 
+import base64
 import json
 import os
 import re
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -21,10 +25,12 @@ import httpx
 import pytest
 
 from stack.ports import bind, free_port
+from stack.temporal import DEV_SERVER
 
 pytestmark = [pytest.mark.newcomer, pytest.mark.timeout(180)]
 
 GUARANTEE = Path(sys.executable).parent / "guarantee"
+ROOT = Path(__file__).resolve().parent.parent
 READY_S = 60.0  # a cold start on a slow CI machine; usually 2-3 s
 
 
@@ -37,6 +43,8 @@ class Newcomer:
         drop = ("GUARANTEE_", "TEMPORAL_", "DATABASE_URL", "STRIPE_")
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
         self.env |= {"GUARANTEE_HOME": str(self.home), "GUARANTEE_API_PORT": str(free_port())}
+        # This checkout's code, even where `guarantee` was installed (editable) from another one.
+        self.env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), self.env.get("PYTHONPATH")]))
         self.up_proc: subprocess.Popen | None = None
         self.starts = 0
 
@@ -74,6 +82,20 @@ class Newcomer:
             time.sleep(0.1)
         pytest.fail(f"`guarantee up` not ready in {READY_S:.0f} s:\n{self.log.read_text()}")
 
+    def printed(self, name: str) -> str:
+        """What `up` printed for `name` (e.g. "Temporal", "Temporal UI"), its first word."""
+        return re.search(rf"^  {re.escape(name)} +(\S+)", self.log.read_text(), re.M).group(1)
+
+    def history(self, claim_id: str, *codec: str) -> dict:
+        """The claim's history as the Temporal CLI shows it (through a codec server if given), as JSON."""
+        args = ["workflow", "show", "--workflow-id", f"claim-{claim_id}", "--address", self.printed("Temporal")]
+        env = {k: v for k, v in self.env.items() if not k.startswith("TEMPORAL_")} | {"HOME": str(self.cwd)}
+        done = subprocess.run(
+            [str(DEV_SERVER), *args, "--output", "json", *codec], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
     def stop(self) -> None:
         self.up_proc.send_signal(signal.SIGTERM)
         code = self.up_proc.wait(timeout=60)
@@ -101,6 +123,34 @@ def newcomer(tmp_path):
     person = Newcomer(tmp_path)
     yield person
     person.kill_leftovers()
+
+
+def payload_texts(history: dict) -> list[str]:
+    """The data of every payload in the history, base64-decoded, with its encoding."""
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("metadata"), dict) and "encoding" in node["metadata"]:
+                encoding = base64.b64decode(node["metadata"]["encoding"]).decode()
+                found.append(f"{encoding} {base64.b64decode(node.get('data', '')).decode(errors='replace')}")
+            else:
+                for value in node.values():
+                    walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(history)
+    return found
+
+
+def assert_private(home: Path) -> None:
+    """GUARANTEE_HOME 0700, and every file in it (databases, keys, state, addresses) 0600, folders 0700."""
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    for path in [home, *home.rglob("*")]:
+        expected = 0o700 if path.is_dir() else 0o600
+        assert stat.S_IMODE(path.stat().st_mode) == expected, f"{path.relative_to(home)}: {oct(path.stat().st_mode)}"
 
 
 def token_of(output: str) -> str:
@@ -137,6 +187,22 @@ def test_newcomer_runs_up_works_a_claim_to_paid_and_a_restart_loses_nothing(newc
     assert re.search(r"Payouts \(1\)\n.*\n\s+1\s+1,100.00 USD\s+transfer\s+paid\s+stripe\s+tr_", shown)
     assert re.search(r"paid\s+paying -> paid", shown.split("Timeline")[1])
 
+    # The paid claim's history: ciphertext to anyone who reads Temporal, plain text to a lead through the API.
+    raw = payload_texts(newcomer.history(first))
+    assert raw and not any(secret in text for text in raw for secret in ("cus_1", "countertop", "crack", "acct_"))
+    assert sum(text.startswith("binary/encrypted ") for text in raw) > 10
+    ui_settings = httpx.get(f"{newcomer.printed('Temporal UI')}/api/v1/settings").json()
+    assert ui_settings["Codec"]["Endpoint"] == f"{url}/codec", "the Temporal UI decodes through the API"
+    decoded = payload_texts(
+        newcomer.history(first, "--codec-endpoint", f"{url}/codec", "--codec-auth", f"Bearer {lead}")
+    )
+    assert any("cus_1" in text and "the pro cracked the kitchen countertop" in text for text in decoded)
+    assert any('"note":"crack"' in text for text in decoded)
+    assert not any(text.startswith("binary/encrypted ") for text in decoded)
+    assert_private(newcomer.home)
+    for name in ("guarantee.db", "temporal.db", "codec-keys"):
+        assert stat.S_IMODE((newcomer.home / name).stat().st_mode) == 0o600, name
+
     second = open_claim(newcomer, specialist, 2, "800.00")
     newcomer.run("claim", "evidence", second, "--kind", "invoice", "--source", "customer", "--note", "repair quote",
                  token=specialist)  # fmt: skip
@@ -147,7 +213,10 @@ def test_newcomer_runs_up_works_a_claim_to_paid_and_a_restart_loses_nothing(newc
     newcomer.stop()
     assert (newcomer.home / "temporal.db").exists() and (newcomer.home / "guarantee.db").exists()
     assert (newcomer.home / "stripe-stub.json").exists() and not (newcomer.home / "stripe-stub-url").exists()
+    newcomer.home.chmod(0o755)  # opened up by hand, or made by an older version: `up` closes it again
+    (newcomer.home / "guarantee.db").chmod(0o644)
     url = newcomer.up()
+    assert_private(newcomer.home)
 
     assert newcomer.claim(second, specialist)["status"] == "specialist_review"
     decided = newcomer.run("claim", "decide", second, "--approve", "800.00", "--rationale", "ok", token=specialist)

@@ -3,7 +3,6 @@
 import httpx
 import pytest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RetryConfig
 from temporalio.testing import WorkflowEnvironment
 
@@ -13,6 +12,7 @@ from schema.enums import Role
 from schema.policy import load_policy
 from stack.ports import free_port
 from stack.temporal import DEV_SERVER
+from tests.codec_key import CONVERTER
 from tests.test_api import assert_error, auth, claim_body
 
 
@@ -26,12 +26,10 @@ def api_on(stack, tmp_path, client=None, sessions=None) -> httpx.AsyncClient:
 @pytest.fixture
 async def temporal_gone():
     """A client of a Temporal dev server that has since stopped (retrying briefly, as a caller would)."""
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(DEV_SERVER), data_converter=pydantic_data_converter
-    )
+    env = await WorkflowEnvironment.start_local(dev_server_existing_path=str(DEV_SERVER), data_converter=CONVERTER)
     client = await Client.connect(
         env.client.service_client.config.target_host,
-        data_converter=pydantic_data_converter,
+        data_converter=CONVERTER,
         retry_config=RetryConfig(max_retries=1),
     )
     await env.shutdown()

@@ -4,7 +4,6 @@ import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from schema import tables
@@ -13,6 +12,7 @@ from schema.names import RECONCILIATION_SCHEDULE_ID
 from service.reconciliations import ensure_schedule
 from stack import search_attributes as sa
 from stack.temporal import DEV_SERVER
+from tests.codec_key import CONVERTER
 from tests.conftest import SIGNING_KEY
 from worker import build_worker
 from workflows.reconciliation import ReconciliationWorkflow
@@ -21,7 +21,7 @@ from workflows.reconciliation import ReconciliationWorkflow
 async def test_the_schedule_is_created_once_and_reconciles_yesterday(sessions, provider):
     queue = f"claims-{uuid.uuid4().hex[:8]}"
     env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(DEV_SERVER), data_converter=pydantic_data_converter, search_attributes=sa.ALL
+        dev_server_existing_path=str(DEV_SERVER), data_converter=CONVERTER, search_attributes=sa.ALL
     )
     try:
         client = env.client

@@ -4,24 +4,33 @@ A change that running claims would replay differently fails here until it is gat
 `workflow.patched`. Record fresh histories with
 `GUARANTEE_RECORD_HISTORIES=1 ./run test tests/test_claim_workflow.py -k sqlite` after bumping
 HISTORY_GENERATION there; keep the older generations, they are what running claims look like.
+
+Every history replays through the product's data converter (with the tests' codec key):
+histories/*.json were recorded before payloads were encrypted, and the codec leaves their plain
+payloads as they are; histories/codec/*.json were recorded through the codec, as new ones are.
 """
 
+import json
 from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from tests.codec_key import CONVERTER
+from tests.history_payloads import encrypted, left_plain, payloads
 from workflows.claim import ClaimWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
 
-HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+FOLDER = Path(__file__).parent / "histories"
+PLAIN = sorted(FOLDER.glob("*.json"))
+ENCRYPTED = sorted((FOLDER / "codec").glob("*.json"))
+HISTORIES = PLAIN + ENCRYPTED
 
 
 def test_there_are_histories_of_every_generation_and_path():
-    generations = {p.stem.split("-", 1)[0] for p in HISTORIES}
-    paths = {p.stem.split("-", 1)[1] for p in HISTORIES}
+    generations = {p.stem.split("-", 1)[0] for p in PLAIN}
+    paths = {p.stem.split("-", 1)[1] for p in PLAIN}
     assert {"v1", "v2", "v3", "v4"} <= generations
     assert {
         "paid",
@@ -44,9 +53,18 @@ def test_there_are_histories_of_every_generation_and_path():
     } <= paths
 
 
-@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
+def test_histories_recorded_through_the_codec_are_encrypted_and_cover_a_payout():
+    assert {"paid", "refund", "payout_retried", "reconciliation"} <= {p.stem.split("-", 1)[1] for p in ENCRYPTED}
+    for path in ENCRYPTED:
+        found = list(payloads(json.loads(path.read_text())))
+        assert found, path.name
+        for where, payload in found:
+            assert encrypted(payload) or left_plain(where), (path.name, where)
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=[p.relative_to(FOLDER).with_suffix("").as_posix() for p in HISTORIES])
 async def test_history_replays(path: Path):
-    replayer = Replayer(workflows=[ClaimWorkflow, ReconciliationWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=[ClaimWorkflow, ReconciliationWorkflow], data_converter=CONVERTER)
     history = WorkflowHistory.from_json(f"replay-{path.stem}", path.read_text())
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, result.replay_failure

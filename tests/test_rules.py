@@ -97,11 +97,8 @@ def test_roles_per_action(action, role):
     expected = {
         Role.specialist: CASEWORK_ACTIONS,
         Role.finance: {"review", "settle_payout", "read_finance"},
-        Role.admin: {"read_finance"},
-    }.get(
-        role,
-        {"open", "add_evidence", "complete_evidence", "set_payout_details", "decide", "withdraw", "review", "assign"},
-    )
+        Role.admin: {"read_finance", "read_history"},
+    }.get(role, CASEWORK_ACTIONS | {"review", "assign", "read_history"})
     if action.value in expected | {"read_claims"}:
         roles.permit(action, role)
     else:
