@@ -71,6 +71,17 @@ async def status_becomes(desk: Desk, claim_id: str, status: str, within_s: float
     return claim
 
 
+async def finance_told(desk: Desk, claim_id: str, within_s: float = 20.0) -> dict:
+    """The claim once finance has been notified: the workflow records that just after payout_failed."""
+    deadline = time.monotonic() + within_s
+    while True:
+        claim = await desk.get(claim_id)
+        if any(n["kind"] == "payout_failed" for n in claim["notifications"]):
+            return claim
+        assert time.monotonic() < deadline, f"claim {claim_id}: finance was never told of the refused payout"
+        await asyncio.sleep(0.05)
+
+
 async def refused_payouts(desk: Desk, faults, n: int = 1, **overrides) -> list[dict]:
     """`n` claims approved to accounts the stub declines: each waits in payout_failed for finance."""
     declined = [account() for _ in range(n)]
@@ -82,6 +93,7 @@ async def refused_payouts(desk: Desk, faults, n: int = 1, **overrides) -> list[d
         await desk.approve(claim["id"], lead_h)
         claims.append(claim)
     claims = [await status_becomes(desk, c["id"], "payout_failed") for c in claims]
+    claims = [await finance_told(desk, c["id"]) for c in claims]
     faults.clear_faults()
     for claim in claims:
         assert [(p["attempt"], p["status"], p["failure_code"]) for p in claim["payouts"]] == [

@@ -25,6 +25,8 @@ from stack.ports import bind, free_port
 pytestmark = [pytest.mark.newcomer, pytest.mark.timeout(180)]
 
 GUARANTEE = Path(sys.executable).parent / "guarantee"
+# This checkout's code, whichever checkout the environment's `guarantee` was installed (editable) from.
+CHECKOUT = Path(__file__).resolve().parent.parent
 READY_S = 60.0  # a cold start on a slow CI machine; usually 2-3 s
 
 
@@ -37,6 +39,7 @@ class Newcomer:
         drop = ("GUARANTEE_", "TEMPORAL_", "DATABASE_URL", "STRIPE_")
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
         self.env |= {"GUARANTEE_HOME": str(self.home), "GUARANTEE_API_PORT": str(free_port())}
+        self.env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(CHECKOUT), os.environ.get("PYTHONPATH")]))
         self.up_proc: subprocess.Popen | None = None
         self.starts = 0
 
