@@ -1,4 +1,7 @@
-"""Users and their API tokens. Only a SHA-256 of a token is stored; the token is shown once."""
+"""Users and their API tokens. Only a SHA-256 of a token is stored; the token is shown once.
+
+A token lasts GUARANTEE_TOKEN_TTL_DAYS (default 90) from when it was made.
+"""
 
 import hashlib
 import secrets
@@ -12,6 +15,7 @@ from sqlalchemy.orm import sessionmaker
 from schema import tables
 from schema.claims import Actor
 from schema.enums import Role
+from stack.config import token_ttl
 
 
 class UserExists(ValueError):
@@ -39,6 +43,7 @@ def add_user(sessions: sessionmaker, name: str, role: Role) -> tuple[Actor, str]
                     token_hash=hash_token(token),
                     created_at=datetime.now(UTC),
                     active=True,
+                    token_expires_at=datetime.now(UTC) + token_ttl(),
                 )
             )
     except IntegrityError:
@@ -47,9 +52,14 @@ def add_user(sessions: sessionmaker, name: str, role: Role) -> tuple[Actor, str]
 
 
 def authenticate(sessions: sessionmaker, token: str) -> Actor | None:
+    """The user whose token this is, if it has not expired and they are active; else None."""
     with sessions() as db:
         user = db.scalar(
-            select(tables.User).where(tables.User.token_hash == hash_token(token), tables.User.active.is_(True))
+            select(tables.User).where(
+                tables.User.token_hash == hash_token(token),
+                tables.User.active.is_(True),
+                tables.User.token_expires_at > datetime.now(UTC),
+            )
         )
     return user and Actor(user_id=user.id, name=user.name, role=Role(user.role))
 

@@ -2,10 +2,16 @@
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
+
+from stack.secrets import secret
 
 # Any sk_test_ key opens the embedded stub; real Stripe needs STRIPE_API_KEY.
 STUB_API_KEY = "sk_test_guarantee_stub"
+# The key that seals the audit chain: GUARANTEE_AUDIT_KEY, else this file under GUARANTEE_HOME.
+AUDIT_KEY_ENV, AUDIT_KEY_FILE = "GUARANTEE_AUDIT_KEY", "audit-key"
+TOKEN_TTL_DAYS = 90
 
 
 @dataclass(frozen=True)
@@ -54,3 +60,22 @@ def load_settings() -> Settings:
         stripe_api_key=os.environ.get("STRIPE_API_KEY") or STUB_API_KEY,
         reconcile_cron=os.environ.get("GUARANTEE_RECONCILE_CRON", "0 2 * * *"),
     )
+
+
+def audit_key(settings: Settings) -> str:
+    """The audit chain's HMAC key; every process that writes or verifies the chain must have the same one."""
+    return secret(settings.home, AUDIT_KEY_ENV, AUDIT_KEY_FILE)
+
+
+def token_ttl() -> timedelta:
+    """How long a new or rotated API token lasts: GUARANTEE_TOKEN_TTL_DAYS, default 90 days."""
+    text = os.environ.get("GUARANTEE_TOKEN_TTL_DAYS", "").strip()
+    if not text:
+        return timedelta(days=TOKEN_TTL_DAYS)
+    try:
+        days = int(text)
+    except ValueError:
+        days = 0
+    if not 1 <= days <= 3650:
+        raise ValueError(f"GUARANTEE_TOKEN_TTL_DAYS is a whole number of days from 1 to 3650, not {text!r}")
+    return timedelta(days=days)
