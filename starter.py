@@ -32,6 +32,7 @@ from schema.enums import (
 from schema.money import parse_amount
 
 EXIT_DISCREPANCIES = 3  # `finance reconcile` found discrepancies: it worked, and finance has work to do
+EXIT_TAMPERED = 3  # `audit verify` found rows edited, deleted or inserted: it worked, and someone must look
 
 
 def emit(args, data, text: str) -> None:
@@ -85,6 +86,33 @@ def cmd_users_list(args) -> int:
             for u in list_users(sessions)
         ]
     emit(args, users, show.users_table(users))
+    return 0
+
+
+# The audit trail, on the database directly, with the audit key.
+
+
+def _audit_key() -> str:
+    from stack.config import audit_key, load_settings
+
+    return audit_key(load_settings())
+
+
+def cmd_audit_verify(args) -> int:
+    from service.audit import verify
+
+    with user_sessions() as sessions:
+        report = verify(sessions, _audit_key(), args.claim or None)
+    emit(args, report.model_dump(mode="json"), show.audit_report(report.model_dump(mode="json")))
+    return 0 if report.intact else EXIT_TAMPERED
+
+
+def cmd_audit_seal_legacy(args) -> int:
+    from service.audit import seal_legacy
+
+    with user_sessions() as sessions:
+        sealed = seal_legacy(sessions, _audit_key())
+    emit(args, {"sealed": sealed}, f"sealed {sealed} audit rows written before the chain existed")
     return 0
 
 
@@ -354,6 +382,19 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("name")
     add.add_argument("--role", required=True, choices=values(Role))
     command(users, "list", cmd_users_list, "list the users", parents=(out,))
+
+    audit = sub.add_parser("audit", help="check the tamper-evident audit trail (on the database directly)")
+    audit = audit.add_subparsers(dest="audit_command", required=True, metavar="COMMAND")
+    p = command(audit, "verify", cmd_audit_verify, "walk every claim's audit chain; name each row edited, deleted "
+                "or inserted", parents=(out,))  # fmt: skip
+    p.add_argument("--claim", action="append", metavar="ID", help="only this claim (may be repeated)")
+    p.epilog = (
+        f"Exit status: 0 when every chain is intact, {EXIT_TAMPERED} when rows were edited, deleted or inserted "
+        "(one line each), 1 on an error, 2 on a usage mistake. Needs the audit key the worker seals with: "
+        "GUARANTEE_AUDIT_KEY, else GUARANTEE_HOME/audit-key."
+    )
+    command(audit, "seal-legacy", cmd_audit_seal_legacy, "seal the audit rows written before the chain existed, as "
+            "they are now (once, after upgrading)", parents=(out,))  # fmt: skip
 
     claim = sub.add_parser("claim", help="open, work and read claims (through the HTTP API)").add_subparsers(
         dest="claim_command", required=True, metavar="COMMAND"

@@ -24,7 +24,7 @@ from schema.policy import load_policy
 from service.context import Context
 from service.evidence import EvidenceStore
 from service.reconciliations import ensure_schedule
-from stack.config import Settings, load_settings
+from stack.config import Settings, audit_key, load_settings
 from stack.ports import HOST, bind, free_port
 from stack.temporal import ensure_search_attributes, start_dev_server
 from stripe_stub.server import start_in_thread
@@ -110,12 +110,17 @@ async def run_up(port: int | None, temporal_port: int | None = None, temporal_ui
             cleanup.callback(_forget, settings.stub_url_file, stripe_base)
         else:
             settings.stub_url_file.unlink(missing_ok=True)
-        worker = build_worker(client, sessions, StripeProvider(settings.stripe_api_key, stripe_base))
+        key = audit_key(settings)
+        worker = build_worker(client, sessions, StripeProvider(settings.stripe_api_key, stripe_base), audit_key=key)
         await cleanup.enter_async_context(worker)
         await ensure_schedule(client, settings.reconcile_cron)
 
         ctx = Context(
-            client=client, sessions=sessions, policy=load_policy(), evidence=EvidenceStore(settings.evidence_dir)
+            client=client,
+            sessions=sessions,
+            policy=load_policy(),
+            evidence=EvidenceStore(settings.evidence_dir),
+            audit_key=key,
         )
         sock = bind(port if port is not None else settings.api_port)
         cleanup.callback(sock.close)

@@ -1,16 +1,30 @@
-"""Recording claim events in the database: the claim row, its children and the audit trail."""
+"""Recording claim events in the database: the claim row, its children and the audit trail.
+
+Each event's audit row is sealed into the claim's audit chain (`audit.chain`) in the same
+transaction, covering the row the event wrote or names.
+"""
+
+import re
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 
+from audit.chain import Sealer, append
 from schema import tables
 from schema.events import ClaimEvent, ClaimPatch
 
+# How the workflow names payout details in an event's reason (workflows/claim.py).
+DETAILS_NAMED = {
+    "payout_details_added": re.compile(r"^\w+ #(\d+)$"),
+    "payout_retried": re.compile(r" \(to new payout details #(\d+), \w+\)$"),
+}
+
 
 class ClaimActivities:
-    def __init__(self, sessions: sessionmaker):
+    def __init__(self, sessions: sessionmaker, audit_key: str):
         self._sessions = sessions
+        self._sealer = Sealer(audit_key)
 
     @activity.defn
     def record_event(self, event: ClaimEvent) -> None:
@@ -24,7 +38,9 @@ class ClaimActivities:
             claim = db.get(tables.Claim, event.claim_id, with_for_update=True)
             if claim is None:
                 raise LookupError(f"claim {event.claim_id} is not in the database")
-            _apply(db, claim, event)
+            child = _apply(db, claim, event)
+            covers, covered = _covered(db, event, claim, child)
+            append(db, self._sealer, _audit_entry(event), covers, covered)
 
 
 def _insert_claim(db: Session, event: ClaimEvent) -> None:
@@ -56,7 +72,8 @@ def _insert_claim(db: Session, event: ClaimEvent) -> None:
     db.flush()
 
 
-def _apply(db: Session, claim: tables.Claim, event: ClaimEvent) -> None:
+def _apply(db: Session, claim: tables.Claim, event: ClaimEvent):
+    """Change the claim and add the row the event writes; returns that row (flushed), if any."""
     actor_id = event.actor.user_id if event.actor else None
     if event.to_status is not None:
         claim.status = event.to_status
@@ -69,19 +86,47 @@ def _apply(db: Session, claim: tables.Claim, event: ClaimEvent) -> None:
     child = _child_row(event, actor_id)
     if child is not None:
         db.add(child)
-    db.add(
-        tables.AuditEntry(
-            claim_id=event.claim_id,
-            event_key=event.key,
-            at=event.at,
-            actor_id=actor_id,
-            actor_role=event.actor.role if event.actor else None,
-            action=event.action,
-            from_status=event.from_status,
-            to_status=event.to_status,
-            reason=event.reason,
-        )
+        db.flush()
+    return child
+
+
+def _audit_entry(event: ClaimEvent) -> tables.AuditEntry:
+    return tables.AuditEntry(
+        claim_id=event.claim_id,
+        event_key=event.key,
+        at=event.at,
+        actor_id=event.actor.user_id if event.actor else None,
+        actor_role=event.actor.role if event.actor else None,
+        action=event.action,
+        from_status=event.from_status,
+        to_status=event.to_status,
+        reason=event.reason,
     )
+
+
+def _covered(db: Session, event: ClaimEvent, claim: tables.Claim, child) -> tuple[str | None, object]:
+    """The table and row the event's audit row seals along with itself."""
+    if event.opened is not None:
+        return "claims", claim
+    if child is not None:
+        return child.__tablename__, child
+    named = DETAILS_NAMED.get(event.action)
+    match = named and event.reason and named.search(event.reason)
+    if match:
+        details = db.get(tables.PayoutDetail, int(match[1]))
+        if details is not None and details.claim_id == event.claim_id:
+            return "payout_details", details
+    if event.action in ("paid", "payout_failed"):
+        # The attempt whose outcome this is: the newest, which pay_claim completed before the workflow records it.
+        attempt = db.scalar(
+            select(tables.Payout)
+            .where(tables.Payout.claim_id == event.claim_id)
+            .order_by(tables.Payout.attempt.desc())
+            .limit(1)
+        )
+        if attempt is not None:
+            return "payouts", attempt
+    return None, None
 
 
 def _child_row(event: ClaimEvent, actor_id: str | None):

@@ -20,6 +20,7 @@ STATUS_FOR_CODE = {
     "invalid_state": 409,
     "money_moved": 409,
     "already_approved": 409,
+    "no_audit_key": 503,
 }
 
 # Starlette's own errors (unknown route, wrong method, unreadable body) in the contract's codes.

@@ -233,6 +233,32 @@ def users_table(users: list[dict]) -> str:
     return table(["NAME", "ROLE", "ID", "CREATED (UTC)", "ACTIVE"], rows)
 
 
+# The audit trail.
+
+
+def audit_problem(p: dict) -> str:
+    """`kind: claim ID, table row (event KEY): what`, one line."""
+    row = f" {p['row_id']}" if p["row_id"] is not None and p["table"] != "audit_heads" else ""
+    event = f" (event {p['event_key']})" if p["event_key"] else ""
+    return f"{p['kind']}: claim {p['claim_id']}, {p['table']}{row}{event}: {p['detail']}"
+
+
+def _count(n: int, thing: str) -> str:
+    return f"{n} {thing}" if n == 1 else f"{n} {thing}s"
+
+
+def audit_report(report: dict) -> str:
+    checked = f"{_count(report['claims'], 'claim')}, {_count(report['rows'], 'audit row')} checked"
+    if report["intact"]:
+        return f"audit trail intact: {checked}"
+    lines = [audit_problem(p) for p in report["problems"]]
+    claims = _count(len({p["claim_id"] for p in report["problems"]}), "claim")
+    lines.append(f"{_count(report['total_problems'], 'problem')} in {claims} ({checked})")
+    if report.get("note"):
+        lines.append(f"note: {report['note']}")
+    return "\n".join(lines)
+
+
 # Finance: the payout ledger and reconciliations.
 
 AGREED = ("matched", "no_money_moved")  # the kinds that are not discrepancies (finance/matching.py)

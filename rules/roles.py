@@ -7,6 +7,7 @@ CASEWORK = frozenset({Role.specialist, Role.lead, Role.manager, Role.director})
 APPROVERS = frozenset({Role.lead, Role.manager, Role.director, Role.finance})
 FINANCE = frozenset({Role.finance})
 FINANCE_READERS = frozenset({Role.finance, Role.admin})
+ADMIN = frozenset({Role.admin})
 STAFF = frozenset(Role)
 
 ROLES: dict[Action, frozenset[Role]] = {
@@ -20,6 +21,8 @@ ROLES: dict[Action, frozenset[Role]] = {
     Action.settle_payout: FINANCE,
     Action.read_claims: STAFF,
     Action.read_finance: FINANCE_READERS,
+    # Which rows of which claims were tampered with: an investigation, for admins only.
+    Action.verify_audit: ADMIN,
 }
 
 

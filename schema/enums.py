@@ -130,3 +130,4 @@ class Action(StrEnum):
     settle_payout = "settle_payout"
     read_claims = "read_claims"
     read_finance = "read_finance"
+    verify_audit = "verify_audit"

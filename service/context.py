@@ -1,4 +1,5 @@
-"""What a service action needs: the Temporal client, the database, the policy for new claims, the evidence store."""
+"""What a service action needs: the Temporal client, the database, the policy for new claims, the evidence store,
+and the audit chain's key (to verify it)."""
 
 from dataclasses import dataclass
 
@@ -28,3 +29,4 @@ class Context:
     policy: Policy
     evidence: EvidenceStore
     task_queue: str = TASK_QUEUE
+    audit_key: str = ""  # empty: this process cannot verify the audit chain

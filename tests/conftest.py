@@ -36,6 +36,7 @@ from worker import build_worker
 from workflows.claim import ClaimWorkflow
 
 PG_URL = os.environ.get("GUARANTEE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+AUDIT_KEY = "test-audit-key"  # the tests' audit chain key: their workers and APIs share it
 
 
 @pytest.fixture(scope="session")
@@ -116,7 +117,9 @@ class Stack:
 
     def context(self, policy, evidence_dir) -> Context:
         """The service layer's context on this stack's worker, for claims opened under `policy`."""
-        return Context(self.client, self.sessions, policy, EvidenceStore(evidence_dir), task_queue=self.queue)
+        return Context(
+            self.client, self.sessions, policy, EvidenceStore(evidence_dir), task_queue=self.queue, audit_key=AUDIT_KEY
+        )
 
     def user(self, role: Role) -> Actor:
         return self.user_with_token(role)[0]
@@ -153,7 +156,7 @@ async def stack(env, sessions, stub, provider, tmp_path_factory):
     still open at the end are terminated before this database's worker stops.
     """
     queue = f"claims-{uuid.uuid4().hex[:8]}"
-    async with build_worker(env.client, sessions, provider, task_queue=queue):
+    async with build_worker(env.client, sessions, provider, task_queue=queue, audit_key=AUDIT_KEY):
         yield Stack(env, sessions, stub, queue, tmp_path_factory.mktemp("evidence"))
         await terminate_open_claims(env.client, sessions)
 

@@ -48,6 +48,8 @@ EXPECTED = {
     ("POST", "/reconciliations"): only(202, FINANCE_READERS),
     ("GET", "/reconciliations"): only(200, FINANCE_READERS),
     ("GET", "/reconciliations/{reconciliation_id}"): only(200, FINANCE_READERS),
+    # Which rows of which claims were tampered with: admins investigate, finance reconciles.
+    ("GET", "/audit/verify"): only(200, {Role.admin}),
 }
 
 

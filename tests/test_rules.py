@@ -93,7 +93,7 @@ def test_roles_per_action(action, role):
     expected = {
         Role.specialist: {"open", "add_evidence", "complete_evidence", "set_payout_details", "decide", "withdraw"},
         Role.finance: {"review", "settle_payout", "read_finance"},
-        Role.admin: {"read_finance"},
+        Role.admin: {"read_finance", "verify_audit"},
     }.get(role, {"open", "add_evidence", "complete_evidence", "set_payout_details", "decide", "withdraw", "review"})
     if action.value in expected | {"read_claims"}:
         roles.permit(action, role)
