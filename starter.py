@@ -64,11 +64,11 @@ def cmd_worker(args) -> int:
 
 
 def cmd_users_add(args) -> int:
-    from service.users import UserExists, add_user
+    from service.users import UserExists, add_user, operator
 
     with user_sessions() as sessions:
         try:
-            actor, token = add_user(sessions, args.name, Role(args.role))
+            actor, token = add_user(sessions, args.name, Role(args.role), by=f"cli:{operator()}")
         except (UserExists, ValueError) as err:
             raise CliError(str(err)) from None
     data = actor.model_dump(mode="json") | {"token": token}
@@ -82,10 +82,74 @@ def cmd_users_list(args) -> int:
     with user_sessions() as sessions:
         users = [
             {"id": u.id, "name": u.name, "role": str(u.role), "created_at": u.created_at.isoformat()}
-            | {"active": u.active}
+            | {"active": u.active, "token_expires_at": u.token_expires_at.isoformat()}
             for u in list_users(sessions)
         ]
     emit(args, users, show.users_table(users))
+    return 0
+
+
+def _change_user(change, *args, **kwargs):
+    """Run a service change to a user on the database; its refusals as one-line errors."""
+    from service.users import UserError, operator
+
+    with user_sessions() as sessions:
+        try:
+            return change(sessions, *args, by=f"cli:{operator()}", **kwargs)
+        except UserError as err:
+            raise CliError(str(err)) from None
+
+
+def cmd_users_deactivate(args) -> int:
+    from service.users import deactivate
+
+    actor = _change_user(deactivate, args.name, reason=args.reason)
+    data = actor.model_dump(mode="json") | {"active": False}
+    text = (
+        f"deactivated {actor.name} ({actor.role.value}), id {actor.user_id}: their token no longer works, "
+        "and their actions not yet recorded are refused"
+    )
+    emit(args, data, text)
+    return 0
+
+
+def cmd_users_rotate_token(args) -> int:
+    from service.users import rotate_token
+
+    new = _change_user(rotate_token, args.name, reason=args.reason)
+    data = new.actor.model_dump(mode="json") | {"token": new.token, "token_expires_at": new.expires_at.isoformat()}
+    text = (
+        f"new token for {new.actor.name} ({new.actor.role.value}), expires {new.expires_at:%Y-%m-%d %H:%M} UTC; "
+        f"the old one no longer works\ntoken (shown once): {new.token}"
+    )
+    emit(args, data, text)
+    return 0
+
+
+def cmd_users_set_role(args) -> int:
+    from service.users import set_role
+
+    before = _change_user(set_role, args.name, Role(args.role), reason=args.reason)
+    name = args.name.strip()
+    text = f"{name} is now {args.role} (was {before}); their actions not yet recorded as {before} are refused"
+    emit(args, {"name": name, "role": args.role, "was": before}, text)
+    return 0
+
+
+def cmd_users_history(args) -> int:
+    from service.users import UserError, history
+
+    with user_sessions() as sessions:
+        try:
+            changes = history(sessions, args.name)
+        except UserError as err:
+            raise CliError(str(err)) from None
+    rows = [
+        {"at": c.at.isoformat(), "user": name, "user_id": c.user_id, "change": c.change}
+        | {"detail": c.detail, "by": c.by, "reason": c.reason}
+        for c, name in changes
+    ]
+    emit(args, rows, show.user_changes_table(rows))
     return 0
 
 
@@ -382,6 +446,19 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("name")
     add.add_argument("--role", required=True, choices=values(Role))
     command(users, "list", cmd_users_list, "list the users", parents=(out,))
+    reason = Parser(add_help=False)
+    reason.add_argument("--reason", help="why, kept with the change")
+    p = command(users, "deactivate", cmd_users_deactivate, "deactivate a user: their token stops working at once",
+                parents=(out, reason))  # fmt: skip
+    p.add_argument("name")
+    p = command(users, "rotate-token", cmd_users_rotate_token, "give a user a new token (printed once); the old one "
+                "stops working", parents=(out, reason))  # fmt: skip
+    p.add_argument("name")
+    p = command(users, "set-role", cmd_users_set_role, "give a user another role", parents=(out, reason))
+    p.add_argument("name")
+    p.add_argument("--role", required=True, choices=values(Role))
+    p = command(users, "history", cmd_users_history, "changes to users, oldest first: who made each", parents=(out,))
+    p.add_argument("name", nargs="?", help="only this user's")
 
     audit = sub.add_parser("audit", help="check the tamper-evident audit trail (on the database directly)")
     audit = audit.add_subparsers(dest="audit_command", required=True, metavar="COMMAND")

@@ -1,7 +1,8 @@
 """Recording claim events in the database: the claim row, its children and the audit trail.
 
 Each event's audit row is sealed into the claim's audit chain (`audit.chain`) in the same
-transaction, covering the row the event wrote or names.
+transaction, covering the row the event wrote or names. An event by a person is recorded only
+while that person is an active user with the role they acted in.
 """
 
 import re
@@ -9,9 +10,11 @@ import re
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from audit.chain import Sealer, append
 from schema import tables
+from schema.claims import Actor
 from schema.events import ClaimEvent, ClaimPatch
 
 # How the workflow names payout details in an event's reason (workflows/claim.py).
@@ -28,11 +31,17 @@ class ClaimActivities:
 
     @activity.defn
     def record_event(self, event: ClaimEvent) -> None:
-        """Apply one event in one transaction; a second delivery of the same key does nothing."""
+        """Apply one event in one transaction; a second delivery of the same key does nothing.
+
+        Refuses (non-retryable, type `inactive_user`) an event whose actor is not, at this moment,
+        an existing active user with the role they acted in; nothing is written then.
+        """
         with self._sessions.begin() as db:
             seen = db.scalar(select(tables.AuditEntry.id).where(tables.AuditEntry.event_key == event.key))
             if seen is not None:
                 return
+            if event.actor is not None:
+                _require_active(db, event.actor)
             if event.opened is not None:
                 _insert_claim(db, event)
             claim = db.get(tables.Claim, event.claim_id, with_for_update=True)
@@ -41,6 +50,21 @@ class ClaimActivities:
             child = _apply(db, claim, event)
             covers, covered = _covered(db, event, claim, child)
             append(db, self._sealer, _audit_entry(event), covers, covered)
+
+
+def _require_active(db: Session, actor: Actor) -> None:
+    """The actor is a user, active, in that role. Their row is share-locked until the event is written,
+    so a deactivation or role change waits for it, and any event after that one is refused."""
+    user = db.get(tables.User, actor.user_id, with_for_update={"read": True})
+    if user is None:
+        reason = f"there is no user {actor.user_id}"
+    elif not user.active:
+        reason = f"{user.name} ({user.id}) is deactivated"
+    elif user.role != actor.role:
+        reason = f"{user.name} ({user.id}) is a {user.role} now, not a {actor.role.value}"
+    else:
+        return
+    raise ApplicationError(f"refused: {reason}", type="inactive_user", non_retryable=True)
 
 
 def _insert_claim(db: Session, event: ClaimEvent) -> None:

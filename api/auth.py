@@ -19,7 +19,7 @@ async def current_actor(request: Request, credentials: HTTPAuthorizationCredenti
         raise ApiError(401, "unauthenticated", "send Authorization: Bearer <token>")
     actor = await run_in_threadpool(authenticate, request.app.state.ctx.sessions, credentials.credentials)
     if actor is None:
-        raise ApiError(401, "unauthenticated", "the token is not valid")
+        raise ApiError(401, "unauthenticated", "the token is not valid (unknown, expired, or its user deactivated)")
     return actor
 
 

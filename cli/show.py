@@ -226,11 +226,27 @@ def _by(t: dict) -> str | None:
 def users_table(users: list[dict]) -> str:
     if not users:
         return "no users yet: add one with `guarantee users add NAME --role ROLE`"
+    now = datetime.now(UTC)
     rows = [
-        [u["name"], u["role"], u["id"], when(u["created_at"], seconds=False), "yes" if u["active"] else "no"]
+        [
+            u["name"],
+            u["role"],
+            u["id"],
+            when(u["created_at"], seconds=False),
+            "yes" if u["active"] else "no",
+            when(u["token_expires_at"], seconds=False)
+            + (" (expired)" if datetime.fromisoformat(u["token_expires_at"]) <= now else ""),
+        ]
         for u in users
     ]
-    return table(["NAME", "ROLE", "ID", "CREATED (UTC)", "ACTIVE"], rows)
+    return table(["NAME", "ROLE", "ID", "CREATED (UTC)", "ACTIVE", "TOKEN EXPIRES (UTC)"], rows)
+
+
+def user_changes_table(changes: list[dict]) -> str:
+    if not changes:
+        return "no changes to users"
+    rows = [[when(c["at"]), c["user"], c["change"], c["detail"], c["by"], c["reason"]] for c in changes]
+    return table(["AT (UTC)", "USER", "CHANGE", "DETAIL", "BY", "REASON"], rows)
 
 
 # The audit trail.
