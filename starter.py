@@ -19,6 +19,7 @@ from cli import show
 from cli.db import user_sessions
 from cli.finance import csv_file, report_path, to_stdout, wait_until_done
 from cli.http import Api, CliError, token_from
+from rules.errors import DomainError
 from schema.enums import (
     Channel,
     ClaimStatus,
@@ -166,7 +167,10 @@ def cmd_audit_verify(args) -> int:
     from service.audit import verify
 
     with user_sessions() as sessions:
-        report = verify(sessions, _audit_key(), args.claim or None)
+        try:
+            report = verify(sessions, _audit_key(), args.claim or None)
+        except DomainError as err:
+            raise CliError(err.message) from None
     emit(args, report.model_dump(mode="json"), show.audit_report(report.model_dump(mode="json")))
     return 0 if report.intact else EXIT_TAMPERED
 

@@ -300,6 +300,7 @@ class Walk:
     linked: int = 0  # sealed rows whose link verified: none of many means the key is not the writer's
     sealed: int = 0
     problems: list[Problem] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)  # claims named that do not exist
 
 
 def walk(db: Session, sealer: Sealer, claim_ids: Iterable[str] | None = None) -> Walk:
@@ -317,7 +318,8 @@ def walk(db: Session, sealer: Sealer, claim_ids: Iterable[str] | None = None) ->
         covered = {name: _by_claim(db, TABLES[name], chunk) for name in TABLES}
         for claim_id in chunk:
             if claim_id not in covered["claims"]:
-                continue  # named, but no such claim
+                result.unknown.append(claim_id)
+                continue
             result.claims += 1
             claim_rows = rows.get(claim_id, [])
             result.rows += len(claim_rows)

@@ -36,6 +36,8 @@ def verify(sessions: sessionmaker, key: str, claim_ids: Iterable[str] | None = N
     sealer = _sealer(key)
     with _snapshot(sessions) as db:
         walk = chain.walk(db, sealer, claim_ids)
+    if walk.unknown:
+        raise DomainError("not_found", f"no claim {walk.unknown[0]!r}")
     problems = walk.problems  # by claim, each claim's in chain order
     note = None
     if walk.sealed and not walk.linked:

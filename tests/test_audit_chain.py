@@ -263,6 +263,9 @@ async def test_guarantee_audit_verify_exits_0_when_intact_and_3_naming_each_prob
         "2 problems in 1 claim (2 claims, 17 audit rows checked)",
     ]
     assert run("audit", "verify", "--claim", first) == (0, "audit trail intact: 1 claim, 9 audit rows checked\n")
+    capsys.readouterr()
+    assert starter.main(["audit", "verify", "--claim", "c0ffee000000"]) == 1
+    assert capsys.readouterr().err == "error: no claim 'c0ffee000000'\n"
     code, out = run("audit", "verify", "--json")
     assert code == 3 and '"kind": "deleted"' in out and '"intact": false' in out
 
