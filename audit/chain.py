@@ -49,8 +49,10 @@ Limits: a claim deleted whole, with every row that names it, leaves nothing to w
 workflows are the other record of which claims exist). Someone who saved a claim's rows and head
 earlier can put that older state back; the head is only as fresh as the database. The payouts
 and payout details rows no event covers yet (an attempt in flight, details the workflow has not
-taken) are not checked. The mutable columns of `claims` (status, assignee, ...) are not sealed:
-the events that set them are. Changing the key makes every seal fail.
+taken) are not checked. The mutable columns of `claims` (status, assignee, approved amount, ...)
+are not sealed; the events and the decision, approval and payout rows behind them are. Rows from
+before the chain are sealed for their own fields only. Changing the key makes every seal fail, and
+a writer with another key than the one that sealed a chain refuses to extend it.
 """
 
 import hashlib
