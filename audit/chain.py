@@ -437,5 +437,5 @@ class _ClaimCheck:
         for name in EVENT_CHILDREN:
             for row in self.covered[name].values():
                 if row.event_key not in recorded:
-                    detail = "no audit row records the event that wrote it"
+                    detail = "no audit row records the event that wrote it (forged, or that audit row was deleted)"
                     self.problem(name, row.id, row.event_key, "inserted", detail)
