@@ -19,6 +19,7 @@ from cli import show
 from cli.db import user_sessions
 from cli.finance import csv_file, report_path, to_stdout, wait_until_done
 from cli.http import Api, CliError, token_from
+from rules.errors import DomainError
 from schema.enums import (
     Channel,
     ClaimStatus,
@@ -32,6 +33,7 @@ from schema.enums import (
 from schema.money import parse_amount
 
 EXIT_DISCREPANCIES = 3  # `finance reconcile` found discrepancies: it worked, and finance has work to do
+EXIT_TAMPERED = 3  # `audit verify` found rows edited, deleted or inserted: it worked, and someone must look
 
 
 def emit(args, data, text: str) -> None:
@@ -63,11 +65,11 @@ def cmd_worker(args) -> int:
 
 
 def cmd_users_add(args) -> int:
-    from service.users import UserExists, add_user
+    from service.users import UserExists, add_user, operator
 
     with user_sessions() as sessions:
         try:
-            actor, token = add_user(sessions, args.name, Role(args.role))
+            actor, token = add_user(sessions, args.name, Role(args.role), by=f"cli:{operator()}")
         except (UserExists, ValueError) as err:
             raise CliError(str(err)) from None
     data = actor.model_dump(mode="json") | {"token": token}
@@ -81,10 +83,104 @@ def cmd_users_list(args) -> int:
     with user_sessions() as sessions:
         users = [
             {"id": u.id, "name": u.name, "role": str(u.role), "created_at": u.created_at.isoformat()}
-            | {"active": u.active}
+            | {"active": u.active, "token_expires_at": u.token_expires_at.isoformat()}
             for u in list_users(sessions)
         ]
     emit(args, users, show.users_table(users))
+    return 0
+
+
+def _change_user(change, *args, **kwargs):
+    """Run a service change to a user on the database; its refusals as one-line errors."""
+    from service.users import UserError, operator
+
+    with user_sessions() as sessions:
+        try:
+            return change(sessions, *args, by=f"cli:{operator()}", **kwargs)
+        except UserError as err:
+            raise CliError(str(err)) from None
+
+
+def cmd_users_deactivate(args) -> int:
+    from service.users import deactivate
+
+    actor = _change_user(deactivate, args.name, reason=args.reason)
+    data = actor.model_dump(mode="json") | {"active": False}
+    text = (
+        f"deactivated {actor.name} ({actor.role.value}), id {actor.user_id}: their token no longer works, "
+        "and their actions not yet recorded are refused"
+    )
+    emit(args, data, text)
+    return 0
+
+
+def cmd_users_rotate_token(args) -> int:
+    from service.users import rotate_token
+
+    new = _change_user(rotate_token, args.name, reason=args.reason)
+    data = new.actor.model_dump(mode="json") | {"token": new.token, "token_expires_at": new.expires_at.isoformat()}
+    text = (
+        f"new token for {new.actor.name} ({new.actor.role.value}), expires {new.expires_at:%Y-%m-%d %H:%M} UTC; "
+        f"the old one no longer works\ntoken (shown once): {new.token}"
+    )
+    emit(args, data, text)
+    return 0
+
+
+def cmd_users_set_role(args) -> int:
+    from service.users import set_role
+
+    before = _change_user(set_role, args.name, Role(args.role), reason=args.reason)
+    name = args.name.strip()
+    text = f"{name} is now {args.role} (was {before}); their actions not yet recorded as {before} are refused"
+    emit(args, {"name": name, "role": args.role, "was": before}, text)
+    return 0
+
+
+def cmd_users_history(args) -> int:
+    from service.users import UserError, history
+
+    with user_sessions() as sessions:
+        try:
+            changes = history(sessions, args.name)
+        except UserError as err:
+            raise CliError(str(err)) from None
+    rows = [
+        {"at": c.at.isoformat(), "user": name, "user_id": c.user_id, "change": c.change}
+        | {"detail": c.detail, "by": c.by, "reason": c.reason}
+        for c, name in changes
+    ]
+    emit(args, rows, show.user_changes_table(rows))
+    return 0
+
+
+# The audit trail, on the database directly, with the audit key.
+
+
+def _audit_key() -> str:
+    from stack.config import audit_key, load_settings
+
+    return audit_key(load_settings())
+
+
+def cmd_audit_verify(args) -> int:
+    from service.audit import verify
+
+    with user_sessions() as sessions:
+        try:
+            report = verify(sessions, _audit_key(), args.claim or None)
+        except DomainError as err:
+            raise CliError(err.message) from None
+    emit(args, report.model_dump(mode="json"), show.audit_report(report.model_dump(mode="json")))
+    return 0 if report.intact else EXIT_TAMPERED
+
+
+def cmd_audit_seal_legacy(args) -> int:
+    from service.audit import seal_legacy
+
+    with user_sessions() as sessions:
+        sealed = seal_legacy(sessions, _audit_key())
+    emit(args, {"sealed": sealed}, f"sealed {sealed} audit rows written before the chain existed")
     return 0
 
 
@@ -365,6 +461,32 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("name")
     add.add_argument("--role", required=True, choices=values(Role))
     command(users, "list", cmd_users_list, "list the users", parents=(out,))
+    reason = Parser(add_help=False)
+    reason.add_argument("--reason", help="why, kept with the change")
+    p = command(users, "deactivate", cmd_users_deactivate, "deactivate a user: their token stops working at once",
+                parents=(out, reason))  # fmt: skip
+    p.add_argument("name")
+    p = command(users, "rotate-token", cmd_users_rotate_token, "give a user a new token (printed once); the old one "
+                "stops working", parents=(out, reason))  # fmt: skip
+    p.add_argument("name")
+    p = command(users, "set-role", cmd_users_set_role, "give a user another role", parents=(out, reason))
+    p.add_argument("name")
+    p.add_argument("--role", required=True, choices=values(Role))
+    p = command(users, "history", cmd_users_history, "changes to users, oldest first: who made each", parents=(out,))
+    p.add_argument("name", nargs="?", help="only this user's")
+
+    audit = sub.add_parser("audit", help="check the tamper-evident audit trail (on the database directly)")
+    audit = audit.add_subparsers(dest="audit_command", required=True, metavar="COMMAND")
+    p = command(audit, "verify", cmd_audit_verify, "walk every claim's audit chain; name each row edited, deleted "
+                "or inserted", parents=(out,))  # fmt: skip
+    p.add_argument("--claim", action="append", metavar="ID", help="only this claim (may be repeated)")
+    p.epilog = (
+        f"Exit status: 0 when every chain is intact, {EXIT_TAMPERED} when rows were edited, deleted or inserted "
+        "(one line each), 1 on an error, 2 on a usage mistake. Needs the audit key the worker seals with: "
+        "GUARANTEE_AUDIT_KEY, else GUARANTEE_HOME/audit-key."
+    )
+    command(audit, "seal-legacy", cmd_audit_seal_legacy, "seal the audit rows written before the chain existed, as "
+            "they are now (once, after upgrading)", parents=(out,))  # fmt: skip
 
     claim = sub.add_parser("claim", help="open, work and read claims (through the HTTP API)").add_subparsers(
         dest="claim_command", required=True, metavar="COMMAND"

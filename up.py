@@ -24,7 +24,7 @@ from schema.policy import load_policy
 from service.context import Context
 from service.evidence import EvidenceStore
 from service.reconciliations import ensure_schedule
-from stack.config import Settings, embedded_stub_key, load_settings
+from stack.config import Settings, audit_key, embedded_stub_key, load_settings, signing_key
 from stack.ports import HOST, bind, free_port
 from stack.secrets import private_home
 from stack.temporal import ensure_search_attributes, start_dev_server
@@ -123,8 +123,8 @@ async def run_up(port: int | None, temporal_port: int | None = None, temporal_ui
             cleanup.callback(_forget, settings.stub_url_file, stripe_base)
         else:
             settings.stub_url_file.unlink(missing_ok=True)
-        signing_key = settings.signing_key()
-        worker = build_worker(client, sessions, StripeProvider(stripe_key, stripe_base), signing_key)
+        keys = signing_key(settings), audit_key(settings)
+        worker = build_worker(client, sessions, StripeProvider(stripe_key, stripe_base), keys[0], audit_key=keys[1])
         await cleanup.enter_async_context(worker)
         await ensure_schedule(client, settings.reconcile_cron)
 
@@ -133,7 +133,8 @@ async def run_up(port: int | None, temporal_port: int | None = None, temporal_ui
             sessions=sessions,
             policy=load_policy(),
             evidence=EvidenceStore(settings.evidence_dir),
-            signing_key=signing_key,
+            signing_key=keys[0],
+            audit_key=keys[1],
         )
         server, serving = await serve_api(ctx, sock, ui_origins)
         settings.api_url_file.write_text(api_url + "\n")

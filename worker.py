@@ -23,7 +23,7 @@ from payments.stripe_provider import StripeProvider
 from schema.database import make_engine, make_sessions, migrate
 from schema.names import TASK_QUEUE
 from stack.codec import CodecKeyError
-from stack.config import Settings, load_settings
+from stack.config import Settings, audit_key, load_settings, signing_key
 from stack.secrets import private_home
 from stack.temporal import TemporalConfigError, connect, ensure_search_attributes
 from workflows.claim import ClaimWorkflow
@@ -39,9 +39,16 @@ GRACEFUL_SHUTDOWN = timedelta(seconds=10)
 
 
 def build_worker(
-    client: Client, sessions: sessionmaker, provider: StripeProvider, signing_key: bytes, task_queue: str = TASK_QUEUE
+    client: Client,
+    sessions: sessionmaker,
+    provider: StripeProvider,
+    signing_key: bytes,
+    task_queue: str = TASK_QUEUE,
+    *,
+    audit_key: str,
 ) -> Worker:
-    claims = ClaimActivities(sessions)
+    """`audit_key` seals the claims' audit chains (`stack.config.audit_key`); read once, here."""
+    claims = ClaimActivities(sessions, audit_key)
     payouts = PayoutActivities(sessions, provider)
     reconciliation = ReconciliationActivities(sessions, provider.client)
     return Worker(
@@ -110,7 +117,8 @@ async def run_worker() -> None:
     engine = await asyncio.to_thread(open_database, settings)
     try:
         provider = StripeProvider(settings.stripe_api_key, settings.stripe_api_base)
-        worker = build_worker(client, make_sessions(engine), provider, settings.signing_key())
+        keys = signing_key(settings), audit_key(settings)
+        worker = build_worker(client, make_sessions(engine), provider, keys[0], audit_key=keys[1])
         print(
             f"worker on task queue {worker.config()['task_queue']} at {settings.temporal_address} "
             f"(namespace {settings.temporal_namespace}), database {shown(settings.database_url)}; Ctrl-C stops it",

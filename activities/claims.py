@@ -1,32 +1,49 @@
-"""Recording claim events in the database: the claim row, its children and the audit trail."""
+"""Recording claim events in the database: the claim row, its children and the audit trail.
+
+Each event's audit row is sealed into the claim's audit chain (`audit.chain`) in the same
+transaction, covering the row the event wrote or names. An event by a person is recorded only
+while that person is an active user with the role they acted in.
+"""
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.errors import classified
+from audit.chain import Sealer, append
 from schema import tables
+from schema.claims import Actor
 from schema.events import ClaimEvent, ClaimPatch, StuckMark
 
 
 class ClaimActivities:
-    def __init__(self, sessions: sessionmaker):
+    def __init__(self, sessions: sessionmaker, audit_key: str):
         self._sessions = sessions
+        self._sealer = Sealer(audit_key)
 
     @activity.defn
     @classified
     def record_event(self, event: ClaimEvent) -> None:
-        """Apply one event in one transaction; a second delivery of the same key does nothing."""
+        """Apply one event in one transaction; a second delivery of the same key does nothing.
+
+        Refuses (non-retryable, type `inactive_user`) an event whose actor is not, at this moment,
+        an existing active user with the role they acted in; nothing is written then.
+        """
         with self._sessions.begin() as db:
             seen = db.scalar(select(tables.AuditEntry.id).where(tables.AuditEntry.event_key == event.key))
             if seen is not None:
                 return
+            if event.actor is not None:
+                _require_active(db, event.actor)
             if event.opened is not None:
                 _insert_claim(db, event)
             claim = db.get(tables.Claim, event.claim_id, with_for_update=True)
             if claim is None:
                 raise LookupError(f"claim {event.claim_id} is not in the database")
-            _apply(db, claim, event)
+            child = _apply(db, claim, event)
+            covers, covered = _covered(db, event, claim, child)
+            append(db, self._sealer, _audit_entry(event), covers, covered)
 
     @activity.defn
     @classified
@@ -52,6 +69,21 @@ class ClaimActivities:
                             at=mark.at,
                         )
                     )
+
+
+def _require_active(db: Session, actor: Actor) -> None:
+    """The actor is a user, active, in that role. Their row is share-locked until the event is written,
+    so a deactivation or role change waits for it, and any event after that one is refused."""
+    user = db.get(tables.User, actor.user_id, with_for_update={"read": True})
+    if user is None:
+        reason = f"there is no user {actor.user_id}"
+    elif not user.active:
+        reason = f"{user.name} ({user.id}) is deactivated"
+    elif user.role != actor.role:
+        reason = f"{user.name} ({user.id}) is a {user.role} now, not a {actor.role.value}"
+    else:
+        return
+    raise ApplicationError(f"refused: {reason}", type="inactive_user", non_retryable=True)
 
 
 def _insert_claim(db: Session, event: ClaimEvent) -> None:
@@ -83,7 +115,8 @@ def _insert_claim(db: Session, event: ClaimEvent) -> None:
     db.flush()
 
 
-def _apply(db: Session, claim: tables.Claim, event: ClaimEvent) -> None:
+def _apply(db: Session, claim: tables.Claim, event: ClaimEvent):
+    """Change the claim and add the row the event writes; returns that row (flushed), if any."""
     actor_id = event.actor.user_id if event.actor else None
     if event.to_status is not None:
         claim.status = event.to_status
@@ -98,19 +131,45 @@ def _apply(db: Session, claim: tables.Claim, event: ClaimEvent) -> None:
     child = _child_row(event, actor_id)
     if child is not None:
         db.add(child)
-    db.add(
-        tables.AuditEntry(
-            claim_id=event.claim_id,
-            event_key=event.key,
-            at=event.at,
-            actor_id=actor_id,
-            actor_role=event.actor.role if event.actor else None,
-            action=event.action,
-            from_status=event.from_status,
-            to_status=event.to_status,
-            reason=event.reason,
-        )
+        db.flush()
+    return child
+
+
+def _audit_entry(event: ClaimEvent) -> tables.AuditEntry:
+    return tables.AuditEntry(
+        claim_id=event.claim_id,
+        event_key=event.key,
+        at=event.at,
+        actor_id=event.actor.user_id if event.actor else None,
+        actor_role=event.actor.role if event.actor else None,
+        action=event.action,
+        from_status=event.from_status,
+        to_status=event.to_status,
+        reason=event.reason,
     )
+
+
+def _covered(db: Session, event: ClaimEvent, claim: tables.Claim, child) -> tuple[str | None, object]:
+    """The table and row the event's audit row seals along with itself."""
+    if event.opened is not None:
+        return "claims", claim
+    if child is not None:
+        return child.__tablename__, child
+    if event.payout_details_id is not None:  # the payout details the event sets
+        details = db.get(tables.PayoutDetail, event.payout_details_id)
+        if details is not None and details.claim_id == event.claim_id:
+            return "payout_details", details
+    if event.action in ("paid", "payout_failed"):
+        # The attempt whose outcome this is: the newest, which pay_claim completed before the workflow records it.
+        attempt = db.scalar(
+            select(tables.Payout)
+            .where(tables.Payout.claim_id == event.claim_id)
+            .order_by(tables.Payout.attempt.desc())
+            .limit(1)
+        )
+        if attempt is not None:
+            return "payouts", attempt
+    return None, None
 
 
 def _child_row(event: ClaimEvent, actor_id: str | None):

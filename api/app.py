@@ -19,6 +19,7 @@ from api.errors import ApiError
 from api.gate import Gate
 from api.uploads import Upload, read_upload
 from finance import ledger_report
+from schema.audit import AuditReport
 from schema.bounds import Day
 from schema.claims import (
     Actor,
@@ -38,7 +39,7 @@ from schema.claims import (
 )
 from schema.enums import Action, ClaimStatus, ClaimType, EvidenceKind, EvidenceSource, PayoutStatus
 from schema.finance import LedgerPage, ReconcileRequest, ReconciliationView
-from service import claims, queries, reconciliations
+from service import audit, claims, queries, reconciliations
 from service.context import Context
 
 
@@ -161,6 +162,15 @@ def _routes(app: FastAPI) -> None:
         if _wants_csv(request):
             return _csv(reconciliations.csv_chunks(ctx.sessions, reconciliation_id), f"{reconciliation_id}.csv")
         return report
+
+    @app.get("/audit/verify")
+    async def verify_audit(
+        ctx: Ctx,
+        actor: Actor = Depends(allow(Action.verify_audit)),
+        limit: Annotated[int, Query(ge=0, le=100_000)] = 1_000,
+    ) -> AuditReport:
+        """Walks every claim's audit chain: `intact`, or each row edited, deleted or inserted (the first `limit`)."""
+        return await run_in_threadpool(audit.verify, ctx.sessions, ctx.audit_key, None, limit)
 
     @app.get("/claims/{claim_id}")
     async def get(claim_id: str, ctx: Ctx, actor: Actor = Depends(allow(Action.read_claims))) -> ClaimDetail:

@@ -29,6 +29,7 @@ STATUS_FOR_CODE = {
     "replayed_action": 409,
     # The database refused to record the action: nothing changed, and it is not the caller's mistake.
     "not_recorded": 500,
+    "no_audit_key": 503,
 }
 
 # Starlette's own errors (unknown route, wrong method, unreadable body) in the contract's codes.

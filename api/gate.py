@@ -31,7 +31,7 @@ MAX_UPLOAD_BYTES = MAX_EVIDENCE_BYTES + 256 * 1024
 UPLOAD_PATH = re.compile(r"/claims/[^/]+/evidence")
 
 MISSING_TOKEN = "send Authorization: Bearer <token>"
-BAD_TOKEN = "the token is not valid"
+BAD_TOKEN = "the token is not valid (unknown, expired, or its user deactivated)"
 UNAVAILABLE = "the claims service cannot reach its database or Temporal; try again shortly"
 
 

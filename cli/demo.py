@@ -140,15 +140,22 @@ def _save(path, api_url: str, users: dict) -> None:
 
 
 def _users(sessions, saved: dict) -> dict:
-    """One user per role: the saved one if its token still works, else a new one."""
-    from service.users import UserExists, add_user, authenticate
+    """One user per role: the saved one if its token still works, a new token for them if it has expired
+    (and they are still active in that role), else a new user."""
+    from service.users import UserExists, add_user, authenticate, list_users, rotate_token
 
     users = {}
+    current = {u.name: u for u in list_users(sessions)}
     for role in Role:
         known = saved.get(role.value) or {}
         actor = known.get("token") and authenticate(sessions, known["token"])
         if actor and actor.role == role:
             users[role.value] = known
+            continue
+        user = current.get(known.get("name"))
+        if user and user.id == known.get("user_id") and user.active and user.role == role:
+            new = rotate_token(sessions, user.name, reason="demo seed: the saved token no longer works")
+            users[role.value] = {"name": user.name, "user_id": user.id, "token": new.token}
             continue
         for n in range(1, 100):
             name = f"demo-{role.value}" + (f"-{n}" if n > 1 else "")

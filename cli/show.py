@@ -279,11 +279,53 @@ def _by(t: dict) -> str | None:
 def users_table(users: list[dict]) -> str:
     if not users:
         return "no users yet: add one with `guarantee users add NAME --role ROLE`"
+    now = datetime.now(UTC)
     rows = [
-        [u["name"], u["role"], u["id"], when(u["created_at"], seconds=False), "yes" if u["active"] else "no"]
+        [
+            u["name"],
+            u["role"],
+            u["id"],
+            when(u["created_at"], seconds=False),
+            "yes" if u["active"] else "no",
+            when(u["token_expires_at"], seconds=False)
+            + (" (expired)" if datetime.fromisoformat(u["token_expires_at"]) <= now else ""),
+        ]
         for u in users
     ]
-    return table(["NAME", "ROLE", "ID", "CREATED (UTC)", "ACTIVE"], rows)
+    return table(["NAME", "ROLE", "ID", "CREATED (UTC)", "ACTIVE", "TOKEN EXPIRES (UTC)"], rows)
+
+
+def user_changes_table(changes: list[dict]) -> str:
+    if not changes:
+        return "no changes to users"
+    rows = [[when(c["at"]), c["user"], c["change"], c["detail"], c["by"], c["reason"]] for c in changes]
+    return table(["AT (UTC)", "USER", "CHANGE", "DETAIL", "BY", "REASON"], rows)
+
+
+# The audit trail.
+
+
+def audit_problem(p: dict) -> str:
+    """`kind: claim ID, table row (event KEY): what`, one line."""
+    row = f" {p['row_id']}" if p["row_id"] is not None and p["table"] != "audit_heads" else ""
+    event = f" (event {p['event_key']})" if p["event_key"] else ""
+    return f"{p['kind']}: claim {p['claim_id']}, {p['table']}{row}{event}: {p['detail']}"
+
+
+def _count(n: int, thing: str) -> str:
+    return f"{n} {thing}" if n == 1 else f"{n} {thing}s"
+
+
+def audit_report(report: dict) -> str:
+    checked = f"{_count(report['claims'], 'claim')}, {_count(report['rows'], 'audit row')} checked"
+    if report["intact"]:
+        return f"audit trail intact: {checked}"
+    lines = [audit_problem(p) for p in report["problems"]]
+    claims = _count(len({p["claim_id"] for p in report["problems"]}), "claim")
+    lines.append(f"{_count(report['total_problems'], 'problem')} in {claims} ({checked})")
+    if report.get("note"):
+        lines.append(f"note: {report['note']}")
+    return "\n".join(lines)
 
 
 # Finance: the payout ledger and reconciliations.

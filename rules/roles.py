@@ -14,6 +14,7 @@ FINANCE_READERS = frozenset({Role.finance, Role.admin})
 LEADS = frozenset({Role.lead, Role.manager, Role.director})
 # The Temporal UI shows every claim at once, outside the API's reads: those who oversee casework, and admin.
 HISTORY_READERS = frozenset({Role.lead, Role.manager, Role.director, Role.admin})
+ADMIN = frozenset({Role.admin})
 STAFF = frozenset(Role)
 
 ROLES: dict[Action, frozenset[Role]] = {
@@ -29,6 +30,8 @@ ROLES: dict[Action, frozenset[Role]] = {
     Action.read_claims: STAFF,
     Action.read_finance: FINANCE_READERS,
     Action.read_history: HISTORY_READERS,
+    # Which rows of which claims were tampered with: an investigation, for admins only.
+    Action.verify_audit: ADMIN,
 }
 
 

@@ -132,3 +132,4 @@ class Action(StrEnum):
     read_claims = "read_claims"
     read_finance = "read_finance"
     read_history = "read_history"  # Temporal histories decoded (the Temporal UI, the CLI), through the codec endpoint
+    verify_audit = "verify_audit"

@@ -52,7 +52,7 @@ class ClaimEvent(BaseModel):
     approval: ApprovalRequest | None = None
     notification: Notification | None = None
     sla_breach: str | None = None
-    payout_details_id: int | None = None  # the details an approval confirmed
+    payout_details_id: int | None = None  # the details the event sets, or an approval confirmed
 
 
 class StuckMark(BaseModel):

@@ -37,6 +37,27 @@ class User(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime]
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Set when the token is made (added or rotated): that moment plus GUARANTEE_TOKEN_TTL_DAYS.
+    token_expires_at: Mapped[datetime]
+
+
+class UserChange(Base):
+    """Who changed a user, when and how: added, deactivated, token_rotated, role_changed.
+
+    Append-only like the audit trail (the migration installs the same triggers). `by` is whoever
+    ran the command: the command line works on the database directly, so it is the operating
+    system user and host, not an API user.
+    """
+
+    __tablename__ = "user_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    at: Mapped[datetime]
+    change: Mapped[str] = mapped_column(String(20))
+    detail: Mapped[str | None] = mapped_column(Text)
+    by: Mapped[str]
+    reason: Mapped[str | None] = mapped_column(Text)
 
 
 class Claim(Base):
@@ -84,7 +105,7 @@ class Evidence(Base):
     filename: Mapped[str | None] = mapped_column(String(255))
     content_type: Mapped[str | None]
     size_bytes: Mapped[int | None]
-    added_by: Mapped[str]
+    added_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
     added_at: Mapped[datetime]
     after_decision_requested: Mapped[bool] = mapped_column(Boolean, default=False)
 
@@ -100,7 +121,7 @@ class Decision(Base):
     amount_cents: Mapped[int | None]
     reason_code: Mapped[str | None] = mapped_column(String(40))
     rationale: Mapped[str] = mapped_column(Text)
-    decided_by: Mapped[str]
+    decided_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
     decided_at: Mapped[datetime]
 
 
@@ -113,7 +134,7 @@ class Approval(Base):
     round: Mapped[int]
     verdict: Mapped[str] = mapped_column(String(10))
     note: Mapped[str] = mapped_column(Text)
-    approver_id: Mapped[str]
+    approver_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
     approver_role: Mapped[str] = mapped_column(String(20))
     at: Mapped[datetime]
     payout_details_id: Mapped[int | None] = mapped_column(ForeignKey("payout_details.id"))
@@ -128,7 +149,7 @@ class PayoutDetail(Base):
     claim_id: Mapped[str] = mapped_column(ForeignKey("claims.id"), index=True)
     method: Mapped[str] = mapped_column(String(10))
     destination: Mapped[str]
-    added_by: Mapped[str]
+    added_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
     added_at: Mapped[datetime]
 
 
@@ -206,7 +227,11 @@ class ReconciliationFinding(Base):
 
 
 class AuditEntry(Base):
-    """Append-only: the migration installs triggers that refuse UPDATE and DELETE."""
+    """Append-only: the migration installs triggers that refuse UPDATE and DELETE.
+
+    Tamper-evident too: each row is sealed into its claim's hash chain (`audit/chain.py` says how);
+    rows written before the chain existed have no seal.
+    """
 
     __tablename__ = "audit_trail"
 
@@ -214,11 +239,41 @@ class AuditEntry(Base):
     claim_id: Mapped[str] = mapped_column(ForeignKey("claims.id"))
     event_key: Mapped[str] = mapped_column(unique=True)
     at: Mapped[datetime]
-    actor_id: Mapped[str | None]
+    actor_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
     actor_role: Mapped[str | None] = mapped_column(String(20))
     action: Mapped[str] = mapped_column(String(40))
     from_status: Mapped[str | None] = mapped_column(String(30))
     to_status: Mapped[str | None] = mapped_column(String(30))
     reason: Mapped[str | None] = mapped_column(Text)
+    # The row the event wrote or names, sealed with it: evidence, decisions, approvals,
+    # notifications, payout_details, payouts (by id), or claims (the claim as opened).
+    covers: Mapped[str | None] = mapped_column(String(30))
+    covers_id: Mapped[int | None]
+    # The seal: position in the claim's chain, the previous row's chain_hash, MACs of this row's
+    # fields and of the row it covers, and the MAC linking them.
+    chain_seq: Mapped[int | None]
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    row_mac: Mapped[str | None] = mapped_column(String(64))
+    covered_mac: Mapped[str | None] = mapped_column(String(64))
+    chain_hash: Mapped[str | None] = mapped_column(String(64))
 
-    __table_args__ = (Index("ix_audit_claim_at", "claim_id", "at", "id"),)
+    __table_args__ = (
+        Index("ix_audit_claim_at", "claim_id", "at", "id"),
+        UniqueConstraint("claim_id", "chain_seq", name="uq_audit_claim_chain_seq"),
+    )
+
+
+class AuditHead(Base):
+    """The newest link of a claim's audit chain, sealed, so that deleting the last rows shows too.
+
+    `legacy` lists the rows written before the chain existed that `guarantee audit seal-legacy`
+    adopted, as [audit row id, MAC of its fields].
+    """
+
+    __tablename__ = "audit_heads"
+
+    claim_id: Mapped[str] = mapped_column(ForeignKey("claims.id"), primary_key=True)
+    seq: Mapped[int]
+    hash: Mapped[str] = mapped_column(String(64))
+    legacy: Mapped[list] = mapped_column(JSON, default=list)
+    mac: Mapped[str] = mapped_column(String(64))

@@ -1,5 +1,5 @@
 """What a service action needs: the Temporal client, the database, the policy for new claims, the evidence store,
-and the key and clock it signs people's actions with."""
+and the keys and clock it signs people's actions with and verifies the audit chain with."""
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -38,3 +38,4 @@ class Context:
     task_queue: str = TASK_QUEUE
     # When an action is signed: the wall clock, or a test server's clock that time-skips.
     clock: Callable[[], Awaitable[datetime]] = wall_clock
+    audit_key: str = ""  # empty: this process cannot verify the audit chain

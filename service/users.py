@@ -1,33 +1,78 @@
-"""Users and their API tokens. Only a SHA-256 of a token is stored; the token is shown once."""
+"""Users and their API tokens. Only a SHA-256 of a token is stored; the token is shown once.
 
+A token lasts GUARANTEE_TOKEN_TTL_DAYS (default 90) from when it was made; `rotate_token` makes
+a new one and the old one stops working. A deactivated user's token stops working at once, and
+the claim activities refuse any event of theirs not yet recorded. Every change to a user is a
+row in `user_changes`, with who made it: these functions run on the database directly (the
+command line), so that is the operating-system user and host unless the caller says otherwise.
+"""
+
+import getpass
 import hashlib
+import os
 import secrets
+import socket
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from schema import tables
 from schema.claims import Actor
 from schema.enums import Role
+from stack.config import token_ttl
 
 
 class UserExists(ValueError):
     pass
 
 
+class UserError(ValueError):
+    """A change to a user that cannot be made: an unknown name, a deactivated user, no change at all."""
+
+
+@dataclass(frozen=True)
+class NewToken:
+    actor: Actor
+    token: str
+    expires_at: datetime
+
+
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def add_user(sessions: sessionmaker, name: str, role: Role) -> tuple[Actor, str]:
+def operator() -> str:
+    """Who is at this terminal: the operating-system user and host."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a bare container)
+        user = f"uid {os.getuid()}"
+    return f"{user}@{socket.gethostname()}"
+
+
+def _new_token() -> tuple[str, str, datetime]:
+    token = f"gp_{secrets.token_urlsafe(24)}"
+    return token, hash_token(token), datetime.now(UTC) + token_ttl()
+
+
+def _record(db: Session, user_id: str, change: str, detail: str | None, by: str | None, reason: str | None) -> None:
+    db.add(
+        tables.UserChange(
+            user_id=user_id, at=datetime.now(UTC), change=change, detail=detail, by=by or operator(), reason=reason
+        )
+    )
+
+
+def add_user(sessions: sessionmaker, name: str, role: Role, by: str | None = None) -> tuple[Actor, str]:
     """Create a user; returns them and their new token."""
     name = name.strip()
     if not name or len(name) > 100:
         raise ValueError("a user name is 1 to 100 characters")
-    token = f"gp_{secrets.token_urlsafe(24)}"
+    token, token_hash, expires_at = _new_token()
     user_id = f"u_{uuid.uuid4().hex[:10]}"
     try:
         with sessions.begin() as db:
@@ -36,20 +81,28 @@ def add_user(sessions: sessionmaker, name: str, role: Role) -> tuple[Actor, str]
                     id=user_id,
                     name=name,
                     role=role,
-                    token_hash=hash_token(token),
+                    token_hash=token_hash,
                     created_at=datetime.now(UTC),
                     active=True,
+                    token_expires_at=expires_at,
                 )
             )
+            db.flush()
+            _record(db, user_id, "added", f"as {role.value}", by, None)
     except IntegrityError:
         raise UserExists(f"a user named {name!r} already exists") from None
     return Actor(user_id=user_id, name=name, role=role), token
 
 
 def authenticate(sessions: sessionmaker, token: str) -> Actor | None:
+    """The user whose token this is, if it has not expired and they are active; else None."""
     with sessions() as db:
         user = db.scalar(
-            select(tables.User).where(tables.User.token_hash == hash_token(token), tables.User.active.is_(True))
+            select(tables.User).where(
+                tables.User.token_hash == hash_token(token),
+                tables.User.active.is_(True),
+                tables.User.token_expires_at > datetime.now(UTC),
+            )
         )
     return user and Actor(user_id=user.id, name=user.name, role=Role(user.role))
 
@@ -63,3 +116,60 @@ def find(sessions: sessionmaker, user: str) -> tables.User | None:
     """A user by id or by name."""
     with sessions() as db:
         return db.get(tables.User, user) or db.scalar(select(tables.User).where(tables.User.name == user))
+
+
+def history(sessions: sessionmaker, name: str | None = None) -> list[tuple[tables.UserChange, str]]:
+    """Changes to users (or to one user), oldest first, with the user's name."""
+    query = select(tables.UserChange, tables.User.name).join(tables.User).order_by(tables.UserChange.id)
+    with sessions() as db:
+        if name is not None:
+            query = query.where(tables.UserChange.user_id == _named(db, name).id)
+        return [(change, user_name) for change, user_name in db.execute(query)]
+
+
+def _named(db: Session, name: str, lock: bool = False) -> tables.User:
+    query = select(tables.User).where(tables.User.name == name.strip())
+    user = db.scalar(query.with_for_update() if lock else query)
+    if user is None:
+        raise UserError(f"no user named {name!r}")
+    return user
+
+
+def _active(db: Session, name: str) -> tables.User:
+    user = _named(db, name, lock=True)
+    if not user.active:
+        raise UserError(f"{user.name} is deactivated")
+    return user
+
+
+def deactivate(sessions: sessionmaker, name: str, by: str | None = None, reason: str | None = None) -> Actor:
+    """Their token stops working at once; their actions not yet recorded are refused."""
+    with sessions.begin() as db:
+        user = _active(db, name)
+        user.active = False
+        _record(db, user.id, "deactivated", None, by, reason)
+        return Actor(user_id=user.id, name=user.name, role=Role(user.role))
+
+
+def rotate_token(sessions: sessionmaker, name: str, by: str | None = None, reason: str | None = None) -> NewToken:
+    """A new token for an active user; the old one stops working."""
+    token, token_hash, expires_at = _new_token()
+    with sessions.begin() as db:
+        user = _active(db, name)
+        user.token_hash, user.token_expires_at = token_hash, expires_at
+        _record(db, user.id, "token_rotated", f"expires {expires_at:%Y-%m-%d %H:%M} UTC", by, reason)
+        actor = Actor(user_id=user.id, name=user.name, role=Role(user.role))
+    return NewToken(actor, token, expires_at)
+
+
+def set_role(sessions: sessionmaker, name: str, role: Role, by: str | None = None, reason: str | None = None) -> str:
+    """Give an active user another role; returns the role they had. Their actions not yet recorded
+    under the old role are refused."""
+    with sessions.begin() as db:
+        user = _active(db, name)
+        before = user.role
+        if before == role:
+            raise UserError(f"{user.name} is a {role.value} already")
+        user.role = role
+        _record(db, user.id, "role_changed", f"{before} -> {role.value}", by, reason)
+    return before

@@ -3,6 +3,7 @@
 import os
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from stack.secrets import secret
@@ -10,6 +11,9 @@ from stack.secrets import secret
 # Any sk_test_ key pays through a Stripe stub's /v1 routes; real Stripe needs STRIPE_API_KEY. A stub's
 # admin routes (/_stub/...) need the key it was started with: this one unless it was given another.
 STUB_API_KEY = "sk_test_guarantee_stub"
+# The key that seals the audit chain: GUARANTEE_AUDIT_KEY, else this file under GUARANTEE_HOME.
+AUDIT_KEY_ENV, AUDIT_KEY_FILE = "GUARANTEE_AUDIT_KEY", "audit-key"
+TOKEN_TTL_DAYS = 90
 
 
 @dataclass(frozen=True)
@@ -49,10 +53,6 @@ class Settings:
         """Where `guarantee up` writes the API's address, so the command line finds it."""
         return self.home / "api-url"
 
-    def signing_key(self) -> bytes:
-        """The key the service signs people's actions with and the worker checks them with."""
-        return secret(self.home, "GUARANTEE_SIGNING_KEY", "signing-key").encode()
-
     @property
     def stub_url_file(self) -> Path:
         """Where `guarantee up` writes the embedded Stripe stub's address (for `demo seed`); absent otherwise."""
@@ -91,3 +91,27 @@ def embedded_stub_key(settings: Settings) -> str:
 def _path(name: str) -> Path | None:
     value = os.environ.get(name, "").strip()
     return Path(value).expanduser() if value else None
+
+
+def signing_key(settings: Settings) -> bytes:
+    """The key the service signs people's actions with and the worker checks them with."""
+    return secret(settings.home, "GUARANTEE_SIGNING_KEY", "signing-key").encode()
+
+
+def audit_key(settings: Settings) -> str:
+    """The audit chain's HMAC key; every process that writes or verifies the chain must have the same one."""
+    return secret(settings.home, AUDIT_KEY_ENV, AUDIT_KEY_FILE)
+
+
+def token_ttl() -> timedelta:
+    """How long a new or rotated API token lasts: GUARANTEE_TOKEN_TTL_DAYS, default 90 days."""
+    text = os.environ.get("GUARANTEE_TOKEN_TTL_DAYS", "").strip()
+    if not text:
+        return timedelta(days=TOKEN_TTL_DAYS)
+    try:
+        days = int(text)
+    except ValueError:
+        days = 0
+    if not 1 <= days <= 3650:
+        raise ValueError(f"GUARANTEE_TOKEN_TTL_DAYS is a whole number of days from 1 to 3650, not {text!r}")
+    return timedelta(days=days)

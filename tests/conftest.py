@@ -40,6 +40,7 @@ from workflows.signed_actions import sign
 # The key the service signs actions with and the worker checks them with, for this test session.
 SIGNING_KEY = secrets.token_bytes(32)
 PG_URL = os.environ.get("GUARANTEE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+AUDIT_KEY = "test-audit-key"  # the tests' audit chain key: their workers and APIs share it
 
 
 @pytest.fixture(scope="session")
@@ -125,7 +126,14 @@ class Stack:
         """
         evidence = EvidenceStore(evidence_dir)
         return Context(
-            self.client, self.sessions, policy, evidence, SIGNING_KEY, self.queue, clock=self.env.get_current_time
+            self.client,
+            self.sessions,
+            policy,
+            evidence,
+            SIGNING_KEY,
+            self.queue,
+            clock=self.env.get_current_time,
+            audit_key=AUDIT_KEY,
         )
 
     async def act(self, handle, update, *args):
@@ -176,7 +184,7 @@ async def stack(env, sessions, stub, provider, tmp_path_factory):
     still open at the end are terminated before this database's worker stops.
     """
     queue = f"claims-{uuid.uuid4().hex[:8]}"
-    async with build_worker(env.client, sessions, provider, SIGNING_KEY, task_queue=queue):
+    async with build_worker(env.client, sessions, provider, SIGNING_KEY, task_queue=queue, audit_key=AUDIT_KEY):
         yield Stack(env, sessions, stub, queue, tmp_path_factory.mktemp("evidence"))
         await terminate_open_claims(env.client, sessions)
 

@@ -53,6 +53,8 @@ EXPECTED = {
     # Temporal's codec-server protocol, for the Temporal UI and CLI: payloads decoded for those who oversee.
     ("POST", "/codec/decode"): only(200, HISTORY_READERS),
     ("POST", "/codec/encode"): only(200, HISTORY_READERS),
+    # Which rows of which claims were tampered with: admins investigate, finance reconciles.
+    ("GET", "/audit/verify"): only(200, {Role.admin}),
 }
 
 

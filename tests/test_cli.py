@@ -124,7 +124,7 @@ async def test_users_add_prints_the_token_once_and_users_list_shows_them(cli, st
 
     listed = await cli.ok("users", "list")
     header, *rows = listed.out.splitlines()
-    assert header.split() == ["NAME", "ROLE", "ID", "CREATED", "(UTC)", "ACTIVE"]
+    assert header.split() == ["NAME", "ROLE", "ID", "CREATED", "(UTC)", "ACTIVE", "TOKEN", "EXPIRES", "(UTC)"]
     assert any(row.split()[:2] == [name, "specialist"] for row in rows)
     as_json = (await cli.ok("users", "list", "--json")).json
     assert {"name": name, "role": "specialist"}.items() <= next(u for u in as_json if u["name"] == name).items()

@@ -300,16 +300,16 @@ import asyncio, sys
 from pathlib import Path
 from urllib.parse import quote
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from schema.database import make_engine, make_sessions
 from schema.policy import load_policy
 from service.context import Context
 from service.evidence import EvidenceStore
 from stack.ports import bind
+from tests.codec_key import CONVERTER
 from up import serve_api
 
 async def main(target, db_url, evidence, queue, signing_key):
-    client = await Client.connect(target, data_converter=pydantic_data_converter)
+    client = await Client.connect(target, data_converter=CONVERTER)
     sessions = make_sessions(make_engine(db_url))
     key = bytes.fromhex(signing_key)
     ctx = Context(client, sessions, load_policy("v1"), EvidenceStore(Path(evidence)), key, task_queue=queue)

@@ -484,6 +484,7 @@ def _insert_ledger(engine, ledger):
                     "token_hash": "x" * 64,
                     "created_at": T0,
                     "active": True,
+                    "token_expires_at": T0,
                 }
             ],
         )

@@ -14,6 +14,7 @@ from activities.claims import ClaimActivities
 from schema import tables
 from schema.enums import Role
 from schema.finance import ReconcileRequest
+from tests.conftest import AUDIT_KEY
 from tests.test_api import assert_error, auth
 from tests.test_claim_workflow import keep_history
 from tests.test_records import opened_event
@@ -28,7 +29,7 @@ class Books:
 
     def claim(self) -> str:
         opened = opened_event(self.stack)
-        ClaimActivities(self.stack.sessions).record_event(opened)
+        ClaimActivities(self.stack.sessions, AUDIT_KEY).record_event(opened)
         return opened.claim_id
 
     def __init__(self, stack, day: date):

@@ -13,7 +13,7 @@ from service.reconciliations import ensure_schedule
 from stack import search_attributes as sa
 from stack.temporal import DEV_SERVER
 from tests.codec_key import CONVERTER
-from tests.conftest import SIGNING_KEY
+from tests.conftest import AUDIT_KEY, SIGNING_KEY
 from worker import build_worker
 from workflows.reconciliation import ReconciliationWorkflow
 
@@ -30,7 +30,7 @@ async def test_the_schedule_is_created_once_and_reconciles_yesterday(sessions, p
         handle = client.get_schedule_handle(RECONCILIATION_SCHEDULE_ID)
         next_run = (await handle.describe()).info.next_action_times[0].astimezone(UTC)
         assert (next_run.hour, next_run.minute) == (2, 0)
-        async with build_worker(client, sessions, provider, SIGNING_KEY, task_queue=queue):
+        async with build_worker(client, sessions, provider, SIGNING_KEY, task_queue=queue, audit_key=AUDIT_KEY):
             await handle.trigger()
             deadline = asyncio.get_running_loop().time() + 30
             while not (actions := (await handle.describe()).info.recent_actions):

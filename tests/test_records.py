@@ -16,6 +16,7 @@ from schema.enums import ClaimStatus, Role
 from schema.events import ClaimEvent, PayoutOrder
 from schema.policy import load_policy
 from service import payout_details
+from tests.conftest import AUDIT_KEY
 
 NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
 
@@ -47,7 +48,7 @@ def opened_event(stack) -> ClaimEvent:
 
 
 def test_recording_an_event_twice_changes_nothing(stack):
-    activities = ClaimActivities(stack.sessions)
+    activities = ClaimActivities(stack.sessions, AUDIT_KEY)
     opened = opened_event(stack)
     evidence = ClaimEvent(
         key=f"{opened.claim_id}:00002",
@@ -65,7 +66,7 @@ def test_recording_an_event_twice_changes_nothing(stack):
 
 
 def order_for(stack, opened: ClaimEvent, amount_cents: int) -> PayoutOrder:
-    ClaimActivities(stack.sessions).record_event(opened)
+    ClaimActivities(stack.sessions, AUDIT_KEY).record_event(opened)
     details = PayoutDetails(method="transfer", account_id="acct_records")
     ref = payout_details.store(stack.sessions, opened.claim_id, details, opened.actor)
     return PayoutOrder(
@@ -88,7 +89,7 @@ def test_paying_twice_pays_once(stack, provider):
 def test_a_payout_without_payout_details_fails_without_calling_the_provider(stack, provider):
     """Claims opened before payout details existed were approved without them: the ledger says why nothing went out."""
     opened = opened_event(stack)
-    ClaimActivities(stack.sessions).record_event(opened)
+    ClaimActivities(stack.sessions, AUDIT_KEY).record_event(opened)
     order = PayoutOrder(
         claim_id=opened.claim_id, attempt=1, payout_details_id=None, amount_cents=700, currency="USD", at=NOW
     )
@@ -127,7 +128,7 @@ def test_a_payout_the_provider_made_but_never_confirmed_completes_on_retry(stack
 @pytest.mark.parametrize("statement", ["update", "delete"])
 def test_the_audit_trail_is_append_only(stack, statement):
     opened = opened_event(stack)
-    ClaimActivities(stack.sessions).record_event(opened)
+    ClaimActivities(stack.sessions, AUDIT_KEY).record_event(opened)
     table = tables.AuditEntry
     change = (
         update(table).where(table.claim_id == opened.claim_id).values(reason="rewritten")

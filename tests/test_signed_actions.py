@@ -13,6 +13,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from schema import tables
 from schema.claims import Actor, ApprovalRequest, DecisionRequest
 from schema.enums import Role
+from service import users
 from tests.conftest import SIGNING_KEY
 from tests.test_claim_workflow import APPROVE, open_, to_review
 from workflows.claim import ClaimWorkflow
@@ -104,3 +105,14 @@ async def test_the_service_signed_action_is_believed(stack):
         ClaimWorkflow.review, args=await signed(stack, claim_id, ClaimWorkflow.review, stack.user(Role.lead), APPROVE)
     )
     assert stack.claim(claim_id).status in ("approved", "paying", "paid")
+
+
+async def test_an_action_signed_before_its_user_was_deactivated_is_refused(stack):
+    """Signed while the lead was active, arriving after they were deactivated: refused, nothing changed."""
+    handle, claim_id = await pending_claim(stack)
+    lead = stack.user(Role.lead)
+    args = await signed(stack, claim_id, ClaimWorkflow.review, lead, APPROVE)
+    users.deactivate(stack.sessions, lead.name)
+    await refused(stack, handle, claim_id, args, "inactive_user")
+    await stack.act(handle, ClaimWorkflow.review, stack.user(Role.lead), APPROVE)
+    assert stack.claim(claim_id).status in ("approved", "paying", "paid"), "the claim goes on without them"

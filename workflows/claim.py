@@ -169,6 +169,7 @@ class ClaimWorkflow:
                     reason=reason,
                     changes=changes,
                     patch={"payout_details_id": ref.id, "payout_details_by": actor.user_id},
+                    payout_details_id=ref.id,
                 )
         return state.status
 
@@ -195,6 +196,7 @@ class ClaimWorkflow:
                     reason=reason + to,
                     changes={"payout": ref or state.payout},
                     patch=ref and {"payout_details_id": ref.id},
+                    payout_details_id=ref and ref.id,
                 )
         return state.status
 
@@ -453,6 +455,7 @@ class ClaimWorkflow:
             actor=actor,
             to_status=ClaimStatus.specialist_review,
             reason=reason,
+            payout_details_id=changes["payout"].id,
             changes={**changes, "decision": None, "tier": None, "approved_by": []},
             patch={
                 "required_tier": None,

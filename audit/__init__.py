@@ -1,0 +1,1 @@
+"""The tamper-evident audit trail: sealing claim events into per-claim hash chains, and checking them."""
