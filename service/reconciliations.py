@@ -3,6 +3,7 @@
 import asyncio
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -41,8 +42,18 @@ async def start(ctx: Context, request: ReconcileRequest, actor: Actor) -> Reconc
     request = request.model_copy(update={"requested_by": actor.user_id})
     run = ReconcileRun(id=run_id, date_from=request.date_from, date_to=request.date_to, requested_by=actor.user_id)
     await asyncio.to_thread(_open, ctx.sessions, run)
-    await ctx.client.start_workflow(ReconciliationWorkflow.run, request, id=run_id, task_queue=ctx.task_queue)
+    try:
+        await ctx.client.start_workflow(ReconciliationWorkflow.run, request, id=run_id, task_queue=ctx.task_queue)
+    except BaseException as err:  # nothing will run it: it must not read as running for ever
+        await asyncio.to_thread(_not_started, ctx.sessions, run_id, f"it could not be started: {err}")
+        raise
     return await asyncio.to_thread(get, ctx.sessions, run_id, 0, 0)
+
+
+def _not_started(sessions: sessionmaker, run_id: str, reason: str) -> None:
+    with sessions.begin() as db:
+        row = db.get(tables.Reconciliation, run_id)
+        row.status, row.finished_at, row.failure = "failed", datetime.now(UTC), reason[:2000]
 
 
 def _check(request: ReconcileRequest) -> None:

@@ -406,7 +406,9 @@ async def test_an_anonymous_100_mb_upload_costs_the_server_no_memory(served, sta
             for _ in range(3):  # warm up: imports, the first authenticated request, the database pool
                 assert http.get("/healthz").status_code == 200
                 assert http.get("/claims", headers=auth(token)).status_code == 200
-            claim = http.post("/claims", json=claim_body(), headers=auth(token)).json()
+            opened = http.post("/claims", json=claim_body(), headers=auth(token))
+            assert opened.status_code == 201, opened.text
+            claim = opened.json()
             warm = server.rss()
             server.reset_high_water_mark()
 

@@ -14,6 +14,7 @@ from activities.claims import ClaimActivities
 from drills.payout_faults import Report, run, verify
 from schema import tables
 from schema.claims import PayoutDetails
+from tests.conftest import AUDIT_KEY
 from tests.test_records import opened_event
 
 CLAIMS = 16  # two runs (SQLite, PostgreSQL) in about three minutes on a quiet machine
@@ -38,7 +39,7 @@ def test_a_paid_row_naming_no_provider_object_is_a_failure_of_its_own(stack):
     stub.control.clear_faults()
     real, ghost = opened_event(stack), opened_event(stack)
     for event in (real, ghost):
-        ClaimActivities(stack.sessions).record_event(event)
+        ClaimActivities(stack.sessions, AUDIT_KEY).record_event(event)
     amount = real.opened.request.amount_cents
     charge = stub.control.seed(charges=[{"amount": amount, "currency": "usd"}])["charges"][0]["id"]
     refund = stub.client.v1.refunds.create(
