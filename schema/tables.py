@@ -39,6 +39,23 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # Set when the token is made (added or rotated): that moment plus GUARANTEE_TOKEN_TTL_DAYS.
     token_expires_at: Mapped[datetime]
+    # Signing in to the web app: an argon2id hash; failed attempts in a row, and the lock they earn.
+    password_hash: Mapped[str | None]
+    failed_sign_ins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[datetime | None]
+
+
+class WebSession(Base):
+    """A signed-in browser. The cookie holds a token; only its SHA-256 is kept here."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
 
 
 class UserChange(Base):
