@@ -29,6 +29,8 @@ from stack.ports import HOST, bind, free_port
 from stack.secrets import private_home
 from stack.temporal import ensure_search_attributes, start_dev_server
 from stripe_stub.server import start_in_thread
+from web.app import create_web
+from web.site import Site
 from worker import build_worker, connect_or_exit, open_database, shown, stop_event
 
 TEMPORAL_PORT = 7233
@@ -43,11 +45,12 @@ class ApiServer(uvicorn.Server):
         yield
 
 
-async def serve_api(
+async def serve_site(
     ctx: Context, sock: socket.socket, ui_origins: tuple[str, ...] = ()
 ) -> tuple[ApiServer, asyncio.Task]:
-    """The HTTP API on `sock` in this event loop; returns once it accepts connections."""
-    config = uvicorn.Config(create_app(ctx, ui_origins=ui_origins), log_level="warning", lifespan="off")
+    """The web app and the HTTP API on `sock` in this event loop; returns once it accepts connections."""
+    site = Site(create_web(ctx), create_app(ctx, ui_origins=ui_origins))
+    config = uvicorn.Config(site, log_level="warning", lifespan="off")
     server = ApiServer(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
@@ -136,11 +139,12 @@ async def run_up(port: int | None, temporal_port: int | None = None, temporal_ui
             signing_key=keys[0],
             audit_key=keys[1],
         )
-        server, serving = await serve_api(ctx, sock, ui_origins)
+        server, serving = await serve_site(ctx, sock, ui_origins)
         settings.api_url_file.write_text(api_url + "\n")
         cleanup.callback(_forget, settings.api_url_file, api_url)
 
         lines = [
+            ("Web app", f"{api_url}/  (sign in: `guarantee users set-password NAME`, or `guarantee demo seed`)"),
             ("API", api_url),
             ("API docs", f"{api_url}/docs"),
             ("Temporal", f"{temporal} (namespace {settings.temporal_namespace})"),

@@ -37,7 +37,7 @@ from schema.claims import (
     PayoutRetry,
     WithdrawRequest,
 )
-from schema.enums import Action, ClaimStatus, ClaimType, EvidenceKind, EvidenceSource, PayoutStatus
+from schema.enums import Action, ClaimSort, ClaimStatus, ClaimType, EvidenceKind, EvidenceSource, PayoutStatus
 from schema.finance import LedgerPage, ReconcileRequest, ReconciliationView
 from service import audit, claims, queries, reconciliations
 from service.context import Context
@@ -95,10 +95,14 @@ def _routes(app: FastAPI) -> None:
         assignee: str | None = None,
         awaiting: Annotated[str | None, Query(pattern="^me$")] = None,
         stuck: bool | None = None,
+        opened_from: Annotated[Day | None, Query(alias="from")] = None,
+        opened_to: Annotated[Day | None, Query(alias="to")] = None,
+        sort: ClaimSort = ClaimSort.newest,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ) -> ClaimPage:
-        """Claims, newest first; `stuck=true`: those whose process could not record a step (oldest first)."""
+        """Claims (newest first unless `sort` says otherwise), opened `from`..`to` (UTC days, both included);
+        `stuck=true`: those whose process could not record a step (oldest first)."""
         return await run_in_threadpool(
             lambda: queries.list_claims(
                 ctx.sessions,
@@ -108,6 +112,9 @@ def _routes(app: FastAPI) -> None:
                 assignee=assignee,
                 awaiting_me=awaiting == "me",
                 stuck=stuck,
+                opened_from=opened_from,
+                opened_to=opened_to,
+                sort=sort,
                 limit=limit,
                 offset=offset,
             )

@@ -15,6 +15,7 @@ from service.context import OUTAGES
 STATUS_FOR_CODE = {
     "not_found": 404,
     "forbidden": 403,
+    "csrf": 403,
     "insufficient_authority": 403,
     "conflict_of_interest": 403,
     "not_assignee": 403,

@@ -16,12 +16,12 @@ import re
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
-from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.context import OUTAGES
 from service.evidence import MAX_BYTES as MAX_EVIDENCE_BYTES
 from service.users import authenticate
+from stack.bodies import serve_capped
 
 PUBLIC = frozenset({"/healthz", "/openapi.json", "/docs", "/redoc"})
 MAX_BODY_BYTES = 1024 * 1024  # a JSON body, on every route
@@ -51,20 +51,6 @@ def body_limit(scope: Scope, headers: Headers) -> int:
     multipart = headers.get("content-type", "").lower().startswith("multipart/form-data")
     upload = scope["method"] == "POST" and multipart and UPLOAD_PATH.fullmatch(scope["path"])
     return MAX_UPLOAD_BYTES if upload else MAX_BODY_BYTES
-
-
-def too_large_message(limit: int) -> str:
-    if limit >= 1024 * 1024:
-        return f"the request body is larger than {limit / (1024 * 1024):g} MiB"
-    return f"the request body is larger than {limit} bytes"
-
-
-class BodyTooLarge(HTTPException):
-    """Raised while the body is read, once it passes its cap: the exception handlers answer 413."""
-
-    def __init__(self, limit: int):
-        super().__init__(413, too_large_message(limit))
-        self.limit = limit
 
 
 async def answer(send: Send, status: int, code: str, message: str, headers: dict | None = None) -> None:
@@ -101,31 +87,7 @@ class Gate:
                 return
             scope.setdefault("state", {})["actor"] = actor
 
-        limit = body_limit(scope, headers)
-        declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
-            await answer(send, 413, "too_large", too_large_message(limit))
-            return
-        started = False
-        seen = 0
+        async def too_large(send: Send, message: str) -> None:
+            await answer(send, 413, "too_large", message)
 
-        async def capped() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:
-                    raise BodyTooLarge(limit)
-            return message
-
-        async def watched(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, capped, watched)
-        except BodyTooLarge as err:
-            if started:
-                raise
-            await answer(send, 413, "too_large", err.detail)
+        await serve_capped(self.app, scope, receive, send, body_limit(scope, headers), too_large)

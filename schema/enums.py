@@ -133,3 +133,13 @@ class Action(StrEnum):
     read_finance = "read_finance"
     read_history = "read_history"  # Temporal histories decoded (the Temporal UI, the CLI), through the codec endpoint
     verify_audit = "verify_audit"
+
+
+class ClaimSort(StrEnum):
+    """How a list of claims is ordered."""
+
+    newest = "newest"
+    oldest = "oldest"
+    largest = "largest"
+    smallest = "smallest"
+    updated = "updated"

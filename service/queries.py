@@ -1,5 +1,7 @@
 """Reading claims from the database, the system of record: lists, queues and one claim whole."""
 
+from datetime import UTC, date, datetime, time, timedelta
+
 from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -19,10 +21,10 @@ from schema.claims import (
     PayoutView,
     TimelineEntry,
 )
-from schema.enums import Action, ApprovalVerdict, ClaimStatus, ClaimType
+from schema.enums import Action, ApprovalVerdict, ClaimSort, ClaimStatus, ClaimType
 
 
-def _summary(claim: tables.Claim) -> dict:
+def summary_of(claim: tables.Claim) -> dict:
     return ClaimSummary.model_validate(claim, from_attributes=True).model_dump()
 
 
@@ -32,7 +34,7 @@ def get_claim(sessions: sessionmaker, claim_id: str) -> ClaimDetail | None:
         if claim is None:
             return None
         return ClaimDetail(
-            **_summary(claim),
+            **summary_of(claim),
             evidence=[_evidence(e) for e in _children(db, tables.Evidence, claim_id)],
             decisions=[
                 DecisionView.model_validate(d, from_attributes=True) for d in _children(db, tables.Decision, claim_id)
@@ -117,6 +119,15 @@ def _approved_by_role(role):
     )
 
 
+SORTS = {
+    ClaimSort.newest: [tables.Claim.opened_at.desc(), tables.Claim.id],
+    ClaimSort.oldest: [tables.Claim.opened_at, tables.Claim.id],
+    ClaimSort.largest: [tables.Claim.amount_cents.desc(), tables.Claim.id],
+    ClaimSort.smallest: [tables.Claim.amount_cents, tables.Claim.id],
+    ClaimSort.updated: [tables.Claim.updated_at.desc(), tables.Claim.id],
+}
+
+
 def list_claims(
     sessions: sessionmaker,
     *,
@@ -126,11 +137,16 @@ def list_claims(
     assignee: str | None = None,
     awaiting_me: bool = False,
     stuck: bool | None = None,
+    opened_from: date | None = None,
+    opened_to: date | None = None,
+    sort: ClaimSort = ClaimSort.newest,
     limit: int = 50,
     offset: int = 0,
 ) -> ClaimPage:
-    query: Select = select(tables.Claim)
-    order = [tables.Claim.opened_at.desc(), tables.Claim.id]
+    """Claims matching every filter given; days are whole UTC days, both ends included."""
+    claim = tables.Claim
+    query: Select = select(claim)
+    order = SORTS[sort]
     if stuck is not None:
         query = query.where(tables.Claim.stuck_reason.is_not(None) if stuck else tables.Claim.stuck_reason.is_(None))
         if stuck:
@@ -143,8 +159,12 @@ def list_claims(
         query = query.where(tables.Claim.assignee == assignee)
     if awaiting_me:
         query = query.where(awaiting(actor))
+    if opened_from:
+        query = query.where(claim.opened_at >= datetime.combine(opened_from, time.min, UTC))
+    if opened_to:
+        query = query.where(claim.opened_at < datetime.combine(opened_to + timedelta(days=1), time.min, UTC))
     with sessions() as db:
         total = db.scalar(select(func.count()).select_from(query.subquery()))
         rows = db.scalars(query.order_by(*order).limit(limit).offset(offset))
-        items = [ClaimSummary(**_summary(row)) for row in rows]
+        items = [ClaimSummary(**summary_of(row)) for row in rows]
     return ClaimPage(items=items, total=total, limit=limit, offset=offset)

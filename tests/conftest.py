@@ -39,6 +39,8 @@ from workflows.signed_actions import sign
 
 # The key the service signs actions with and the worker checks them with, for this test session.
 SIGNING_KEY = secrets.token_bytes(32)
+pytest_plugins = ["tests.browser"]
+
 PG_URL = os.environ.get("GUARANTEE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 AUDIT_KEY = "test-audit-key"  # the tests' audit chain key: their workers and APIs share it
 

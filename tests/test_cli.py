@@ -19,7 +19,7 @@ from schema.enums import Role
 from schema.policy import load_policy
 from stack.config import STUB_API_KEY
 from stack.ports import bind, free_port
-from up import serve_api
+from up import serve_site
 
 # Once approved, the payout starts at once: the answer may already show it moving or done.
 MONEY_MOVES = "status after approval"
@@ -58,7 +58,7 @@ class Cli:
 async def cli(stack, db_url, tmp_path, monkeypatch, capsys):
     """The API served over HTTP on a free port; the CLI pointed at it and at the same database."""
     sock = bind(0)
-    server, serving = await serve_api(stack.context(load_policy("v1"), tmp_path / "evidence"), sock)
+    server, serving = await serve_site(stack.context(load_policy("v1"), tmp_path / "evidence"), sock)
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     monkeypatch.setenv("GUARANTEE_API_URL", url)
     monkeypatch.setenv("GUARANTEE_HOME", str(tmp_path / "home"))

@@ -25,7 +25,7 @@ from schema.enums import Role
 from schema.policy import load_policy
 from stack.ports import bind
 from tests.test_api import Desk, auth
-from up import serve_api
+from up import serve_site
 
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 EXAMPLES = 5
@@ -35,7 +35,7 @@ RUN_S = 150
 @pytest.fixture
 async def served_api(stack, tmp_path):
     sock = bind(0)
-    server, serving = await serve_api(stack.context(load_policy("v1"), tmp_path / "evidence"), sock)
+    server, serving = await serve_site(stack.context(load_policy("v1"), tmp_path / "evidence"), sock)
     yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     server.should_exit = True
     await serving

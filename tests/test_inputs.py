@@ -306,7 +306,7 @@ from service.context import Context
 from service.evidence import EvidenceStore
 from stack.ports import bind
 from tests.codec_key import CONVERTER
-from up import serve_api
+from up import serve_site
 
 async def main(target, db_url, evidence, queue, signing_key):
     client = await Client.connect(target, data_converter=CONVERTER)
@@ -314,7 +314,7 @@ async def main(target, db_url, evidence, queue, signing_key):
     key = bytes.fromhex(signing_key)
     ctx = Context(client, sessions, load_policy("v1"), EvidenceStore(Path(evidence)), key, task_queue=queue)
     sock = bind(0)
-    server, serving = await serve_api(ctx, sock)
+    server, serving = await serve_site(ctx, sock)
     print(f"http://127.0.0.1:{sock.getsockname()[1]}", flush=True)
     await serving
 

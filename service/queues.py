@@ -1,0 +1,102 @@
+"""What waits on a person, for their home page: their casework, the approvals they may give, payouts to settle.
+
+Each entry carries its deadline under the claim's own policy version, so the most urgent comes
+first: SLA breaches, then the nearest deadline.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import sessionmaker
+
+from rules import deadlines
+from schema import tables
+from schema.claims import Actor, ClaimSummary
+from schema.enums import ClaimStatus
+from schema.policy import Policy, load_policy
+from service.queries import awaiting, summary_of
+
+LIMIT = 200
+
+
+@dataclass(frozen=True)
+class Waiting:
+    claim: ClaimSummary
+    since: datetime | None  # when this wait began
+    due: datetime | None  # when it should end, under the claim's policy
+
+    @property
+    def late(self) -> bool:
+        return bool(self.claim.sla_breaches) or (self.due is not None and self.due < datetime.now(UTC))
+
+
+def _policy(version: str) -> Policy | None:
+    try:
+        return load_policy(version)
+    except LookupError:  # a policy file that is not shipped (a test's, a retired one): no deadline to show
+        return None
+
+
+def _urgent_first(items: list[Waiting]) -> list[Waiting]:
+    return sorted(items, key=lambda w: (not w.late, w.due or datetime.max.replace(tzinfo=UTC), w.claim.id))
+
+
+def casework(sessions: sessionmaker, actor: Actor) -> list[Waiting]:
+    """The claims this person works now: evidence to chase and decisions to make."""
+    claim = tables.Claim
+    statuses = (ClaimStatus.evidence_collection, ClaimStatus.specialist_review)
+    with sessions() as db:
+        rows = db.scalars(select(claim).where(claim.assignee == actor.user_id, claim.status.in_(statuses)).limit(LIMIT))
+        items = []
+        for row in rows:
+            summary, policy = ClaimSummary(**summary_of(row)), _policy(row.policy_version)
+            if row.status == ClaimStatus.evidence_collection:
+                since, due = row.opened_at, policy and deadlines.evidence_deadline(policy, row.opened_at)
+            else:
+                since = row.decision_requested_at
+                due = policy and since and deadlines.decision_due(policy, since)
+            items.append(Waiting(summary, since, due))
+    return _urgent_first(items)
+
+
+def approvals(sessions: sessionmaker, actor: Actor) -> list[Waiting]:
+    """Decisions this person may approve now (the `awaiting=me` rules), each since its decision or escalation."""
+    claim, audit = tables.Claim, tables.AuditEntry
+    with sessions() as db:
+        rows = list(
+            db.scalars(select(claim).where(awaiting(actor), claim.status == ClaimStatus.pending_approval).limit(LIMIT))
+        )
+        since = dict(
+            db.execute(
+                select(audit.claim_id, func.max(audit.at))
+                .where(audit.claim_id.in_([r.id for r in rows]), audit.action.in_(("decided", "escalated")))
+                .group_by(audit.claim_id)
+            ).all()
+        )
+        items = []
+        for row in rows:
+            policy, began = _policy(row.policy_version), since.get(row.id)
+            due = policy and began and deadlines.approval_due(policy, began)
+            items.append(Waiting(ClaimSummary(**summary_of(row)), began, due))
+    return _urgent_first(items)
+
+
+def with_status(sessions: sessionmaker, status: ClaimStatus) -> list[ClaimSummary]:
+    """Claims in one state, the longest waiting first (finance's refused payouts)."""
+    with sessions() as db:
+        rows = db.scalars(
+            select(tables.Claim).where(tables.Claim.status == status).order_by(tables.Claim.updated_at).limit(LIMIT)
+        )
+        return [ClaimSummary(**summary_of(row)) for row in rows]
+
+
+def stuck(sessions: sessionmaker) -> list[ClaimSummary]:
+    with sessions() as db:
+        rows = db.scalars(
+            select(tables.Claim)
+            .where(tables.Claim.stuck_reason.is_not(None))
+            .order_by(tables.Claim.stuck_since)
+            .limit(LIMIT)
+        )
+        return [ClaimSummary(**summary_of(row)) for row in rows]
