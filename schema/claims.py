@@ -308,6 +308,7 @@ class ClaimSummary(BaseModel):
     risk_flags: list[str]
     eligibility_issues: list[str]
     sla_breaches: list[str]
+    decision_requested_at: datetime | None = None
     payout_details_id: int | None = None
     payout_details_by: str | None = None
     stuck_reason: str | None = None

@@ -173,3 +173,20 @@ def set_role(sessions: sessionmaker, name: str, role: Role, by: str | None = Non
         user.role = role
         _record(db, user.id, "role_changed", f"{before} -> {role.value}", by, reason)
     return before
+
+
+def names(sessions: sessionmaker, ids: set[str]) -> dict[str, str]:
+    """People's names by user id, for pages that show who did what."""
+    ids = {i for i in ids if i and i.startswith("u_")}
+    if not ids:
+        return {}
+    with sessions() as db:
+        return dict(db.execute(select(tables.User.id, tables.User.name).where(tables.User.id.in_(ids))).all())
+
+
+def caseworkers(sessions: sessionmaker) -> list[tables.User]:
+    """Active people who do casework: whom a lead may assign a claim to."""
+    casework = [role.value for role in (Role.specialist, Role.lead, Role.manager, Role.director)]
+    with sessions() as db:
+        query = select(tables.User).where(tables.User.active.is_(True), tables.User.role.in_(casework))
+        return list(db.scalars(query.order_by(tables.User.name)))

@@ -120,9 +120,24 @@ async def shoot(page, name: str) -> None:
     await page.set_viewport_size(size)
 
 
+async def fits(page, width: int = WIDTHS[-1]) -> None:
+    """At a phone's width the page does not scroll sideways (wide tables scroll inside their own box)."""
+    size = page.viewport_size
+    await page.set_viewport_size({"width": width, "height": 900})
+    wider = await page.evaluate(
+        """() => [...document.querySelectorAll('body *')]
+            .filter(e => !e.closest('.table-wrap') && e.getBoundingClientRect().right > innerWidth + 1)
+            .slice(0, 5).map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + ': '
+                 + (e.textContent || '').trim().slice(0, 40))"""
+    )
+    await page.set_viewport_size(size)
+    assert not wider, f"wider than {width} px: {wider}"
+
+
 async def check_page(page, name: str) -> None:
-    """Every page gets both: the accessibility check, and its screenshots."""
+    """Every page gets all three: the accessibility check, a phone's width, and its screenshots."""
     await accessible(page)
+    await fits(page)
     await shoot(page, name)
 
 

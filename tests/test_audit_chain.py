@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import select, text
@@ -365,8 +366,13 @@ def test_rows_from_before_the_chain_are_adopted_once_and_only_those(own_url):
         "channel": "phone", "description": "-", "opened_by": "u_old", "opened_at": made, "updated_at": made,
         "policy_version": "v1", "risk_flags": [], "eligibility_issues": [], "sla_breaches": [],
     }  # fmt: skip
+    # The users table as it was at 0003 (the model has grown since).
+    users_then = sa.table(
+        "users", *(sa.column(c) for c in ("id", "name", "role", "token_hash")),
+        sa.column("created_at", tables.UtcDateTime()), sa.column("active", sa.Boolean()),
+    )  # fmt: skip
     with engine.begin() as conn:
-        conn.execute(tables.User.__table__.insert(), [user | {"created_at": made}])
+        conn.execute(users_then.insert(), [user | {"created_at": made}])
         conn.execute(tables.Claim.__table__.insert(), [claim])
         for n, action in enumerate(("opened", "evidence_added"), 1):
             conn.execute(

@@ -1,5 +1,352 @@
-"""Pages to come."""
+"""Claims: the list every role filters, and the claim page where people act on a claim.
 
-from fastapi import APIRouter
+Every action is a form posting to the same service the API calls. A done action redirects back
+to the claim (so a reload never sends it twice); a refused one shows the claim as it was, with
+the rule's reason and what the person typed.
+"""
+
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, RedirectResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData, UploadFile
+
+from api.errors import describe, refusal
+from rules import deadlines
+from rules.errors import DomainError
+from schema.bounds import Day
+from schema.claims import (
+    ApprovalRequest,
+    AssignRequest,
+    DecisionRequest,
+    EvidenceAdd,
+    FileRef,
+    PayoutCancel,
+    PayoutDetails,
+    PayoutRetry,
+    WithdrawRequest,
+)
+from schema.enums import (
+    Action,
+    ClaimSort,
+    ClaimStatus,
+    ClaimType,
+    DenialReason,
+    EvidenceKind,
+    EvidenceSource,
+)
+from schema.money import parse_amount
+from schema.policy import load_policy
+from service import claims, offers, queries, users
+from service.evidence import EvidenceTooLarge, StagedFile
+from web.door import MAX_FILES, csrf_checked, session_of
+from web.render import render
 
 router = APIRouter()
+PAGE = 50
+RASTER = ("image/png", "image/jpeg", "image/gif", "image/webp")  # shown inline; every other file downloads
+
+
+class Filters(BaseModel):
+    """The list's filters as a form sends them: an empty field means no filter."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    status: ClaimStatus | None = None
+    type: ClaimType | None = None
+    assignee: str | None = Field(None, max_length=200)
+    opened_from: Day | None = Field(None, alias="from")
+    opened_to: Day | None = Field(None, alias="to")
+    sort: ClaimSort = ClaimSort.newest
+    page: int = Field(1, ge=1, le=100_000)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _blank(cls, value):
+        return None if value == "" else value
+
+
+@router.get("/cases")
+async def list_cases(request: Request):
+    try:
+        chosen = Filters.model_validate(dict(request.query_params))
+    except ValidationError as err:
+        raise DomainError("invalid_request", describe(err.errors())) from None
+    status, type, assignee = chosen.status, chosen.type, chosen.assignee
+    opened_from, opened_to, sort, page = (
+        chosen.opened_from,
+        chosen.opened_to,
+        chosen.sort or ClaimSort.newest,
+        chosen.page,
+    )
+    me = session_of(request).actor
+    ctx = request.app.state.ctx
+    found = await run_in_threadpool(
+        lambda: queries.list_claims(
+            ctx.sessions,
+            actor=me,
+            status=status,
+            type=type,
+            assignee=assignee or None,
+            opened_from=opened_from,
+            opened_to=opened_to,
+            sort=sort,
+            limit=PAGE,
+            offset=(page - 1) * PAGE,
+        )
+    )
+    people = await run_in_threadpool(users.names, ctx.sessions, {c.assignee for c in found.items})
+    filters = {"status": status, "type": type, "assignee": assignee, "from": opened_from, "to": opened_to, "sort": sort}
+    filters = {k: v for k, v in filters.items() if v}
+    return render(
+        request,
+        "cases.html",
+        nav="cases",
+        title="Claims",
+        page=found,
+        number=page,
+        pages=max(1, -(-found.total // PAGE)),
+        filters=filters,
+        query=urlencode({k: getattr(v, "value", v) for k, v in filters.items()}),
+        people=people,
+        statuses=list(ClaimStatus),
+        types=list(ClaimType),
+        sorts=list(ClaimSort),
+    )
+
+
+async def claim_page(request: Request, claim_id: str, status: int = 200, **extra):
+    """The claim as it stands now, with what this person may do; `extra` carries a refusal and its form."""
+    ctx = request.app.state.ctx
+    me = session_of(request).actor
+    claim = await claims.get(ctx, claim_id)
+    try:
+        policy = load_policy(claim.policy_version)
+    except LookupError:
+        policy = ctx.policy
+    waiting_since = next((t.at for t in reversed(claim.timeline) if t.action in ("decided", "escalated")), None)
+    step = deadlines.next_step(
+        policy, claim.status, claim.assignee, claim.opened_at, claim.decision_requested_at, waiting_since
+    )
+    mentioned = {claim.opened_by, claim.assignee, step.waits_on, claim.payout_details_by}
+    mentioned |= {e.added_by for e in claim.evidence} | {d.decided_by for d in claim.decisions}
+    mentioned |= {a.approver_id for a in claim.approvals} | {d.added_by for d in claim.payout_details}
+    mentioned |= {t.actor_id for t in claim.timeline}
+    names = await run_in_threadpool(users.names, ctx.sessions, mentioned)
+    offer = offers.for_person(claim, me, ctx.policy)
+    assignable = await run_in_threadpool(users.caseworkers, ctx.sessions) if Action.assign in offer else []
+    in_use = next((d for d in claim.payout_details if d.id == claim.payout_details_id), None) or (
+        claim.payout_details[-1] if claim.payout_details else None
+    )
+    return render(
+        request,
+        "case.html",
+        status,
+        nav="cases",
+        title=f"Claim {claim.id}",
+        claim=claim,
+        policy=policy,
+        step=step,
+        names=names,
+        offers=offer,
+        assignable=assignable,
+        in_use=in_use,
+        decision=claim.decisions[-1] if claim.decisions and claim.status == ClaimStatus.pending_approval else None,
+        raster=RASTER,
+        kinds=list(EvidenceKind),
+        sources=list(EvidenceSource),
+        reasons=list(DenialReason),
+        max_files=MAX_FILES,
+        **({"form": {}, "failed": None, "problem": None, "done": request.query_params.get("done")} | extra),
+    )
+
+
+@router.get("/cases/{claim_id}")
+async def show(request: Request, claim_id: str):
+    return await claim_page(request, claim_id)
+
+
+@router.get("/cases/{claim_id}/version")
+async def version(request: Request, claim_id: str) -> dict:
+    """Changes when anything on the claim does: the page's script reloads the claim when it moves."""
+    claim = await claims.get(request.app.state.ctx, claim_id)
+    return {"version": f"{len(claim.timeline)}:{claim.updated_at.isoformat()}", "status": claim.status}
+
+
+@router.get("/cases/{claim_id}/files/{sha256}")
+async def file(request: Request, claim_id: str, sha256: str):
+    """An evidence file of this claim: raster images inline, everything else as a download, never run."""
+    ctx = request.app.state.ctx
+    claim = await claims.get(ctx, claim_id)
+    ref = next((e.file for e in claim.evidence if e.file and e.file.sha256 == sha256), None)
+    if ref is None:
+        raise DomainError("not_found", "this claim has no such file")
+    inline = ref.content_type in RASTER
+    return FileResponse(
+        ctx.evidence.path(ref.sha256),
+        media_type=ref.content_type if inline else "application/octet-stream",
+        filename=ref.filename,
+        content_disposition_type="inline" if inline else "attachment",
+        headers={"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox; default-src 'none'"},
+    )
+
+
+async def _act(request: Request, claim_id: str, action: str, call):
+    """Check the form's CSRF token, run the action, and show the claim: moved on, or refused as it was."""
+    form = await request.form()
+    me = csrf_checked(request, form.get("csrf")).actor
+    ctx = request.app.state.ctx
+    try:
+        await call(ctx, me, form)
+    except ValidationError as err:
+        return await claim_page(request, claim_id, 422, problem=describe(err.errors()), form=form, failed=action)
+    except DomainError as err:
+        if err.code == "not_found":
+            raise
+        return await claim_page(request, claim_id, refusal(err).status, problem=err.message, form=form, failed=action)
+    return RedirectResponse(f"/cases/{claim_id}?done={action}", status_code=303)
+
+
+def _text(form: FormData, name: str) -> str | None:
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def _amount(form: FormData, name: str) -> int | None:
+    text = _text(form, name)
+    if text is None:
+        return None
+    try:
+        return parse_amount(text)
+    except ValueError as err:
+        raise DomainError("invalid_amount", str(err)) from None
+
+
+def _details(form: FormData) -> PayoutDetails | None:
+    method, destination = _text(form, "method"), _text(form, "destination")
+    if not method or not destination:
+        return None
+    key = "account_id" if method == "transfer" else "charge_id"
+    return PayoutDetails.model_validate({"method": method, key: destination})
+
+
+@router.post("/cases/{claim_id}/evidence")
+async def add_evidence(request: Request, claim_id: str):
+    """A note, or up to MAX_FILES files at once: one piece of evidence each, all of the same kind and source."""
+    form = await request.form(max_files=MAX_FILES)
+    files = [f for f in form.getlist("files") if isinstance(f, UploadFile) and f.filename]
+    me = csrf_checked(request, form.get("csrf")).actor
+    ctx = request.app.state.ctx
+    base = {"kind": _text(form, "kind"), "source": _text(form, "source"), "note": _text(form, "note")}
+    try:
+        if not files:
+            await claims.add_evidence(ctx, claim_id, me, EvidenceAdd.model_validate(base))
+        for upload in files:
+            staged = await _stage(ctx, upload)
+            ref = FileRef(
+                sha256=staged.sha256,
+                filename=upload.filename[:255],
+                content_type=(upload.content_type or "application/octet-stream")[:200],
+                size_bytes=staged.size,
+            )
+            await claims.add_evidence(
+                ctx, claim_id, me, EvidenceAdd.model_validate(base | {"file": ref}), staged=staged
+            )
+    except ValidationError as err:
+        return await claim_page(request, claim_id, 422, problem=describe(err.errors()), form=form, failed="evidence")
+    except DomainError as err:
+        if err.code == "not_found":
+            raise
+        status = refusal(err).status
+        return await claim_page(request, claim_id, status, problem=err.message, form=form, failed="evidence")
+    return RedirectResponse(f"/cases/{claim_id}?done=evidence", status_code=303)
+
+
+async def _stage(ctx, upload: UploadFile) -> StagedFile:
+    staged = ctx.evidence.stage()
+    try:
+        while chunk := await upload.read(1024 * 1024):
+            await run_in_threadpool(staged.write, chunk)
+        await run_in_threadpool(staged.finish)
+    except EvidenceTooLarge as err:
+        staged.discard()
+        raise DomainError("too_large", f"{upload.filename}: {err}") from None
+    return staged
+
+
+@router.post("/cases/{claim_id}/evidence/complete")
+async def complete_evidence(request: Request, claim_id: str):
+    return await _act(request, claim_id, "complete", lambda ctx, me, form: claims.complete_evidence(ctx, claim_id, me))
+
+
+@router.post("/cases/{claim_id}/payout-details")
+async def payout_details(request: Request, claim_id: str):
+    async def call(ctx, me, form):
+        details = _details(form)
+        if details is None:
+            raise DomainError("invalid_request", "say how the money goes: an account (acct_...) or a charge (ch_...)")
+        await claims.set_payout_details(ctx, claim_id, me, details)
+
+    return await _act(request, claim_id, "payout_details", call)
+
+
+@router.post("/cases/{claim_id}/decision")
+async def decide(request: Request, claim_id: str):
+    async def call(ctx, me, form):
+        outcome = _text(form, "outcome")
+        decision = {"outcome": outcome, "rationale": _text(form, "rationale")}
+        if outcome == "approve":
+            decision["amount_cents"] = _amount(form, "amount")
+        else:
+            decision["reason_code"] = _text(form, "reason_code")
+        await claims.decide(ctx, claim_id, me, DecisionRequest.model_validate(decision))
+
+    return await _act(request, claim_id, "decision", call)
+
+
+@router.post("/cases/{claim_id}/approval")
+async def review(request: Request, claim_id: str):
+    async def call(ctx, me, form):
+        seen = _text(form, "payout_details_id")
+        approval = {"verdict": _text(form, "verdict"), "note": _text(form, "note") or ""}
+        if seen and seen.isdigit():
+            approval["payout_details_id"] = int(seen)
+        await claims.review(ctx, claim_id, me, ApprovalRequest.model_validate(approval))
+
+    return await _act(request, claim_id, "approval", call)
+
+
+@router.post("/cases/{claim_id}/withdraw")
+async def withdraw(request: Request, claim_id: str):
+    async def call(ctx, me, form):
+        await claims.withdraw(ctx, claim_id, me, WithdrawRequest.model_validate({"reason": _text(form, "reason")}))
+
+    return await _act(request, claim_id, "withdraw", call)
+
+
+@router.post("/cases/{claim_id}/assignee")
+async def assign(request: Request, claim_id: str):
+    async def call(ctx, me, form):
+        req = AssignRequest.model_validate({"assignee": _text(form, "assignee"), "reason": _text(form, "reason")})
+        await claims.assign(ctx, claim_id, me, req)
+
+    return await _act(request, claim_id, "assign", call)
+
+
+@router.post("/cases/{claim_id}/payout/retry")
+async def retry_payout(request: Request, claim_id: str):
+    async def call(ctx, me, form):
+        retry = PayoutRetry(reason=_text(form, "reason") or "", payout=_details(form))
+        await claims.retry_payout(ctx, claim_id, me, retry)
+
+    return await _act(request, claim_id, "retry", call)
+
+
+@router.post("/cases/{claim_id}/payout/cancel")
+async def cancel_payout(request: Request, claim_id: str):
+    async def call(ctx, me, form):
+        await claims.cancel_payout(ctx, claim_id, me, PayoutCancel(reason=_text(form, "reason") or "").reason)
+
+    return await _act(request, claim_id, "cancel", call)
