@@ -6,7 +6,8 @@ buffered, nor spooled to disk); a body larger than its route takes answers 413, 
 Content-Length before reading, or as soon as the bytes read pass the cap (chunked bodies too).
 
 Public routes: /healthz, the API document (/openapi.json) and its pages (/docs..., /redoc).
-Every other path, including paths no route serves and routes added later, needs a token.
+Every other path, including paths no route serves and routes added later, needs a token; the codec
+routes also take a signed-in web session's cookie, which is what the Temporal UI sends.
 
 The actor found here is kept in the request's state; `api.auth.current_actor` reuses it.
 """
@@ -16,14 +17,19 @@ import re
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
+from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from service import sign_in
 from service.context import OUTAGES
 from service.evidence import MAX_BYTES as MAX_EVIDENCE_BYTES
 from service.users import authenticate
 from stack.bodies import serve_capped
 
 PUBLIC = frozenset({"/healthz", "/openapi.json", "/docs", "/redoc"})
+# Where a web session's cookie counts as much as a token: the codec routes, which the Temporal UI calls
+# with the signed-in person's cookie (they only read, and CORS keeps other sites from reading the answer).
+SESSION_PATHS = ("/codec/",)
 MAX_BODY_BYTES = 1024 * 1024  # a JSON body, on every route
 # An evidence upload: the file (at most MAX_EVIDENCE_BYTES, checked exactly as it streams) and
 # its form fields (kind, source, a note of at most 10,000 characters) with their boundaries.
@@ -73,12 +79,17 @@ class Gate:
         headers = Headers(scope=scope)
         if not is_public(scope["path"]):
             token = bearer_token(headers.get("authorization"))
-            if token is None:
+            session = Request(scope).cookies.get(sign_in.COOKIE) if scope["path"].startswith(SESSION_PATHS) else None
+            if token is None and session is None:
                 await answer(send, 401, "unauthenticated", MISSING_TOKEN, {"WWW-Authenticate": "Bearer"})
                 return
             sessions = scope["app"].state.ctx.sessions
             try:
-                actor = await run_in_threadpool(authenticate, sessions, token)
+                if token is not None:
+                    actor = await run_in_threadpool(authenticate, sessions, token)
+                else:
+                    signed_in = await run_in_threadpool(sign_in.current, sessions, session)
+                    actor = signed_in and signed_in.actor
             except OUTAGES:
                 await answer(send, 503, "unavailable", UNAVAILABLE)
                 return

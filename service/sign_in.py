@@ -24,6 +24,7 @@ from schema.claims import Actor
 from schema.enums import Role
 from service.users import UserError, _record, hash_token
 
+COOKIE = "gp_session"  # the web app's session cookie (HttpOnly, SameSite=Lax)
 HASHER = PasswordHasher()  # argon2id, with the library's recommended cost
 LOCK_AFTER = 5
 LOCK_FOR = timedelta(minutes=15)

@@ -18,7 +18,7 @@ from schema.claims import ApprovalRequest, ClaimOpen, DecisionRequest, EvidenceA
 from schema.enums import ClaimStatus, Role
 from schema.names import claim_workflow_id
 from schema.policy import load_policy
-from service import claims
+from service import claims, sign_in
 from stack.codec import ENCODING
 from stack.temporal import DEV_SERVER
 from tests.codec_key import CONVERTER
@@ -206,3 +206,24 @@ async def test_the_temporal_ui_may_call_the_codec_endpoint_from_its_origin_and_n
     assert "access-control-allow-origin" not in r.headers
     r = await staff_api.get("/claims", headers={"Origin": UI, **auth(token)})
     assert r.status_code == 200 and "access-control-allow-origin" not in r.headers, "CORS on the codec routes only"
+
+
+async def test_the_temporal_ui_decodes_with_the_web_sessions_cookie(stack, staff_api):
+    """The Temporal UI sends no API token, only the cookie of the person signed in to the web app."""
+    body = {"payloads": [{"metadata": {"encoding": base64.b64encode(b"json/plain").decode()}, "data": "InguIg=="}]}
+    for role, status in ((Role.lead, 200), (Role.admin, 200), (Role.specialist, 403)):
+        person = stack.user(role)
+        sign_in.set_password(stack.sessions, person.name, "a long test password")
+        session = sign_in.sign_in(stack.sessions, person.name, "a long test password")
+        r = await staff_api.post("/codec/decode", json=body, headers={"Cookie": f"{sign_in.COOKIE}={session.token}"})
+        assert r.status_code == status, r.text
+        sign_in.sign_out(stack.sessions, session.token)
+        ended = await staff_api.post(
+            "/codec/decode", json=body, headers={"Cookie": f"{sign_in.COOKIE}={session.token}"}
+        )
+        assert_error(ended, 401, "unauthenticated")
+    live = sign_in.sign_in(stack.sessions, person.name, "a long test password")
+    # The cookie opens the codec routes only, never the API's others (they take no cookie, so no CSRF).
+    assert_error(
+        await staff_api.get("/claims", headers={"Cookie": f"{sign_in.COOKIE}={live.token}"}), 401, "unauthenticated"
+    )

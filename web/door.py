@@ -20,7 +20,7 @@ from service.context import OUTAGES
 from service.evidence import MAX_BYTES
 from stack.bodies import serve_capped
 
-COOKIE = "gp_session"
+COOKIE = sign_in.COOKIE
 PUBLIC = ("/sign-in", "/static/")
 MAX_FORM_BYTES = 1024 * 1024
 MAX_FILES = 10  # evidence files in one upload
