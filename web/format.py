@@ -1,6 +1,7 @@
 """How pages show things: amounts as `1,250.00 USD`, times in the person's time zone, ages and time left."""
 
 from datetime import UTC, datetime, timedelta
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from schema.money import format_cents
@@ -9,8 +10,9 @@ TZ_COOKIE = "tz"  # set by the page's script from the browser's time zone; UTC w
 
 
 def zone(name: str | None) -> ZoneInfo:
+    """The zone the cookie names (the script writes it URL-encoded: `Asia%2FTokyo`), else UTC."""
     try:
-        return ZoneInfo(name) if name else ZoneInfo("UTC")
+        return ZoneInfo(unquote(name)) if name else ZoneInfo("UTC")
     except (ZoneInfoNotFoundError, ValueError):
         return ZoneInfo("UTC")
 
