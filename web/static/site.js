@@ -84,3 +84,19 @@
     });
   });
 })();
+
+// The open-a-claim form: the cap shown follows the claim type chosen.
+(function () {
+  document.addEventListener("DOMContentLoaded", function () {
+    var type = document.querySelector("select[data-caps]");
+    var shown = document.querySelector("[data-cap]");
+    if (!type || !shown) { return; }
+    var caps = JSON.parse(type.getAttribute("data-caps"));
+    function amount(cents) {
+      return (cents / 100).toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+    }
+    type.addEventListener("change", function () {
+      if (caps[type.value] !== undefined) { shown.textContent = amount(caps[type.value]); }
+    });
+  });
+})();
