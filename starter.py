@@ -206,6 +206,7 @@ def cmd_claim_open(args) -> int:
     details = payout_details(args)
     if details:
         body["payout"] = details
+    body |= contacts(args)
     with api(args) as client:
         claim = client.post("/claims", body)
     emit(args, claim, show.claim_line(claim, payout=details is not None))
@@ -219,6 +220,21 @@ def payout_details(args) -> dict | None:
     if args.charge:
         return {"method": "refund", "charge_id": args.charge}
     return None
+
+
+def contacts(args) -> dict:
+    """--customer-email and --pro-email as the API's fields; only those given."""
+    given = {"customer_email": args.customer_email, "pro_email": args.pro_email}
+    return {k: v for k, v in given.items() if v}
+
+
+def cmd_claim_contacts(args) -> int:
+    if not (args.customer_email or args.pro_email):
+        raise CliError("give --customer-email, --pro-email or both")
+    with api(args) as client:
+        claim = client.put(path(args.id, "contacts"), contacts(args))
+    emit(args, claim, show.claim_line(claim))
+    return 0
 
 
 def cmd_claim_list(args) -> int:
@@ -446,6 +462,10 @@ def build_parser() -> argparse.ArgumentParser:
             "--charge", metavar="CHARGE", help="pay by refund of this charge, ch_... (work_not_done, not_as_agreed)"
         )
 
+    def emails(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--customer-email", metavar="ADDRESS", help="where mail to the customer goes")
+        p.add_argument("--pro-email", metavar="ADDRESS", help="where mail to the pro goes")
+
     up = command(
         sub, "up", cmd_up, "run Temporal, the worker and the HTTP API (ports taken or 0: free ones)", parents=()
     )
@@ -502,6 +522,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--channel", required=True, choices=values(Channel))
     p.add_argument("--description", required=True)
     payout_to(p, required=False)
+    emails(p)
+
+    p = command(claim, "contacts", cmd_claim_contacts, "set the customer's or the pro's email address")
+    p.add_argument("id")
+    emails(p)
 
     p = command(claim, "list", cmd_claim_list, "list claims, newest first")
     p.add_argument("--status", choices=values(ClaimStatus))

@@ -26,9 +26,9 @@ from schema.claims import (
     ApprovalRequest,
     AssignRequest,
     ClaimDetail,
-    ClaimOpen,
     ClaimOpenBody,
     ClaimPage,
+    Contacts,
     DecisionRequest,
     EvidenceAdd,
     FileRef,
@@ -83,8 +83,8 @@ def _routes(app: FastAPI) -> None:
 
     @app.post("/claims", status_code=201)
     async def create(body: ClaimOpenBody, ctx: Ctx, actor: Actor = Depends(allow(Action.open))) -> ClaimDetail:
-        req = ClaimOpen.model_validate(body.model_dump(exclude={"payout"}))
-        return await claims.open_claim(ctx, actor, req, body.payout)
+        contacts = body.contacts if body.customer_email or body.pro_email else None
+        return await claims.open_claim(ctx, actor, body.claim, body.payout, contacts=contacts)
 
     @app.get("/claims")
     async def list_(
@@ -222,6 +222,13 @@ def _routes(app: FastAPI) -> None:
         claim_id: str, details: PayoutDetails, ctx: Ctx, actor: Actor = Depends(allow(Action.set_payout_details))
     ) -> ClaimDetail:
         return await claims.set_payout_details(ctx, claim_id, actor, details)
+
+    @app.put("/claims/{claim_id}/contacts")
+    async def set_contacts(
+        claim_id: str, contacts: Contacts, ctx: Ctx, actor: Actor = Depends(allow(Action.add_evidence))
+    ) -> ClaimDetail:
+        """The customer's and the pro's email addresses; each change is kept, the newest is in use."""
+        return await claims.set_contacts(ctx, claim_id, actor, contacts)
 
     @app.post("/claims/{claim_id}/payout/retry")
     async def retry_payout(

@@ -143,6 +143,11 @@ def payout_to(claim: dict) -> str | None:
     return details and destination(details)
 
 
+def _contacts(claim: dict) -> dict[str, str]:
+    """The addresses in use: the newest per party."""
+    return {c["party"]: c["email"] for c in claim.get("contacts", [])}
+
+
 @_printable
 def claim_detail(claim: dict) -> str:
     cur = claim["currency"]
@@ -151,6 +156,7 @@ def claim_detail(claim: dict) -> str:
         ("customer", claim["customer_id"]),
         ("pro", claim["pro_id"]),
         ("project", claim["project_id"]),
+        *[(f"{party} email", _text(email)) for party, email in _contacts(claim).items()],
         ("claimed", money(claim["amount_cents"], cur)),
         ("approved", money(claim["approved_amount_cents"], cur) or "-"),
         ("payout to", f"{payout_to(claim)}, set by {details_in_use(claim)['added_by']}" if payout_to(claim) else "-"),
@@ -170,7 +176,7 @@ def claim_detail(claim: dict) -> str:
         ("description", _text(claim["description"])),
     ]
     out = [f"Claim {claim['id']}  {claim['status'].upper()}"]
-    out += [f"  {name:<14}{value}" for name, value in fields]
+    out += [f"  {name:<16}{value}" for name, value in fields]
     out += _section(
         "Evidence",
         ["#", "KIND", "SOURCE", "CONTENT", "ADDED BY", "AT (UTC)", "LATE"],

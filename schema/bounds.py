@@ -61,3 +61,16 @@ Id = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_visible
 
 Visible = AfterValidator(_visible)
 """The same check for other names people type (a file name)."""
+
+
+def _address(value: object) -> object:
+    if not isinstance(value, str):
+        return value
+    value = value.strip().lower()
+    if not re.fullmatch(r"[^@\s<>,;\"()\[\]]+@[^@\s<>,;\"()\[\]]+\.[a-z0-9-]{2,}", value):
+        raise ValueError("write an email address like name@example.com")
+    return value
+
+
+Email = Annotated[str, BeforeValidator(_address), Field(max_length=254), AfterValidator(_visible)]
+"""An email address people type: one plain address (no display name), kept lower-case."""

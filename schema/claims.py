@@ -5,7 +5,7 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from schema.bounds import Day, Id
+from schema.bounds import Day, Email, Id
 from schema.enums import (
     ApprovalTier,
     ApprovalVerdict,
@@ -133,10 +133,27 @@ class PayoutDetailsRef(BaseModel):
     method: PayoutMethod
 
 
+class Contacts(Strict):
+    """How to reach the two parties. Personal data: kept in the database, never in a workflow's history."""
+
+    customer_email: Email | None = None
+    pro_email: Email | None = None
+
+
 class ClaimOpenBody(ClaimOpen):
-    """What the API takes to open a claim: the claim, and optionally where to pay it."""
+    """What the API takes to open a claim: the claim, and optionally where to pay it and the parties' emails."""
 
     payout: PayoutDetails | None = None
+    customer_email: Email | None = None
+    pro_email: Email | None = None
+
+    @property
+    def contacts(self) -> Contacts:
+        return Contacts(customer_email=self.customer_email, pro_email=self.pro_email)
+
+    @property
+    def claim(self) -> ClaimOpen:
+        return ClaimOpen.model_validate(self.model_dump(exclude={"payout", "customer_email", "pro_email"}))
 
 
 class FileRef(Strict):
@@ -255,6 +272,15 @@ class PayoutDetailsView(BaseModel):
     added_at: datetime
 
 
+class ContactView(BaseModel):
+    """One party's address as it was set; the newest per party is the one in use."""
+
+    party: EvidenceSource
+    email: str
+    set_by: str
+    set_at: datetime
+
+
 class PayoutView(BaseModel):
     attempt: int
     method: PayoutMethod | None
@@ -321,6 +347,7 @@ class ClaimDetail(ClaimSummary):
     approvals: list[ApprovalView]
     payouts: list[PayoutView]
     payout_details: list[PayoutDetailsView]
+    contacts: list[ContactView] = []
     notifications: list[NotificationView]
     timeline: list[TimelineEntry]
 

@@ -170,6 +170,19 @@ class PayoutDetail(Base):
     added_at: Mapped[datetime]
 
 
+class Contact(Base):
+    """A party's email address on a claim; each change is a new row, the newest per party in use."""
+
+    __tablename__ = "claim_contacts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    claim_id: Mapped[str] = mapped_column(ForeignKey("claims.id"), index=True)
+    party: Mapped[str] = mapped_column(String(10))
+    email: Mapped[str] = mapped_column(String(254), index=True)
+    set_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    set_at: Mapped[datetime]
+
+
 class Payout(Base):
     """The ledger: written before the provider is called, completed after it answers."""
 

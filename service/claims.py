@@ -20,7 +20,7 @@ from rules.eligibility import PriorClaims, check_request, eligibility_issues
 from rules.errors import DomainError
 from rules.payouts import check_payout_method
 from rules.risk import repeat_customer_since, risk_flags
-from rules.roles import check_assignee, permit
+from rules.roles import check_assignee, check_casework, permit
 from schema import tables
 from schema.claims import (
     Actor,
@@ -30,6 +30,7 @@ from schema.claims import (
     ClaimDetail,
     ClaimOpen,
     ClaimStart,
+    Contacts,
     DecisionRequest,
     EvidenceAdd,
     PayoutDetails,
@@ -38,6 +39,7 @@ from schema.claims import (
 )
 from schema.enums import FINAL_STATUSES, Action, ClaimStatus, Role
 from schema.names import claim_workflow_id
+from service import contacts as claim_contacts
 from service import payout_details, queries, users
 from service.context import Context
 from service.evidence import StagedFile
@@ -54,9 +56,14 @@ async def get(ctx: Context, claim_id: str) -> ClaimDetail:
 
 
 async def open_claim(
-    ctx: Context, actor: Actor, req: ClaimOpen, payout: PayoutDetails | None = None, claim_id: str | None = None
+    ctx: Context,
+    actor: Actor,
+    req: ClaimOpen,
+    payout: PayoutDetails | None = None,
+    claim_id: str | None = None,
+    contacts: Contacts | None = None,
 ) -> ClaimDetail:
-    """Start the claim's workflow; answers once the claim (and its payout details, if given) is stored.
+    """Start the claim's workflow; answers once the claim (and its payout details and contacts) is stored.
 
     With a `claim_id` chosen by the caller, opening again after a lost answer opens nothing new.
     """
@@ -90,6 +97,8 @@ async def open_claim(
         await handle.execute_update(ClaimWorkflow.wait_opened)
     except WorkflowUpdateFailedError as err:
         raise DomainError("not_recorded", f"the claim could not be opened: {err.cause or err}") from None
+    if contacts:
+        await asyncio.to_thread(claim_contacts.store, ctx.sessions, claim_id, contacts, actor)
     if payout:
         return await set_payout_details(ctx, claim_id, actor, payout)
     return await get(ctx, claim_id)
@@ -166,6 +175,19 @@ async def set_payout_details(ctx: Context, claim_id: str, actor: Actor, details:
     return await _act_with_details(
         ctx, claim_id, details, Action.set_payout_details, actor, ClaimWorkflow.add_payout_details, []
     )
+
+
+async def set_contacts(ctx: Context, claim_id: str, actor: Actor, contacts: Contacts) -> ClaimDetail:
+    """New addresses for the parties, by whoever works the claim, while it is still open."""
+    permit(Action.add_evidence, actor.role)
+    claim = await get(ctx, claim_id)
+    if claim.status.is_final:
+        raise DomainError("invalid_state", f"the claim is {claim.status.value}; it can no longer change")
+    check_casework(claim.assignee, actor)
+    if not (contacts.customer_email or contacts.pro_email):
+        raise DomainError("invalid_request", "give customer_email, pro_email or both")
+    await asyncio.to_thread(claim_contacts.store, ctx.sessions, claim_id, contacts, actor)
+    return await get(ctx, claim_id)
 
 
 async def retry_payout(ctx: Context, claim_id: str, actor: Actor, request: PayoutRetry) -> ClaimDetail:

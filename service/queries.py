@@ -13,6 +13,7 @@ from schema.claims import (
     ClaimDetail,
     ClaimPage,
     ClaimSummary,
+    ContactView,
     DecisionView,
     EvidenceView,
     FileRef,
@@ -48,6 +49,9 @@ def get_claim(sessions: sessionmaker, claim_id: str) -> ClaimDetail | None:
             ],
             payouts=[
                 PayoutView.model_validate(p, from_attributes=True) for p in _children(db, tables.Payout, claim_id)
+            ],
+            contacts=[
+                ContactView.model_validate(c, from_attributes=True) for c in _children(db, tables.Contact, claim_id)
             ],
             notifications=[
                 NotificationView.model_validate(n, from_attributes=True)

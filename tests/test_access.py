@@ -42,6 +42,7 @@ EXPECTED = {
     # Finance approves only at the top tier: a lead-tier decision is beyond its authority.
     ("POST", "/claims/{claim_id}/approval"): only(200, {Role.lead, Role.manager, Role.director}),
     ("PUT", "/claims/{claim_id}/payout-details"): only(200, CASEWORK),
+    ("PUT", "/claims/{claim_id}/contacts"): only(200, CASEWORK),
     ("POST", "/claims/{claim_id}/payout/retry"): only(200, {Role.finance}),
     ("POST", "/claims/{claim_id}/payout/cancel"): only(200, {Role.finance}),
     ("POST", "/claims/{claim_id}/withdraw"): only(200, CASEWORK),
@@ -94,6 +95,7 @@ class Cells:
             "/claims/{claim_id}/decision": {"json": deny},
             "/claims/{claim_id}/approval": {"json": {"verdict": "approve"}},
             "/claims/{claim_id}/payout-details": {"json": {"method": "transfer", "account_id": "acct_matrix"}},
+            "/claims/{claim_id}/contacts": {"json": {"customer_email": "matrix@example.com"}},
             "/claims/{claim_id}/payout/retry": {"json": {"reason": "try again"}},
             "/claims/{claim_id}/payout/cancel": {"json": {"reason": "paid by cheque"}},
             "/claims/{claim_id}/withdraw": {"json": {"reason": "settled"}},

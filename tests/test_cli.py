@@ -448,3 +448,16 @@ async def test_text_from_the_api_reaches_the_terminal_without_control_characters
         assert bad == [], bad
     assert re.search(r"description\s+cracked RED countertop evil\n", shown), shown
     assert "see this and hidden" in shown and "ab.jpg (4 bytes" in shown
+
+
+async def test_the_parties_email_addresses_at_opening_and_later(cli, stack):
+    _, specialist = stack.user_with_token(Role.specialist)
+    opened = await cli.ok(*open_args(), "--customer-email", "Ana@Example.com", "--json", token=specialist)
+    claim_id = opened.json["id"]
+    await cli.ok("claim", "contacts", claim_id, "--pro-email", "pro@fixers.example", token=specialist)
+    shown = (await cli.ok("claim", "show", claim_id, token=specialist)).out
+    assert re.search(r"customer email\s+ana@example.com\n\s+pro email\s+pro@fixers.example", shown)
+    none = await cli("claim", "contacts", claim_id, token=specialist)
+    assert (none.code, none.err) == (1, "error: give --customer-email, --pro-email or both\n")
+    bad = await cli("claim", "contacts", claim_id, "--pro-email", "not an address", token=specialist)
+    assert bad.code == 1 and "write an email address like name@example.com" in bad.err

@@ -20,6 +20,7 @@ from schema.bounds import Day
 from schema.claims import (
     ApprovalRequest,
     AssignRequest,
+    Contacts,
     DecisionRequest,
     EvidenceAdd,
     FileRef,
@@ -153,6 +154,7 @@ async def claim_page(request: Request, claim_id: str, status: int = 200, **extra
         offers=offer,
         assignable=assignable,
         in_use=in_use,
+        contacts={c.party.value: c.email for c in claim.contacts},
         decision=claim.decisions[-1] if claim.decisions and claim.status == ClaimStatus.pending_approval else None,
         raster=RASTER,
         kinds=list(EvidenceKind),
@@ -290,6 +292,15 @@ async def payout_details(request: Request, claim_id: str):
         await claims.set_payout_details(ctx, claim_id, me, details)
 
     return await _act(request, claim_id, "payout_details", call)
+
+
+@router.post("/cases/{claim_id}/contacts")
+async def contacts(request: Request, claim_id: str):
+    async def call(ctx, me, form):
+        given = {"customer_email": _text(form, "customer_email"), "pro_email": _text(form, "pro_email")}
+        await claims.set_contacts(ctx, claim_id, me, Contacts.model_validate(given))
+
+    return await _act(request, claim_id, "contacts", call)
 
 
 @router.post("/cases/{claim_id}/decision")

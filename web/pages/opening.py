@@ -12,7 +12,7 @@ from starlette.datastructures import FormData
 from api.errors import refusal
 from rules.errors import DomainError
 from rules.roles import permit
-from schema.claims import ClaimOpen, PayoutDetails
+from schema.claims import ClaimOpen, Contacts, PayoutDetails
 from schema.enums import Action, Channel, ClaimType, PayoutMethod
 from schema.money import parse_amount
 from service import claims
@@ -82,10 +82,14 @@ async def open_claim(request: Request):
             details = PayoutDetails.model_validate({"method": method, key: destination})
         except ValidationError as err:
             errors = {("method" if f == "method" else "destination"): m for f, m in _by_field(err).items()} | errors
+    try:
+        contacts = Contacts(customer_email=_text(form, "customer_email"), pro_email=_text(form, "pro_email"))
+    except ValidationError as err:
+        errors = _by_field(err) | errors
     if errors or claim is None:
         return _page(request, 422, form, errors)
     try:
-        opened = await claims.open_claim(request.app.state.ctx, me, claim, details)
+        opened = await claims.open_claim(request.app.state.ctx, me, claim, details, contacts=contacts)
     except DomainError as err:
         if err.code in ("forbidden", "insufficient_authority"):
             raise
