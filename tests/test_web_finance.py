@@ -21,7 +21,7 @@ async def test_finance_reads_the_ledger_filters_it_and_downloads_it(people, stac
     books.ledger(failed, 40_000, status="failed")
     _, page = await people.signed_in(Role.finance)
 
-    await page.get_by_role("link", name="Ledger").click()
+    await page.get_by_role("navigation", name="Main").get_by_role("link", name="Ledger").click()
     await page.get_by_label("Created from").fill(str(day))
     await page.get_by_label("Created to").fill(str(day))
     await page.get_by_role("button", name="Show payouts").click()
@@ -76,7 +76,7 @@ async def test_finance_starts_a_reconciliation_and_reads_each_discrepancy(people
         stack.stub.control.clock(unfreeze=True)
     _, page = await people.signed_in(Role.finance)
 
-    await page.get_by_role("link", name="Reconciliations").click()
+    await page.get_by_role("navigation", name="Main").get_by_role("link", name="Reconciliations").click()
     await check_page(page, "finance-reconciliations")
     await page.get_by_label("From", exact=True).fill(str(day))
     await page.get_by_label("To", exact=True).fill(str(day))
