@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, StreamingResponse
 from markupsafe import Markup, escape
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pygal.style import Style
 from starlette.concurrency import run_in_threadpool
 
 from api.errors import describe, refusal
@@ -33,6 +34,20 @@ router = APIRouter()
 PAGE = 50
 RECENT = 50
 FINDINGS = 1_000  # shown on a report's page; the CSV has every one
+# The site's own colours and type (site.css), so the chart reads as part of the page.
+CHART_STYLE = Style(
+    background="transparent",
+    plot_background="#ffffff",
+    foreground="#1d2433",
+    foreground_strong="#1d2433",
+    foreground_subtle="#d7dbe2",
+    colors=("#1f4fb8", "#1c6b3a", "#8a4b00", "#a3231d", "#4d5565"),
+    font_family='system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif',
+    title_font_size=18,
+    label_font_size=13,
+    major_label_font_size=13,
+    legend_font_size=14,
+)
 KINDS = [k for k in ReconciliationCounts.model_fields if k not in ("matched", "no_money_moved")]
 
 
@@ -151,6 +166,7 @@ def _chart(found: LedgerPage) -> Markup | None:
         js=[],
         disable_xml_declaration=True,
         title=title,
+        style=CHART_STYLE,
         height=320,
         width=800,
         show_legend=len(paid) > 1,
