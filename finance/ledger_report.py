@@ -72,6 +72,13 @@ def stream(sessions: sessionmaker, f: LedgerFilter, batch: int = 2_000) -> Itera
             yield _row(payout, claim_type)
 
 
+def by_key(sessions: sessionmaker, key: str) -> LedgerRow | None:
+    """The payout the ledger holds under an idempotency key, if any."""
+    with sessions() as db:
+        found = db.execute(_query(LedgerFilter()).where(tables.Payout.idempotency_key == key)).first()
+        return _row(*found) if found else None
+
+
 def page(sessions: sessionmaker, f: LedgerFilter, limit: int, offset: int) -> LedgerPage:
     by_day: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
     by_type: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])

@@ -119,3 +119,17 @@ class ReconciliationView(BaseModel):
     discrepancies: int
     failure: str | None = None
     findings: list[FindingView] = []
+
+
+class NumberedFinding(FindingView):
+    """A finding with its row's id, so a page can link to it."""
+
+    id: int
+
+
+class FindingDetail(BaseModel):
+    """One finding of a report, and the payout our ledger holds under its key (None when it holds none)."""
+
+    reconciliation_id: str
+    finding: NumberedFinding
+    ours: LedgerRow | None

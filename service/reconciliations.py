@@ -18,13 +18,21 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.reconciliation import open_report
-from finance import csv_stream
+from finance import csv_stream, ledger_report
 from rules.errors import DomainError
 from rules.roles import permit
 from schema import tables
 from schema.claims import Actor
 from schema.enums import Action
-from schema.finance import FindingView, ReconcileRequest, ReconcileRun, ReconciliationCounts, ReconciliationView
+from schema.finance import (
+    FindingDetail,
+    FindingView,
+    NumberedFinding,
+    ReconcileRequest,
+    ReconcileRun,
+    ReconciliationCounts,
+    ReconciliationView,
+)
 from schema.names import RECONCILIATION_PREFIX, RECONCILIATION_SCHEDULE_ID, TASK_QUEUE
 from service.context import Context
 from workflows.reconciliation import ReconciliationWorkflow
@@ -100,6 +108,24 @@ def get(sessions: sessionmaker, reconciliation_id: str, limit: int, offset: int)
             raise DomainError("not_found", f"no reconciliation {reconciliation_id!r}")
         rows = db.scalars(_findings(reconciliation_id).limit(limit).offset(offset))
         return _view(row, [FindingView.model_validate(r, from_attributes=True) for r in rows])
+
+
+def numbered(sessions: sessionmaker, reconciliation_id: str, limit: int) -> list[NumberedFinding]:
+    """The report's first `limit` findings, each with its id."""
+    with sessions() as db:
+        rows = db.scalars(_findings(reconciliation_id).limit(limit))
+        return [NumberedFinding.model_validate(r, from_attributes=True) for r in rows]
+
+
+def finding(sessions: sessionmaker, reconciliation_id: str, finding_id: int) -> FindingDetail:
+    """One finding, and our ledger's side of it in full: the payout stored under the finding's key."""
+    with sessions() as db:
+        row = db.get(tables.ReconciliationFinding, finding_id)
+        if row is None or row.reconciliation_id != reconciliation_id:
+            raise DomainError("not_found", f"reconciliation {reconciliation_id!r} has no finding {finding_id}")
+        found = NumberedFinding.model_validate(row, from_attributes=True)
+    ours = ledger_report.by_key(sessions, found.key) if found.key else None
+    return FindingDetail(reconciliation_id=reconciliation_id, finding=found, ours=ours)
 
 
 def recent(sessions: sessionmaker, limit: int) -> list[ReconciliationView]:
