@@ -376,3 +376,20 @@ def test_the_demo_seed_gives_its_saved_user_a_new_token_once_the_old_one_has_exp
     assert {role: user for role, user in second.items() if role != "lead"} == {
         role: user for role, user in first.items() if role != "lead"
     }
+    assert second["lead"]["password"] == first["lead"]["password"], "the password still works: it stays"
+
+
+def test_the_demo_seed_gives_each_user_a_web_password_and_a_new_one_when_the_saved_one_stops_working(sessions):
+    from cli.demo import _users
+
+    first = _users(sessions, {})
+    passwords = {user["password"] for user in first.values()}
+    assert len(passwords) == len(first) and all(len(p) >= sign_in.PASSWORD_LENGTH[0] for p in passwords)
+    for user in first.values():
+        assert sign_in.sign_in(sessions, user["name"], user["password"]).actor.user_id == user["user_id"]
+    sign_in.set_password(sessions, first["admin"]["name"], "changed by someone")
+    second = _users(sessions, first)
+    assert second["admin"]["password"] != first["admin"]["password"]
+    assert sign_in.sign_in(sessions, first["admin"]["name"], second["admin"]["password"])
+    assert second["admin"]["token"] == first["admin"]["token"], "the token still works: it stays"
+    assert [c.change for c, _ in history(sessions, first["admin"]["name"])][-1] == "password_set"
