@@ -64,16 +64,28 @@ def cmd_worker(args) -> int:
 # Users.
 
 
-def cmd_users_add(args) -> int:
-    from service.users import UserExists, add_user, operator
+def password_from_stdin() -> str:
+    """One line from stdin, without its line ending: a password kept out of the shell's history and `ps`."""
+    return sys.stdin.readline().removesuffix("\n").removesuffix("\r")
 
+
+def cmd_users_add(args) -> int:
+    from service import sign_in
+    from service.users import add_user, operator
+
+    password = password_from_stdin() if args.password_stdin else None
     with user_sessions() as sessions:
         try:
-            actor, token = add_user(sessions, args.name, Role(args.role), by=f"cli:{operator()}")
-        except (UserExists, ValueError) as err:
+            if password is None:
+                actor, token = add_user(sessions, args.name, Role(args.role), by=f"cli:{operator()}")
+            else:
+                actor, token = sign_in.add_user(sessions, args.name, Role(args.role), password, by=f"cli:{operator()}")
+        except ValueError as err:  # a refused name or password (UserError), or a bad token lifetime
             raise CliError(str(err)) from None
-    data = actor.model_dump(mode="json") | {"token": token}
-    emit(args, data, f"created {actor.name} ({actor.role.value}), id {actor.user_id}\ntoken (shown once): {token}")
+    data = actor.model_dump(mode="json") | {"token": token, "password_set": password is not None}
+    text = f"created {actor.name} ({actor.role.value}), id {actor.user_id}"
+    text += ", who signs in to the web app with the password given" if password is not None else ""
+    emit(args, data, f"{text}\ntoken (shown once): {token}")
     return 0
 
 
@@ -91,14 +103,14 @@ def cmd_users_list(args) -> int:
 
 
 def _change_user(change, *args, **kwargs):
-    """Run a service change to a user on the database; its refusals as one-line errors."""
-    from service.users import UserError, operator
+    """Run a service change to a user on the database; its refusals (UserError and the rules') as one-line errors."""
+    from service.users import operator
 
     with user_sessions() as sessions:
         try:
             return change(sessions, *args, by=f"cli:{operator()}", **kwargs)
-        except UserError as err:
-            raise CliError(str(err)) from None
+        except DomainError as err:
+            raise CliError(err.message) from None
 
 
 def cmd_users_deactivate(args) -> int:
@@ -134,6 +146,16 @@ def cmd_users_set_role(args) -> int:
     name = args.name.strip()
     text = f"{name} is now {args.role} (was {before}); their actions not yet recorded as {before} are refused"
     emit(args, {"name": name, "role": args.role, "was": before}, text)
+    return 0
+
+
+def cmd_users_set_password(args) -> int:
+    from service.sign_in import set_password
+
+    ended = _change_user(set_password, args.name, password_from_stdin(), reason=args.reason)
+    name = args.name.strip()
+    text = f"new password for {name}; {ended} open web session{'' if ended == 1 else 's'} ended"
+    emit(args, {"name": name, "password_set": True, "sessions_ended": ended}, text)
     return 0
 
 
@@ -480,6 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
     add = command(users, "add", cmd_users_add, "create a user and print their token once", parents=(out,))
     add.add_argument("name")
     add.add_argument("--role", required=True, choices=values(Role))
+    add.add_argument("--password-stdin", action="store_true", help="read their web password from stdin (one line)")
     command(users, "list", cmd_users_list, "list the users", parents=(out,))
     reason = Parser(add_help=False)
     reason.add_argument("--reason", help="why, kept with the change")
@@ -492,6 +515,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(users, "set-role", cmd_users_set_role, "give a user another role", parents=(out, reason))
     p.add_argument("name")
     p.add_argument("--role", required=True, choices=values(Role))
+    p = command(users, "set-password", cmd_users_set_password, "set a user's web password, read from stdin; "
+                "their open web sessions end", parents=(out, reason))  # fmt: skip
+    p.add_argument("name")
+    p.add_argument("--password-stdin", action="store_true", required=True, help="read it from stdin (one line)")
     p = command(users, "history", cmd_users_history, "changes to users, oldest first: who made each", parents=(out,))
     p.add_argument("name", nargs="?", help="only this user's")
 

@@ -20,6 +20,7 @@ STATUS_FOR_CODE = {
     "conflict_of_interest": 403,
     "not_assignee": 403,
     "inactive_user": 403,
+    "own_account": 403,
     "unsigned_action": 403,
     "forged_action": 403,
     "invalid_state": 409,
@@ -28,6 +29,8 @@ STATUS_FOR_CODE = {
     "stale_details": 409,
     "stale_action": 409,
     "replayed_action": 409,
+    "user_exists": 409,
+    "last_admin": 409,
     # The database refused to record the action: nothing changed, and it is not the caller's mistake.
     "not_recorded": 500,
     "no_audit_key": 503,

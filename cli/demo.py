@@ -1,7 +1,9 @@
 """`guarantee demo seed`: demo users, and claims left in different states, so there is something to look at.
 
-Users are created in the database `guarantee up` uses (their tokens are saved to
-GUARANTEE_HOME/demo-tokens.json, so a second seed reuses them); every claim goes through the
+Users are created in the database `guarantee up` uses, each with an API token and a web password
+(random, like the token: a fixed demo password would open any instance that was ever seeded). Both
+are saved to GUARANTEE_HOME/demo-tokens.json (readable by its owner only), so a second seed reuses
+them while they still work; every claim goes through the
 HTTP API like a person's would, each with payout details (a transfer to a made-up connected
 account). With the embedded Stripe stub (`guarantee up` without STRIPE_API_BASE), the paid
 money-back claim is a refund of a charge made on the stub, and one more claim is left in
@@ -10,6 +12,7 @@ payout_failed: its account is one the stub is told to decline.
 
 import json
 import os
+import secrets
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -53,9 +56,10 @@ def seed(json_out: bool = False) -> None:
         out = {"tokens_file": str(tokens_file), "users": users, "claims": claims, "stripe_stub": stub and stub.url}
         print(json.dumps(out, indent=2))
         return
-    print(f"Demo users (tokens saved to {tokens_file}):")
-    rows = [[role, u["name"], u["user_id"], u["token"]] for role, u in users.items()]
-    print("\n".join("  " + line for line in show.table(["ROLE", "NAME", "ID", "TOKEN"], rows, width=64).splitlines()))
+    print(f"Demo users (tokens and web passwords saved to {tokens_file}):")
+    rows = [[role, u["name"], u["user_id"], u["password"], u["token"]] for role, u in users.items()]
+    table = show.table(["ROLE", "NAME", "ID", "PASSWORD", "TOKEN"], rows, width=64)
+    print("\n".join("  " + line for line in table.splitlines()))
     print("\nDemo claims:")
     page = {"items": claims, "total": len(claims), "offset": 0}
     print("\n".join("  " + line for line in show.claims_table(page).splitlines()[:-1]))
@@ -141,33 +145,52 @@ def _save(path, api_url: str, users: dict) -> None:
 
 def _users(sessions, saved: dict) -> dict:
     """One user per role: the saved one if its token still works, a new token for them if it has expired
-    (and they are still active in that role), else a new user."""
-    from service.users import UserExists, add_user, authenticate, list_users, rotate_token
+    (and they are still active in that role), else a new user. Each has a web password: the saved one
+    while it still works, else a new one."""
+    from service.sign_in import add_user
+    from service.users import UserExists, authenticate, list_users, rotate_token
 
     users = {}
     current = {u.name: u for u in list_users(sessions)}
     for role in Role:
         known = saved.get(role.value) or {}
         actor = known.get("token") and authenticate(sessions, known["token"])
-        if actor and actor.role == role:
-            users[role.value] = known
-            continue
         user = current.get(known.get("name"))
+        if actor and actor.role == role:
+            users[role.value] = _with_password(sessions, known)
+            continue
         if user and user.id == known.get("user_id") and user.active and user.role == role:
             new = rotate_token(sessions, user.name, reason="demo seed: the saved token no longer works")
-            users[role.value] = {"name": user.name, "user_id": user.id, "token": new.token}
+            known = known | {"token": new.token}
+            users[role.value] = _with_password(sessions, known)
             continue
+        password = _password()
         for n in range(1, 100):
             name = f"demo-{role.value}" + (f"-{n}" if n > 1 else "")
             try:
-                actor, token = add_user(sessions, name, role)
+                actor, token = add_user(sessions, name, role, password)
                 break
             except UserExists:
                 continue
         else:
             raise CliError(f"cannot find a free name for a demo {role.value}")
-        users[role.value] = {"name": actor.name, "user_id": actor.user_id, "token": token}
+        users[role.value] = {"name": actor.name, "user_id": actor.user_id, "token": token, "password": password}
     return users
+
+
+def _password() -> str:
+    return secrets.token_urlsafe(12)  # 16 characters
+
+
+def _with_password(sessions, known: dict) -> dict:
+    """A saved demo user, with the saved password if it still works, else a new one (their web sessions end)."""
+    from service.sign_in import password_matches, set_password
+
+    if known.get("password") and password_matches(sessions, known["name"], known["password"]):
+        return known
+    password = _password()
+    set_password(sessions, known["name"], password, reason="demo seed: the saved password no longer works")
+    return {"name": known["name"], "user_id": known["user_id"], "token": known["token"], "password": password}
 
 
 def _claims(tokens: dict, stub: EmbeddedStub | None) -> list[dict]:

@@ -32,6 +32,8 @@ ROLES: dict[Action, frozenset[Role]] = {
     Action.read_history: HISTORY_READERS,
     # Which rows of which claims were tampered with: an investigation, for admins only.
     Action.verify_audit: ADMIN,
+    # People, their roles, tokens and passwords (the web's admin pages; the command line works on the database).
+    Action.manage_users: ADMIN,
 }
 
 
@@ -54,3 +56,18 @@ def check_assignee(role: Role) -> None:
         raise DomainError(
             "invalid_assignee", f"a {role.value} does no casework; assign the claim to a specialist or a lead"
         )
+
+
+def check_keeps_an_admin(name: str, role: Role, role_after: Role | None, own: bool, other_admins: int) -> None:
+    """A change that deactivates a user (`role_after` None) or gives them another role.
+
+    Nobody deactivates themselves or takes the admin role from themselves (another admin does it),
+    and the last active admin stays an active admin: there is always someone who manages people."""
+    if own and role_after is None:
+        raise DomainError("own_account", "you cannot deactivate yourself; another admin can")
+    if role != Role.admin or role_after == Role.admin:
+        return
+    if own:
+        raise DomainError("own_account", "you cannot take the admin role from yourself; another admin can")
+    if other_admins == 0:
+        raise DomainError("last_admin", f"{name} is the last active admin: make someone else an admin first")

@@ -133,6 +133,7 @@ class Action(StrEnum):
     read_finance = "read_finance"
     read_history = "read_history"  # Temporal histories decoded (the Temporal UI, the CLI), through the codec endpoint
     verify_audit = "verify_audit"
+    manage_users = "manage_users"  # add people, change roles, deactivate, new tokens and passwords
 
 
 class ClaimSort(StrEnum):

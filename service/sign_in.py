@@ -22,7 +22,8 @@ from rules.errors import DomainError
 from schema import tables
 from schema.claims import Actor
 from schema.enums import Role
-from service.users import UserError, _record, hash_token
+from service import users
+from service.users import UserError, _active, _record, hash_token
 
 COOKIE = "gp_session"  # the web app's session cookie (HttpOnly, SameSite=Lax)
 HASHER = PasswordHasher()  # argon2id, with the library's recommended cost
@@ -59,22 +60,40 @@ def check_password(password: str) -> None:
         raise UserError(f"a password is {low} to {high} characters")
 
 
-def set_password(sessions: sessionmaker, name: str, password: str, by: str | None = None) -> None:
-    """Set (or change) a user's password; their open sessions end, and any lock is lifted."""
+def set_password(
+    sessions: sessionmaker, name: str, password: str, by: str | None = None, reason: str | None = None
+) -> int:
+    """Set (or change) an active user's password; their open sessions end (how many is returned),
+    and any lock is lifted."""
     check_password(password)
     hashed = HASHER.hash(password)
     now = datetime.now(UTC)
     with sessions.begin() as db:
-        user = db.scalar(select(tables.User).where(tables.User.name == name.strip()).with_for_update())
-        if user is None:
-            raise UserError(f"no user named {name!r}")
+        user = _active(db, name)
         user.password_hash, user.failed_sign_ins, user.locked_until = hashed, 0, None
-        db.execute(
+        ended = db.execute(
             update(tables.WebSession)
             .where(tables.WebSession.user_id == user.id, tables.WebSession.ended_at.is_(None))
             .values(ended_at=now)
-        )
-        _record(db, user.id, "password_set", None, by, None)
+        ).rowcount
+        _record(db, user.id, "password_set", None, by, reason)
+    return ended
+
+
+def add_user(sessions: sessionmaker, name: str, role: Role, password: str, by: str | None = None) -> tuple[Actor, str]:
+    """A new user who signs in to the web app with `password`; returns them and their API token.
+
+    The password is checked before anything is made: a refused one leaves no user behind."""
+    check_password(password)
+    return users.add_user(sessions, name, role, by=by, password_hash=HASHER.hash(password))
+
+
+def password_matches(sessions: sessionmaker, name: str, password: str) -> bool:
+    """Whether `password` is this active user's, for the command line (which holds the database anyway):
+    no session begins, and a miss does not count toward the lock."""
+    with sessions() as db:
+        user = db.scalar(select(tables.User).where(tables.User.name == name.strip()))
+        return user is not None and user.active and _verified(user, password)
 
 
 def sign_in(sessions: sessionmaker, name: str, password: str, now: datetime | None = None) -> WebSession:

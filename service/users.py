@@ -16,22 +16,31 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from rules import roles
+from rules.errors import DomainError
 from schema import tables
 from schema.claims import Actor
 from schema.enums import Role
 from stack.config import token_ttl
 
 
-class UserExists(ValueError):
-    pass
+class UserError(DomainError, ValueError):
+    """A change to a user that cannot be made: an unknown name, a deactivated user, no change at all.
+
+    A ValueError for the command line, a DomainError (with its code) for the pages."""
+
+    code = "invalid_user_change"
+
+    def __init__(self, message: str):
+        super().__init__(self.code, message)
 
 
-class UserError(ValueError):
-    """A change to a user that cannot be made: an unknown name, a deactivated user, no change at all."""
+class UserExists(UserError):
+    code = "user_exists"
 
 
 @dataclass(frozen=True)
@@ -67,11 +76,14 @@ def _record(db: Session, user_id: str, change: str, detail: str | None, by: str 
     )
 
 
-def add_user(sessions: sessionmaker, name: str, role: Role, by: str | None = None) -> tuple[Actor, str]:
-    """Create a user; returns them and their new token."""
+def add_user(
+    sessions: sessionmaker, name: str, role: Role, by: str | None = None, password_hash: str | None = None
+) -> tuple[Actor, str]:
+    """Create a user; returns them and their new token. `password_hash` (from `sign_in.add_user`) is
+    their web password, set in the same transaction."""
     name = name.strip()
     if not name or len(name) > 100:
-        raise ValueError("a user name is 1 to 100 characters")
+        raise UserError("a user name is 1 to 100 characters")
     token, token_hash, expires_at = _new_token()
     user_id = f"u_{uuid.uuid4().hex[:10]}"
     try:
@@ -85,10 +97,13 @@ def add_user(sessions: sessionmaker, name: str, role: Role, by: str | None = Non
                     created_at=datetime.now(UTC),
                     active=True,
                     token_expires_at=expires_at,
+                    password_hash=password_hash,
                 )
             )
             db.flush()
             _record(db, user_id, "added", f"as {role.value}", by, None)
+            if password_hash is not None:
+                _record(db, user_id, "password_set", None, by, None)
     except IntegrityError:
         raise UserExists(f"a user named {name!r} already exists") from None
     return Actor(user_id=user_id, name=name, role=role), token
@@ -142,10 +157,30 @@ def _active(db: Session, name: str) -> tables.User:
     return user
 
 
-def deactivate(sessions: sessionmaker, name: str, by: str | None = None, reason: str | None = None) -> Actor:
-    """Their token stops working at once; their actions not yet recorded are refused."""
+def _keeps_an_admin(db: Session, user: tables.User, role_after: Role | None, actor_id: str | None) -> None:
+    """The rule that there is always an admin, and that nobody locks themselves out (`rules.roles`)."""
+    others = db.scalar(
+        select(func.count())
+        .select_from(tables.User)
+        .where(tables.User.role == Role.admin.value, tables.User.active.is_(True), tables.User.id != user.id)
+    )
+    roles.check_keeps_an_admin(user.name, Role(user.role), role_after, user.id == actor_id, others)
+
+
+def deactivate(
+    sessions: sessionmaker,
+    name: str,
+    by: str | None = None,
+    reason: str | None = None,
+    actor_id: str | None = None,
+) -> Actor:
+    """Their token stops working at once, and their web sessions; their actions not yet recorded are refused.
+
+    `actor_id` is the user making the change, when it is one (the web pages): nobody deactivates
+    themselves, and the last active admin is never deactivated."""
     with sessions.begin() as db:
         user = _active(db, name)
+        _keeps_an_admin(db, user, None, actor_id)
         user.active = False
         _record(db, user.id, "deactivated", None, by, reason)
         return Actor(user_id=user.id, name=user.name, role=Role(user.role))
@@ -162,14 +197,23 @@ def rotate_token(sessions: sessionmaker, name: str, by: str | None = None, reaso
     return NewToken(actor, token, expires_at)
 
 
-def set_role(sessions: sessionmaker, name: str, role: Role, by: str | None = None, reason: str | None = None) -> str:
+def set_role(
+    sessions: sessionmaker,
+    name: str,
+    role: Role,
+    by: str | None = None,
+    reason: str | None = None,
+    actor_id: str | None = None,
+) -> str:
     """Give an active user another role; returns the role they had. Their actions not yet recorded
-    under the old role are refused."""
+    under the old role are refused. Nobody (`actor_id`) takes the admin role from themselves, and
+    the last active admin stays one."""
     with sessions.begin() as db:
         user = _active(db, name)
         before = user.role
         if before == role:
             raise UserError(f"{user.name} is a {role.value} already")
+        _keeps_an_admin(db, user, role, actor_id)
         user.role = role
         _record(db, user.id, "role_changed", f"{before} -> {role.value}", by, reason)
     return before

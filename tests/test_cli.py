@@ -289,7 +289,8 @@ async def test_demo_seed_leaves_claims_in_every_state_and_reuses_its_users(cli, 
 
     second = await cli.ok("demo", "seed")
     for role, user in first["users"].items():
-        assert re.search(rf"^  {role}\s+{user['name']}\s+{user['user_id']}\s+{user['token']}$", second.out, re.M)
+        row = rf"^  {role}\s+{user['name']}\s+{user['user_id']}\s+{re.escape(user['password'])}\s+{user['token']}$"
+        assert re.search(row, second.out, re.M), "the same users, tokens and passwords"
     assert "Demo claims:" in second.out and second.out.count("pending_approval") >= 1
     assert "guarantee claim payout-retry" in second.out
 

@@ -97,7 +97,7 @@ def test_roles_per_action(action, role):
     expected = {
         Role.specialist: CASEWORK_ACTIONS,
         Role.finance: {"review", "settle_payout", "read_finance"},
-        Role.admin: {"read_finance", "read_history", "verify_audit"},
+        Role.admin: {"read_finance", "read_history", "verify_audit", "manage_users"},
     }.get(role, CASEWORK_ACTIONS | {"review", "assign", "read_history"})
     if action.value in expected | {"read_claims"}:
         roles.permit(action, role)

@@ -1,7 +1,9 @@
 """Users: tokens that expire, deactivation, new tokens and new roles, each recorded; and a deactivated
 user's token tried everywhere, the way someone who still holds it would."""
 
+import io
 import json
+import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -12,11 +14,24 @@ from temporalio.exceptions import ApplicationError
 
 import starter
 from activities.claims import ClaimActivities
+from rules.errors import DomainError
 from schema import tables
 from schema.claims import EvidenceAdd
+from schema.database import make_engine, make_sessions, migrate
 from schema.enums import Role
 from schema.events import ClaimEvent
-from service.users import UserError, UserExists, add_user, authenticate, deactivate, rotate_token, set_role
+from service import sign_in
+from service.users import (
+    UserError,
+    UserExists,
+    add_user,
+    authenticate,
+    deactivate,
+    find,
+    history,
+    rotate_token,
+    set_role,
+)
 from tests.conftest import AUDIT_KEY
 from tests.test_access import EXPECTED, PUBLIC
 from tests.test_api import Desk, assert_error, auth
@@ -65,8 +80,9 @@ def users_cli(db_url, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("DATABASE_URL", db_url)
     monkeypatch.setenv("GUARANTEE_HOME", str(tmp_path / "home"))
 
-    def run(*argv: str) -> tuple[int, str, str]:
+    def run(*argv: str, stdin: str = "") -> tuple[int, str, str]:
         capsys.readouterr()
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
         code = starter.main(["users", *argv])
         out, err = capsys.readouterr()
         return code, out, err
@@ -125,6 +141,84 @@ def test_user_commands_refuse_in_one_line(users_cli):
     assert users_cli("set-role", who, "--role", "boss")[0] == 2
 
 
+def test_a_web_password_from_stdin_when_adding_and_changing_it_ends_every_session(users_cli, sessions):
+    who = name("pat")
+    code, out, _ = users_cli("add", who, "--role", "lead", "--password-stdin", stdin="a fine long password\n")
+    assert code == 0 and out.startswith(f"created {who} (lead), id u_") and "token (shown once): gp_" in out
+    first = sign_in.sign_in(sessions, who, "a fine long password")
+    assert first.actor.name == who
+
+    code, out, _ = users_cli("set-password", who, "--password-stdin", "--reason", "forgot it", stdin="new one, long\n")
+    assert (code, out) == (0, f"new password for {who}; 1 open web session ended\n")
+    assert sign_in.current(sessions, first.token) is None, "signed out everywhere"
+    with pytest.raises(DomainError, match="the name or the password is not right"):
+        sign_in.sign_in(sessions, who, "a fine long password")
+    assert sign_in.sign_in(sessions, who, "new one, long").actor.name == who
+
+    changes = [(c.change, c.reason, c.by.startswith("cli:")) for c, _ in history(sessions, who)]
+    assert changes == [("added", None, True), ("password_set", None, True), ("password_set", "forgot it", True)]
+
+
+def test_a_refused_password_changes_nothing(users_cli, sessions):
+    who = name("lee")
+    for typed in ("", "\n", "short\n", "x" * 201 + "\n"):
+        code, out, err = users_cli("add", who, "--role", "specialist", "--password-stdin", stdin=typed)
+        assert (code, out, err) == (1, "", "error: a password is 10 to 200 characters\n")
+        assert find(sessions, who) is None, "no user without the password asked for"
+
+    users_cli("add", who, "--role", "specialist", "--password-stdin", stdin="the first password\n")
+    session = sign_in.sign_in(sessions, who, "the first password")
+    assert users_cli("set-password", who, "--password-stdin", stdin="short\n") == (
+        1,
+        "",
+        "error: a password is 10 to 200 characters\n",
+    )
+    assert users_cli("set-password", "nobody-here", "--password-stdin", stdin="long enough password\n") == (
+        1,
+        "",
+        "error: no user named 'nobody-here'\n",
+    )
+    assert users_cli("set-password", who, stdin="long enough password\n")[0] == 2, "--password-stdin is required"
+    assert sign_in.current(sessions, session.token) is not None, "still signed in"
+    assert [c.change for c, _ in history(sessions, who)] == ["added", "password_set"]
+
+    users_cli("deactivate", who)
+    assert users_cli("set-password", who, "--password-stdin", stdin="long enough password\n") == (
+        1,
+        "",
+        f"error: {who} is deactivated\n",
+    )
+
+
+def test_nobody_deactivates_or_demotes_themselves_and_the_last_admin_stays_one(tmp_path):
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    migrate(url)
+    engine = make_engine(url)
+    fresh = make_sessions(engine)
+    try:
+        ann, _ = add_user(fresh, "ann", Role.admin)
+        bob, _ = add_user(fresh, "bob", Role.specialist)
+        for change in (lambda: deactivate(fresh, "ann"), lambda: set_role(fresh, "ann", Role.finance)):
+            with pytest.raises(DomainError, match="ann is the last active admin") as refused:
+                change()
+            assert refused.value.code == "last_admin"
+        with pytest.raises(DomainError, match="you cannot deactivate yourself") as refused:
+            deactivate(fresh, "bob", actor_id=bob.user_id)
+        assert refused.value.code == "own_account"
+
+        set_role(fresh, "bob", Role.admin, actor_id=ann.user_id)
+        with pytest.raises(DomainError, match="you cannot take the admin role from yourself"):
+            set_role(fresh, "ann", Role.lead, actor_id=ann.user_id)
+        with pytest.raises(DomainError, match="you cannot deactivate yourself"):
+            deactivate(fresh, "ann", actor_id=ann.user_id)
+        assert [c.change for c, _ in history(fresh, "ann")] == ["added"], "nothing recorded for a refusal"
+        deactivate(fresh, "ann", actor_id=bob.user_id, by=f"web:{bob.user_id}")
+        with pytest.raises(DomainError, match="bob is the last active admin"):
+            set_role(fresh, "bob", Role.lead, actor_id=ann.user_id)
+    finally:
+        engine.dispose()
+
+
 def bearer_variants(token: str) -> list[dict]:
     """The token as sent by someone hoping a lax parser or a cache lets it through."""
     return [
@@ -155,6 +249,7 @@ async def test_a_deactivated_users_token_opens_nothing_and_their_pending_actions
         evidence=EvidenceAdd(kind="note", source="specialist", note="the customer withdrew, close it"),
     )
 
+    stack.user(Role.admin)  # the last active admin is never deactivated: Eve is not the last
     deactivate(sessions, mallory.name, reason="left the company")
     deactivate(sessions, eve.name, reason="left the company")
 
@@ -281,3 +376,20 @@ def test_the_demo_seed_gives_its_saved_user_a_new_token_once_the_old_one_has_exp
     assert {role: user for role, user in second.items() if role != "lead"} == {
         role: user for role, user in first.items() if role != "lead"
     }
+    assert second["lead"]["password"] == first["lead"]["password"], "the password still works: it stays"
+
+
+def test_the_demo_seed_gives_each_user_a_web_password_and_a_new_one_when_the_saved_one_stops_working(sessions):
+    from cli.demo import _users
+
+    first = _users(sessions, {})
+    passwords = {user["password"] for user in first.values()}
+    assert len(passwords) == len(first) and all(len(p) >= sign_in.PASSWORD_LENGTH[0] for p in passwords)
+    for user in first.values():
+        assert sign_in.sign_in(sessions, user["name"], user["password"]).actor.user_id == user["user_id"]
+    sign_in.set_password(sessions, first["admin"]["name"], "changed by someone")
+    second = _users(sessions, first)
+    assert second["admin"]["password"] != first["admin"]["password"]
+    assert sign_in.sign_in(sessions, first["admin"]["name"], second["admin"]["password"])
+    assert second["admin"]["token"] == first["admin"]["token"], "the token still works: it stays"
+    assert [c.change for c, _ in history(sessions, first["admin"]["name"])][-1] == "password_set"
