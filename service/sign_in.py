@@ -66,7 +66,7 @@ def set_password(sessions: sessionmaker, name: str, password: str, by: str | Non
     now = datetime.now(UTC)
     with sessions.begin() as db:
         user = db.scalar(select(tables.User).where(tables.User.name == name.strip()).with_for_update())
-        if user is None:
+        if user is None or user.role == Role.party:  # an evidence link never signs in
             raise UserError(f"no user named {name!r}")
         user.password_hash, user.failed_sign_ins, user.locked_until = hashed, 0, None
         db.execute(

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from schema import tables
 from schema.claims import Actor
-from schema.enums import Role
+from schema.enums import STAFF_ROLES, Role
 from stack.config import token_ttl
 
 
@@ -72,6 +72,7 @@ def add_user(sessions: sessionmaker, name: str, role: Role, by: str | None = Non
     name = name.strip()
     if not name or len(name) > 100:
         raise ValueError("a user name is 1 to 100 characters")
+    _check_staff_role(role)
     token, token_hash, expires_at = _new_token()
     user_id = f"u_{uuid.uuid4().hex[:10]}"
     try:
@@ -94,12 +95,18 @@ def add_user(sessions: sessionmaker, name: str, role: Role, by: str | None = Non
     return Actor(user_id=user_id, name=name, role=role), token
 
 
+def _check_staff_role(role: Role) -> None:
+    if role not in STAFF_ROLES:
+        raise UserError(f"no user has the {role.value} role: it belongs to evidence links, made on a claim")
+
+
 def authenticate(sessions: sessionmaker, token: str) -> Actor | None:
     """The user whose token this is, if it has not expired and they are active; else None."""
     with sessions() as db:
         user = db.scalar(
             select(tables.User).where(
                 tables.User.token_hash == hash_token(token),
+                tables.User.role != Role.party,
                 tables.User.active.is_(True),
                 tables.User.token_expires_at > datetime.now(UTC),
             )
@@ -109,7 +116,7 @@ def authenticate(sessions: sessionmaker, token: str) -> Actor | None:
 
 def list_users(sessions: sessionmaker) -> list[tables.User]:
     with sessions() as db:
-        return list(db.scalars(select(tables.User).order_by(tables.User.name)))
+        return list(db.scalars(select(tables.User).where(tables.User.role != Role.party).order_by(tables.User.name)))
 
 
 def find(sessions: sessionmaker, user: str) -> tables.User | None:
@@ -130,7 +137,7 @@ def history(sessions: sessionmaker, name: str | None = None) -> list[tuple[table
 def _named(db: Session, name: str, lock: bool = False) -> tables.User:
     query = select(tables.User).where(tables.User.name == name.strip())
     user = db.scalar(query.with_for_update() if lock else query)
-    if user is None:
+    if user is None or user.role == Role.party:  # an evidence link's row: managed on its claim
         raise UserError(f"no user named {name!r}")
     return user
 
@@ -165,6 +172,7 @@ def rotate_token(sessions: sessionmaker, name: str, by: str | None = None, reaso
 def set_role(sessions: sessionmaker, name: str, role: Role, by: str | None = None, reason: str | None = None) -> str:
     """Give an active user another role; returns the role they had. Their actions not yet recorded
     under the old role are refused."""
+    _check_staff_role(role)
     with sessions.begin() as db:
         user = _active(db, name)
         before = user.role
@@ -177,7 +185,7 @@ def set_role(sessions: sessionmaker, name: str, role: Role, by: str | None = Non
 
 def names(sessions: sessionmaker, ids: set[str]) -> dict[str, str]:
     """People's names by user id, for pages that show who did what."""
-    ids = {i for i in ids if i and i.startswith("u_")}
+    ids = {i for i in ids if i and i.startswith(("u_", "link:"))}  # people, and evidence links
     if not ids:
         return {}
     with sessions() as db:
