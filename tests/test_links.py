@@ -21,6 +21,7 @@ from service import links
 from service.users import UserError, add_user, set_role
 from tests.conftest import SIGNING_KEY
 from tests.test_api import Desk, assert_error
+from tests.test_cli import cli, open_args  # noqa: F401 (a fixture)
 from tests.test_web_claim import png
 from web.app import create_web
 from web.site import Site
@@ -262,3 +263,18 @@ async def test_the_claim_page_makes_lists_and_revokes_links(site, stack):
     assert "revoked" in (await site.client.get(f"/cases/{claim['id']}")).text
     site.client.cookies.clear()
     await assert_refused(site, claim["id"], url, 410, "no longer works")
+
+
+async def test_the_command_line_makes_lists_and_revokes_links(cli, stack):  # noqa: F811 (the fixture)
+    token = stack.user_with_token(Role.specialist)[1]
+    claim = (await cli.ok(*open_args(), "--json", token=token)).json
+    made = await cli.ok("claim", "link", claim["id"], "--party", "customer", "--days", "3", token=token)
+    link_id = re.search(r"^link (\d+) for the customer", made.out, re.M).group(1)
+    url = made.out.split("URL (shown once; send it to them now): ")[1].strip()
+    assert "/e/" in url
+    listed = await cli.ok("claim", "links", claim["id"], token=token)
+    assert "works" in listed.out and url not in listed.out
+    revoked = await cli.ok("claim", "revoke-link", claim["id"], link_id, token=token)
+    assert revoked.out == f"link {link_id} for the customer of claim {claim['id']} revoked\n"
+    assert "revoked" in (await cli.ok("claim", "links", claim["id"], token=token)).out
+    assert (await cli("claim", "link", claim["id"], "--party", "customer", "--days", "31", token=token)).code == 2
