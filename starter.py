@@ -21,6 +21,7 @@ from cli.finance import csv_file, report_path, to_stdout, wait_until_done
 from cli.http import Api, CliError, token_from
 from rules.errors import DomainError
 from schema.enums import (
+    STAFF_ROLES,
     Channel,
     ClaimStatus,
     ClaimType,
@@ -297,6 +298,28 @@ def cmd_claim_evidence(args) -> int:
     return 0
 
 
+def cmd_claim_link(args) -> int:
+    body = {"party": args.party} | ({"days": args.days} if args.days is not None else {})
+    with api(args) as client:
+        link = client.post(path(args.id, "links"), body)
+    emit(args, link, show.link_made(link))
+    return 0
+
+
+def cmd_claim_links(args) -> int:
+    with api(args) as client:
+        found = client.get(path(args.id, "links"))
+    emit(args, found, show.links_table(found))
+    return 0
+
+
+def cmd_claim_revoke_link(args) -> int:
+    with api(args) as client:
+        link = client.post(path(args.id, "links", str(args.link_id), "revoke"))
+    emit(args, link, f"link {link['id']} for the {link['party']} of claim {link['claim_id']} revoked")
+    return 0
+
+
 def _act(args, *route: str, body: dict | None = None, payout: bool = False) -> int:
     with api(args) as client:
         claim = client.post(path(args.id, *route), body)
@@ -501,7 +524,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add = command(users, "add", cmd_users_add, "create a user and print their token once", parents=(out,))
     add.add_argument("name")
-    add.add_argument("--role", required=True, choices=values(Role))
+    add.add_argument("--role", required=True, choices=values(STAFF_ROLES))
     add.add_argument("--password-stdin", action="store_true", help="read their web password from stdin (one line)")
     command(users, "list", cmd_users_list, "list the users", parents=(out,))
     reason = Parser(add_help=False)
@@ -514,7 +537,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p = command(users, "set-role", cmd_users_set_role, "give a user another role", parents=(out, reason))
     p.add_argument("name")
-    p.add_argument("--role", required=True, choices=values(Role))
+    p.add_argument("--role", required=True, choices=values(STAFF_ROLES))
     p = command(users, "set-password", cmd_users_set_password, "set a user's web password, read from stdin; "
                 "their open web sessions end", parents=(out, reason))  # fmt: skip
     p.add_argument("name")
@@ -573,6 +596,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", required=True, choices=values(EvidenceSource))
     p.add_argument("--note")
     p.add_argument("--file", type=Path, help="a file to upload (photo, invoice, ...)")
+
+    p = command(claim, "link", cmd_claim_link, "make a link through which the customer or the pro adds evidence; "
+                "its URL is printed once")  # fmt: skip
+    p.add_argument("id")
+    p.add_argument("--party", required=True, choices=["customer", "pro"])
+    p.add_argument("--days", type=whole(1, 30), help="how long it works (default 7, at most 30)")
+
+    p = command(claim, "links", cmd_claim_links, "a claim's evidence links: party, expiry, revoked")
+    p.add_argument("id")
+
+    p = command(claim, "revoke-link", cmd_claim_revoke_link, "stop an evidence link working, at once")
+    p.add_argument("id")
+    p.add_argument("link_id", type=whole(1))
 
     p = command(claim, "complete-evidence", cmd_claim_complete_evidence, "end evidence collection")
     p.add_argument("id")

@@ -8,7 +8,7 @@ only once the change is in the database, so the claim returned reflects it.
 from collections.abc import Iterable
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -39,7 +39,7 @@ from schema.claims import (
 )
 from schema.enums import Action, ClaimSort, ClaimStatus, ClaimType, EvidenceKind, EvidenceSource, PayoutStatus
 from schema.finance import LedgerPage, ReconcileRequest, ReconciliationView
-from service import audit, claims, queries, reconciliations
+from service import audit, claims, links, queries, reconciliations
 from service.context import Context
 
 
@@ -198,6 +198,34 @@ def _routes(app: FastAPI) -> None:
             upload.discard()
             raise
         return await claims.add_evidence(ctx, claim_id, actor, evidence, staged=upload.file)
+
+    @app.post("/claims/{claim_id}/links", status_code=201)
+    async def create_link(
+        claim_id: str,
+        body: links.LinkRequest,
+        request: Request,
+        ctx: Ctx,
+        actor: Actor = Depends(allow(Action.add_evidence)),
+    ) -> links.LinkView:
+        """A link through which the customer or the pro adds evidence until it expires (`days`, 1..30,
+        default 7). Its `url` is in this answer only: send it to them now."""
+        return await links.create(ctx, claim_id, actor, body, str(request.base_url))
+
+    @app.get("/claims/{claim_id}/links")
+    async def list_links(
+        claim_id: str, ctx: Ctx, actor: Actor = Depends(allow(Action.read_claims))
+    ) -> list[links.LinkView]:
+        """The claim's evidence links, oldest first, without their URLs."""
+        return await links.list_links(ctx, claim_id, actor)
+
+    @app.post("/claims/{claim_id}/links/{link_id}/revoke")
+    async def revoke_link(
+        claim_id: str,
+        link_id: Annotated[int, Path(ge=1, le=2**53)],
+        ctx: Ctx,
+        actor: Actor = Depends(allow(Action.add_evidence)),
+    ) -> links.LinkView:
+        return await links.revoke(ctx, claim_id, link_id, actor)
 
     @app.post("/claims/{claim_id}/evidence/complete")
     async def complete_evidence(

@@ -24,6 +24,11 @@ STATUS_FOR_CODE = {
     "unsigned_action": 403,
     "forged_action": 403,
     "invalid_state": 409,
+    # Evidence links: not made here, or no longer usable.
+    "link_invalid": 403,
+    "link_expired": 410,
+    "link_revoked": 410,
+    "link_closed": 410,
     "money_moved": 409,
     "already_approved": 409,
     "stale_details": 409,

@@ -23,7 +23,7 @@ import stripe
 from cli import show
 from cli.db import user_sessions
 from cli.http import Api, CliError
-from schema.enums import Role
+from schema.enums import STAFF_ROLES
 from stack.config import embedded_stub_key, load_settings
 from stripe_stub.control import StubControl
 
@@ -152,7 +152,7 @@ def _users(sessions, saved: dict) -> dict:
 
     users = {}
     current = {u.name: u for u in list_users(sessions)}
-    for role in Role:
+    for role in STAFF_ROLES:
         known = saved.get(role.value) or {}
         actor = known.get("token") and authenticate(sessions, known["token"])
         user = current.get(known.get("name"))

@@ -457,3 +457,29 @@ def reconciliations_table(views: list[dict]) -> str:
     ]
     headers = ["ID", "FROM", "TO", "STATUS", "DISCREPANCIES", "REQUESTED BY", "STARTED (UTC)", "FINISHED (UTC)"]
     return table(headers, rows)
+
+
+@_printable
+def link_made(link: dict) -> str:
+    return (
+        f"link {link['id']} for the {link['party']} of claim {link['claim_id']}, works until "
+        f"{when(link['expires_at'], seconds=False)} UTC\nURL (shown once; send it to them now): {link['url']}"
+    )
+
+
+def links_table(links: list[dict]) -> str:
+    if not links:
+        return "no links yet: make one with `guarantee claim link ID --party customer`"
+    now = datetime.now(UTC)
+
+    def state(link: dict) -> str:
+        if link["revoked_at"]:
+            return f"revoked {when(link['revoked_at'], seconds=False)} by {link['revoked_by']}"
+        return "expired" if datetime.fromisoformat(link["expires_at"]) <= now else "works"
+
+    rows = [
+        [link["id"], link["party"], link["created_by"], when(link["created_at"], seconds=False),
+         when(link["expires_at"], seconds=False), state(link)]
+        for link in links
+    ]  # fmt: skip
+    return table(["ID", "PARTY", "MADE BY", "MADE (UTC)", "EXPIRES (UTC)", "STATE"], rows)

@@ -4,8 +4,8 @@ The approval tiers within a role's reach are in `authority`.
 """
 
 from rules.errors import DomainError
-from schema.claims import Actor
-from schema.enums import Action, Role
+from schema.claims import Actor, EvidenceAdd
+from schema.enums import STAFF_ROLES, Action, EvidenceSource, Role
 
 CASEWORK = frozenset({Role.specialist, Role.lead, Role.manager, Role.director})
 APPROVERS = frozenset({Role.lead, Role.manager, Role.director, Role.finance})
@@ -15,11 +15,12 @@ LEADS = frozenset({Role.lead, Role.manager, Role.director})
 # The Temporal UI shows every claim at once, outside the API's reads: those who oversee casework, and admin.
 HISTORY_READERS = frozenset({Role.lead, Role.manager, Role.director, Role.admin})
 ADMIN = frozenset({Role.admin})
-STAFF = frozenset(Role)
+STAFF = frozenset(STAFF_ROLES)
+PARTY = frozenset({Role.party})  # a customer or pro, through an evidence link: evidence only
 
 ROLES: dict[Action, frozenset[Role]] = {
     Action.open: CASEWORK,
-    Action.add_evidence: CASEWORK,
+    Action.add_evidence: CASEWORK | PARTY,
     Action.complete_evidence: CASEWORK,
     Action.set_payout_details: CASEWORK,
     Action.decide: CASEWORK,
@@ -48,6 +49,14 @@ def check_casework(assignee: str, actor: Actor) -> None:
     """Only the claim's assignee, or a lead and above, works a claim; every staff role may still read it."""
     if actor.role not in LEADS and actor.user_id != assignee:
         raise DomainError("not_assignee", f"the claim is assigned to {assignee}; a lead can reassign it to you")
+
+
+def check_party_evidence(actor: Actor, evidence: EvidenceAdd) -> None:
+    """A party (through an evidence link) adds evidence as the customer or the pro, never as a specialist."""
+    if not actor.user_id.startswith("link:"):
+        raise DomainError("forbidden", "only an evidence link acts as a customer or a pro")
+    if evidence.source not in (EvidenceSource.customer, EvidenceSource.pro):
+        raise DomainError("forbidden", "evidence through a link comes from the customer or the pro")
 
 
 def check_assignee(role: Role) -> None:

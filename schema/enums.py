@@ -52,6 +52,12 @@ class Role(StrEnum):
     director = "director"
     finance = "finance"
     admin = "admin"
+    # A customer or pro adding evidence through a signed link: no user, no token, no sign-in; only evidence.
+    party = "party"
+
+
+# The roles people are given; `party` belongs to evidence links only and is never a user's.
+STAFF_ROLES = tuple(role for role in Role if role != Role.party)
 
 
 class EvidenceSource(StrEnum):

@@ -127,6 +127,26 @@ class Evidence(Base):
     after_decision_requested: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+class EvidenceLink(Base):
+    """A signed link through which the customer or the pro adds evidence to one claim until it expires.
+
+    The token is not stored (it is an HMAC under the signing key); this row makes it revocable and says
+    who made and who revoked it. The link acts as the user `link:<id>` (role `party`), which is active
+    while the link is usable and is deactivated when it is revoked.
+    """
+
+    __tablename__ = "evidence_links"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    claim_id: Mapped[str] = mapped_column(ForeignKey("claims.id"), index=True)
+    party: Mapped[str] = mapped_column(String(20))
+    created_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    revoked_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+
+
 class Decision(Base):
     __tablename__ = "decisions"
 

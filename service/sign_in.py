@@ -70,6 +70,8 @@ def set_password(
     now = datetime.now(UTC)
     with sessions.begin() as db:
         user = _active(db, name)
+        if user.role == Role.party:  # an evidence link never signs in
+            raise UserError(f"no user named {name!r}")
         user.password_hash, user.failed_sign_ins, user.locked_until = hashed, 0, None
         ended = db.execute(
             update(tables.WebSession)

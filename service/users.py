@@ -24,7 +24,7 @@ from rules import roles
 from rules.errors import DomainError
 from schema import tables
 from schema.claims import Actor
-from schema.enums import Role
+from schema.enums import STAFF_ROLES, Role
 from stack.config import token_ttl
 
 
@@ -84,6 +84,7 @@ def add_user(
     name = name.strip()
     if not name or len(name) > 100:
         raise UserError("a user name is 1 to 100 characters")
+    _check_staff_role(role)
     token, token_hash, expires_at = _new_token()
     user_id = f"u_{uuid.uuid4().hex[:10]}"
     try:
@@ -109,12 +110,18 @@ def add_user(
     return Actor(user_id=user_id, name=name, role=role), token
 
 
+def _check_staff_role(role: Role) -> None:
+    if role not in STAFF_ROLES:
+        raise UserError(f"no user has the {role.value} role: it belongs to evidence links, made on a claim")
+
+
 def authenticate(sessions: sessionmaker, token: str) -> Actor | None:
     """The user whose token this is, if it has not expired and they are active; else None."""
     with sessions() as db:
         user = db.scalar(
             select(tables.User).where(
                 tables.User.token_hash == hash_token(token),
+                tables.User.role != Role.party,
                 tables.User.active.is_(True),
                 tables.User.token_expires_at > datetime.now(UTC),
             )
@@ -124,7 +131,7 @@ def authenticate(sessions: sessionmaker, token: str) -> Actor | None:
 
 def list_users(sessions: sessionmaker) -> list[tables.User]:
     with sessions() as db:
-        return list(db.scalars(select(tables.User).order_by(tables.User.name)))
+        return list(db.scalars(select(tables.User).where(tables.User.role != Role.party).order_by(tables.User.name)))
 
 
 def find(sessions: sessionmaker, user: str) -> tables.User | None:
@@ -145,7 +152,7 @@ def history(sessions: sessionmaker, name: str | None = None) -> list[tuple[table
 def _named(db: Session, name: str, lock: bool = False) -> tables.User:
     query = select(tables.User).where(tables.User.name == name.strip())
     user = db.scalar(query.with_for_update() if lock else query)
-    if user is None:
+    if user is None or user.role == Role.party:  # an evidence link's row: managed on its claim
         raise UserError(f"no user named {name!r}")
     return user
 
@@ -208,6 +215,7 @@ def set_role(
     """Give an active user another role; returns the role they had. Their actions not yet recorded
     under the old role are refused. Nobody (`actor_id`) takes the admin role from themselves, and
     the last active admin stays one."""
+    _check_staff_role(role)
     with sessions.begin() as db:
         user = _active(db, name)
         before = user.role
@@ -221,7 +229,7 @@ def set_role(
 
 def names(sessions: sessionmaker, ids: set[str]) -> dict[str, str]:
     """People's names by user id, for pages that show who did what."""
-    ids = {i for i in ids if i and i.startswith("u_")}
+    ids = {i for i in ids if i and i.startswith(("u_", "link:"))}  # people, and evidence links
     if not ids:
         return {}
     with sessions() as db:

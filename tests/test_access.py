@@ -8,11 +8,12 @@ the claim exactly as it was.
 
 import pytest
 
-from schema.enums import Role
+from schema.enums import STAFF_ROLES, Role
 from tests.test_api import Desk, assert_error, auth, claim_body
 from tests.test_api_payouts import refused_payouts
 
-EVERYONE = [*Role, None]  # None: no token at all
+# None: no token at all. The party role is an evidence link's, which has no token: see tests/test_links.py.
+EVERYONE = [*STAFF_ROLES, None]
 CASEWORK = {Role.specialist, Role.lead, Role.manager, Role.director}
 FINANCE_READERS = {Role.finance, Role.admin}
 HISTORY_READERS = {Role.lead, Role.manager, Role.director, Role.admin}
@@ -20,7 +21,7 @@ HISTORY_READERS = {Role.lead, Role.manager, Role.director, Role.admin}
 
 def only(success: int, allowed: set, **special) -> dict:
     """`success` for the allowed roles, 403 for the other roles, 401 without a token; `special` overrides."""
-    cells = {role: success if role in allowed else 403 for role in Role} | {None: 401}
+    cells = {role: success if role in allowed else 403 for role in STAFF_ROLES} | {None: 401}
     return cells | {Role(name): status for name, status in special.items()}
 
 
@@ -32,12 +33,16 @@ EXPECTED = {
     ("GET", "/docs"): PUBLIC,
     ("GET", "/docs/oauth2-redirect"): PUBLIC,
     ("GET", "/redoc"): PUBLIC,
-    ("GET", "/users/me"): only(200, set(Role)),
+    ("GET", "/users/me"): only(200, set(STAFF_ROLES)),
     ("POST", "/claims"): only(201, CASEWORK),
-    ("GET", "/claims"): only(200, set(Role)),
-    ("GET", "/claims/{claim_id}"): only(200, set(Role)),
+    ("GET", "/claims"): only(200, set(STAFF_ROLES)),
+    ("GET", "/claims/{claim_id}"): only(200, set(STAFF_ROLES)),
     ("POST", "/claims/{claim_id}/evidence"): only(201, CASEWORK),
     ("POST", "/claims/{claim_id}/evidence/complete"): only(200, CASEWORK),
+    # Evidence links: made and revoked by who may add evidence, listed to every role that reads claims.
+    ("POST", "/claims/{claim_id}/links"): only(201, CASEWORK),
+    ("GET", "/claims/{claim_id}/links"): only(200, set(STAFF_ROLES)),
+    ("POST", "/claims/{claim_id}/links/{link_id}/revoke"): only(200, CASEWORK),
     ("POST", "/claims/{claim_id}/decision"): only(200, CASEWORK),
     # Finance approves only at the top tier: a lead-tier decision is beyond its authority.
     ("POST", "/claims/{claim_id}/approval"): only(200, {Role.lead, Role.manager, Role.director}),
@@ -92,6 +97,7 @@ class Cells:
         bodies = {
             "/claims": {"json": claim_body()},
             "/claims/{claim_id}/evidence": {"json": {"kind": "note", "source": "specialist", "note": "x"}},
+            "/claims/{claim_id}/links": {"json": {"party": "customer"}},
             "/claims/{claim_id}/decision": {"json": deny},
             "/claims/{claim_id}/approval": {"json": {"verdict": "approve"}},
             "/claims/{claim_id}/payout-details": {"json": {"method": "transfer", "account_id": "acct_matrix"}},
@@ -104,6 +110,8 @@ class Cells:
             "/codec/decode": {"json": {"payloads": []}},
             "/codec/encode": {"json": {"payloads": []}},
         }
+        if "{link_id}" in path:
+            url = url.replace("{link_id}", await self.a_link(claim_id))
         if "{reconciliation_id}" in path:
             url = path.replace("{reconciliation_id}", await self.a_reconciliation())
         return url, bodies.get(path, {}) if method != "GET" else {}, claim_id
@@ -121,6 +129,12 @@ class Cells:
         if path.endswith(("/withdraw", "/evidence/complete", "/assignee")):
             return (await desk.open())["id"]
         return self.shared["id"]
+
+    async def a_link(self, claim_id: str) -> str:
+        desk = self.desk
+        r = await desk.client.post(f"/claims/{claim_id}/links", json={"party": "pro"}, headers=desk.specialist_h)
+        assert r.status_code == 201, r.text
+        return str(r.json()["id"])
 
     async def a_reconciliation(self) -> str:
         if self.reconciliation is None:
@@ -173,6 +187,7 @@ async def test_a_missing_or_wrong_token_is_refused_on_every_route(cells):
         if by_role is PUBLIC:
             continue
         url = path.replace("{claim_id}", claim["id"]).replace("{reconciliation_id}", "reconciliation-x")
+        url = url.replace("{link_id}", "1")
         for headers in BAD_CREDENTIALS:
             r = await cells.desk.client.request(method, url, json={}, headers=headers)
             assert_error(r, 401, "unauthenticated")

@@ -98,8 +98,9 @@ def test_roles_per_action(action, role):
         Role.specialist: CASEWORK_ACTIONS,
         Role.finance: {"review", "settle_payout", "read_finance"},
         Role.admin: {"read_finance", "read_history", "verify_audit", "manage_users"},
+        Role.party: {"add_evidence"},  # an evidence link: its party's evidence, and nothing else, not even reading
     }.get(role, CASEWORK_ACTIONS | {"review", "assign", "read_history"})
-    if action.value in expected | {"read_claims"}:
+    if action.value in expected | ({"read_claims"} if role != Role.party else set()):
         roles.permit(action, role)
     else:
         assert f"the {role.value} role cannot do this" in refused("forbidden", roles.permit, action, role)

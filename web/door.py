@@ -21,10 +21,11 @@ from service.evidence import MAX_BYTES
 from stack.bodies import serve_capped
 
 COOKIE = sign_in.COOKIE
-PUBLIC = ("/sign-in", "/static/")
+# An evidence link's page: its token is its credential (web/pages/links.py).
+PUBLIC = ("/sign-in", "/static/", "/e/")
 MAX_FORM_BYTES = 1024 * 1024
 MAX_FILES = 10  # evidence files in one upload
-UPLOAD = re.compile(r"/cases/[^/]+/evidence")
+UPLOAD = re.compile(r"/cases/[^/]+/evidence|/e/[^/]+")  # the same cap for an evidence link's uploads
 MAX_UPLOAD_BYTES = MAX_FILES * MAX_BYTES + MAX_FORM_BYTES
 
 

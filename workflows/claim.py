@@ -37,7 +37,7 @@ with workflow.unsafe.imports_passed_through():
         PayoutDetailsRef,
         WithdrawRequest,
     )
-    from schema.enums import Action, ApprovalVerdict, ClaimStatus, DecisionOutcome, EvidenceSource
+    from schema.enums import Action, ApprovalVerdict, ClaimStatus, DecisionOutcome, EvidenceSource, Role
     from schema.events import ClaimEvent, Notification, PayoutOrder, StuckMark
     from schema.money import format_cents
     from stack import search_attributes as sa
@@ -149,7 +149,11 @@ class ClaimWorkflow:
 
     @add_evidence.validator
     def _validate_add_evidence(self, actor: Actor, evidence: EvidenceAdd) -> None:
-        self._check_casework(actor)
+        # A customer or pro through an evidence link works no claim: they may add their evidence only.
+        if actor.role == Role.party:
+            check(roles.check_party_evidence, actor, evidence)
+        else:
+            self._check_casework(actor)
         check(states.require, Action.add_evidence, self.state.status)
 
     @workflow.update

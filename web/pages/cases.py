@@ -40,7 +40,7 @@ from schema.enums import (
 )
 from schema.money import parse_amount
 from schema.policy import load_policy
-from service import claims, offers, queries, users
+from service import claims, links, offers, queries, users
 from service.evidence import EvidenceTooLarge, StagedFile
 from web.door import MAX_FILES, csrf_checked, session_of
 from web.render import render
@@ -138,6 +138,10 @@ async def claim_page(request: Request, claim_id: str, status: int = 200, **extra
     names = await run_in_threadpool(users.names, ctx.sessions, mentioned)
     offer = offers.for_person(claim, me, ctx.policy)
     assignable = await run_in_threadpool(users.caseworkers, ctx.sessions) if Action.assign in offer else []
+    # Links for the customer and the pro: for those who may add evidence to the claim.
+    link_list = await links.list_links(ctx, claim_id, me) if Action.add_evidence in offer else []
+    makers = {x.created_by for x in link_list} | {x.revoked_by for x in link_list}
+    names |= await run_in_threadpool(users.names, ctx.sessions, makers)
     in_use = next((d for d in claim.payout_details if d.id == claim.payout_details_id), None) or (
         claim.payout_details[-1] if claim.payout_details else None
     )
@@ -161,7 +165,13 @@ async def claim_page(request: Request, claim_id: str, status: int = 200, **extra
         sources=list(EvidenceSource),
         reasons=list(DenialReason),
         max_files=MAX_FILES,
-        **({"form": {}, "failed": None, "problem": None, "done": request.query_params.get("done")} | extra),
+        links=link_list,
+        link_days=links.LINK_DAYS,
+        max_link_days=links.MAX_LINK_DAYS,
+        **(
+            {"form": {}, "failed": None, "problem": None, "done": request.query_params.get("done"), "new_link": None}
+            | extra
+        ),
     )
 
 

@@ -19,7 +19,7 @@ from api.errors import refusal
 from rules import roles
 from rules.errors import DomainError
 from schema.claims import Actor
-from schema.enums import Action, Role
+from schema.enums import STAFF_ROLES, Action, Role
 from service import sign_in, users
 from web.door import csrf_checked, session_of
 from web.render import render
@@ -63,7 +63,7 @@ async def _list_page(request: Request, status: int = 200, **extra):
         listed=listed,
         last=last,
         by=_names(listed),
-        roles=list(Role),
+        roles=list(STAFF_ROLES),
         **({"form": {}, "problem": None, "done": done, "who": request.query_params.get("who")} | extra),
     )
     page.headers.update(NO_STORE)
@@ -83,7 +83,7 @@ async def _person_page(request: Request, user, status: int = 200, **extra):
         person=user,
         changes=changes,
         by=_names(listed),
-        roles=list(Role),
+        roles=list(STAFF_ROLES),
         **({"form": {}, "failed": None, "problem": None, "new_token": None} | extra),
     )
     page.headers.update(NO_STORE)  # a new token is on it, once
