@@ -3,6 +3,8 @@
 Each page goes through axe-core and, with GUARANTEE_SCREENSHOTS=1, into docs/screenshots/.
 """
 
+import csv
+import io
 import re
 import struct
 import zlib
@@ -112,6 +114,19 @@ async def test_a_claim_from_evidence_to_payment_as_four_people(people, stack, si
     await manager_page.reload()
     await status_reads(manager_page, "paid")
     await check_page(manager_page, "claim-paid")
+
+    # 4. Finance finds the payout among the paid ones (newest first) and downloads them as CSV.
+    _, finance_page = await people.signed_in(Role.finance)
+    await finance_page.get_by_role("navigation", name="Main").get_by_role("link", name="Ledger").click()
+    await finance_page.get_by_label("Payout state").select_option("paid")
+    await finance_page.get_by_role("button", name="Show payouts").click()
+    row = finance_page.locator("#payouts-title + .table-wrap tbody tr", has_text=claim_id)
+    assert "20,000.00 USD" in await row.inner_text()
+    async with finance_page.expect_download() as downloading:
+        await finance_page.get_by_role("link", name="Download these payouts as CSV").click()
+    exported = (await downloading.value).path
+    rows = list(csv.reader(io.StringIO(open(await exported(), encoding="utf-8").read())))
+    assert [(r[5], r[7]) for r in rows[1:] if r[1] == claim_id] == [("paid", "20000.00")]
 
 
 async def test_a_denial_with_a_reason_code_and_a_send_back(people, stack):
