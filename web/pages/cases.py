@@ -23,7 +23,6 @@ from schema.claims import (
     Contacts,
     DecisionRequest,
     EvidenceAdd,
-    FileRef,
     PayoutCancel,
     PayoutDetails,
     PayoutRetry,
@@ -41,9 +40,9 @@ from schema.enums import (
 from schema.money import parse_amount
 from schema.policy import load_policy
 from service import claims, links, offers, queries, users
-from service.evidence import EvidenceTooLarge, StagedFile
 from web.door import MAX_FILES, csrf_checked, session_of
 from web.render import render
+from web.uploads import staged_evidence
 
 router = APIRouter()
 PAGE = 50
@@ -256,16 +255,8 @@ async def add_evidence(request: Request, claim_id: str):
         if not files:
             await claims.add_evidence(ctx, claim_id, me, EvidenceAdd.model_validate(base))
         for upload in files:
-            staged = await _stage(ctx, upload)
-            ref = FileRef(
-                sha256=staged.sha256,
-                filename=upload.filename[:255],
-                content_type=(upload.content_type or "application/octet-stream")[:200],
-                size_bytes=staged.size,
-            )
-            await claims.add_evidence(
-                ctx, claim_id, me, EvidenceAdd.model_validate(base | {"file": ref}), staged=staged
-            )
+            evidence, staged = await staged_evidence(ctx, upload, base)
+            await claims.add_evidence(ctx, claim_id, me, evidence, staged=staged)
     except ValidationError as err:
         return await claim_page(request, claim_id, 422, problem=describe(err.errors()), form=form, failed="evidence")
     except DomainError as err:
@@ -274,18 +265,6 @@ async def add_evidence(request: Request, claim_id: str):
         status = refusal(err).status
         return await claim_page(request, claim_id, status, problem=err.message, form=form, failed="evidence")
     return RedirectResponse(f"/cases/{claim_id}?done=evidence", status_code=303)
-
-
-async def _stage(ctx, upload: UploadFile) -> StagedFile:
-    staged = ctx.evidence.stage()
-    try:
-        while chunk := await upload.read(1024 * 1024):
-            await run_in_threadpool(staged.write, chunk)
-        await run_in_threadpool(staged.finish)
-    except EvidenceTooLarge as err:
-        staged.discard()
-        raise DomainError("too_large", f"{upload.filename}: {err}") from None
-    return staged
 
 
 @router.post("/cases/{claim_id}/evidence/complete")

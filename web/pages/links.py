@@ -20,12 +20,13 @@ from starlette.exceptions import HTTPException
 
 from api.errors import describe, refusal
 from rules.errors import DomainError
-from schema.claims import EvidenceAdd, FileRef
+from schema.claims import EvidenceAdd
 from schema.enums import EvidenceKind, EvidenceSource
 from service import links
 from web.door import MAX_FILES, csrf_checked
-from web.pages.cases import _stage, _text, claim_page
+from web.pages.cases import _text, claim_page
 from web.render import render
+from web.uploads import staged_evidence
 
 router = APIRouter()
 
@@ -154,18 +155,7 @@ async def link_upload(request: Request, token: str):
         if not files:
             await links.add_evidence(ctx, link, EvidenceAdd.model_validate(base))
         for upload in files:
-            staged = await _stage(ctx, upload)
-            ref = FileRef(
-                sha256=staged.sha256,
-                filename=upload.filename[:255],
-                content_type=(upload.content_type or "application/octet-stream")[:200],
-                size_bytes=staged.size,
-            )
-            try:
-                evidence = EvidenceAdd.model_validate(base | {"file": ref})
-            except ValidationError:
-                staged.discard()
-                raise
+            evidence, staged = await staged_evidence(ctx, upload, base)
             await links.add_evidence(ctx, link, evidence, staged=staged)
     except ValidationError as err:
         return _page(request, token, link, 422, problem=describe(err.errors()), form=form)
