@@ -29,7 +29,9 @@ from schema.enums import (
     EvidenceKind,
     EvidenceSource,
     PayoutStatus,
+    ReferralStatus,
     Role,
+    Team,
 )
 from schema.money import parse_amount
 
@@ -317,6 +319,34 @@ def cmd_claim_revoke_link(args) -> int:
     with api(args) as client:
         link = client.post(path(args.id, "links", str(args.link_id), "revoke"))
     emit(args, link, f"link {link['id']} for the {link['party']} of claim {link['claim_id']} revoked")
+    return 0
+
+
+def cmd_claim_refer(args) -> int:
+    with api(args) as client:
+        referral = client.post(path(args.id, "referrals"), {"team": args.team, "note": args.note})
+    emit(args, referral, show.referral_line(referral))
+    return 0
+
+
+def cmd_referrals_list(args) -> int:
+    with api(args) as client:
+        found = client.get("/referrals", team=args.team, status=args.status, claim_id=args.claim)
+    emit(args, found, show.referrals_table(found))
+    return 0
+
+
+def cmd_referrals_take(args) -> int:
+    with api(args) as client:
+        referral = client.post(f"/referrals/{args.referral_id}/take")
+    emit(args, referral, show.referral_line(referral))
+    return 0
+
+
+def cmd_referrals_answer(args) -> int:
+    with api(args) as client:
+        referral = client.post(f"/referrals/{args.referral_id}/answer", {"answer": args.answer})
+    emit(args, referral, show.referral_line(referral))
     return 0
 
 
@@ -609,6 +639,24 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(claim, "revoke-link", cmd_claim_revoke_link, "stop an evidence link working, at once")
     p.add_argument("id")
     p.add_argument("link_id", type=whole(1))
+
+    p = command(claim, "refer", cmd_claim_refer, "hand a question about the claim to another team")
+    p.add_argument("id")
+    p.add_argument("--team", required=True, choices=values(Team))
+    p.add_argument("--note", required=True, help="what the team is asked")
+
+    referrals = sub.add_parser("referrals", help="claims' questions handed to other teams").add_subparsers(
+        dest="referrals_command", required=True, metavar="COMMAND"
+    )
+    p = command(referrals, "list", cmd_referrals_list, "referrals, oldest first")
+    p.add_argument("--team", choices=values(Team))
+    p.add_argument("--status", choices=values(ReferralStatus))
+    p.add_argument("--claim", metavar="CLAIM_ID", help="only this claim's")
+    p = command(referrals, "take", cmd_referrals_take, "take a team's open referral: you answer it")
+    p.add_argument("referral_id", type=whole(1))
+    p = command(referrals, "answer", cmd_referrals_answer, "answer a referral you took")
+    p.add_argument("referral_id", type=whole(1))
+    p.add_argument("--answer", required=True)
 
     p = command(claim, "complete-evidence", cmd_claim_complete_evidence, "end evidence collection")
     p.add_argument("id")

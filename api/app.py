@@ -37,9 +37,20 @@ from schema.claims import (
     PayoutRetry,
     WithdrawRequest,
 )
-from schema.enums import Action, ClaimSort, ClaimStatus, ClaimType, EvidenceKind, EvidenceSource, PayoutStatus
+from schema.enums import (
+    Action,
+    ClaimSort,
+    ClaimStatus,
+    ClaimType,
+    EvidenceKind,
+    EvidenceSource,
+    PayoutStatus,
+    ReferralStatus,
+    Team,
+)
 from schema.finance import LedgerPage, ReconcileRequest, ReconciliationView
-from service import audit, claims, links, queries, reconciliations
+from schema.referrals import ReferralAnswer, ReferralRequest, ReferralView
+from service import audit, claims, links, queries, reconciliations, referrals
 from service.context import Context
 
 
@@ -257,6 +268,36 @@ def _routes(app: FastAPI) -> None:
     ) -> ClaimDetail:
         """The customer's and the pro's email addresses; each change is kept, the newest is in use."""
         return await claims.set_contacts(ctx, claim_id, actor, contacts)
+
+    @app.post("/claims/{claim_id}/referrals", status_code=201)
+    async def refer(
+        claim_id: str, request: ReferralRequest, ctx: Ctx, actor: Actor = Depends(allow(Action.refer))
+    ) -> ReferralView:
+        """Hand a question about the claim to another team: legal, payments risk, pro quality, law enforcement."""
+        return await referrals.refer(ctx, claim_id, actor, request)
+
+    @app.get("/referrals")
+    async def list_referrals(
+        ctx: Ctx,
+        actor: Actor = Depends(allow(Action.read_claims)),
+        team: Team | None = None,
+        status: ReferralStatus | None = None,
+        claim_id: Annotated[str | None, Query(max_length=200)] = None,
+    ) -> list[ReferralView]:
+        """A team's referrals (oldest first), or a claim's."""
+        return await run_in_threadpool(referrals.listed, ctx.sessions, actor, team, status, None, claim_id)
+
+    @app.post("/referrals/{referral_id}/take")
+    async def take_referral(
+        referral_id: int, ctx: Ctx, actor: Actor = Depends(allow(Action.handle_referral))
+    ) -> ReferralView:
+        return await run_in_threadpool(referrals.take, ctx.sessions, referral_id, actor)
+
+    @app.post("/referrals/{referral_id}/answer")
+    async def answer_referral(
+        referral_id: int, reply: ReferralAnswer, ctx: Ctx, actor: Actor = Depends(allow(Action.handle_referral))
+    ) -> ReferralView:
+        return await run_in_threadpool(referrals.answer, ctx.sessions, referral_id, actor, reply)
 
     @app.post("/claims/{claim_id}/payout/retry")
     async def retry_payout(

@@ -483,3 +483,21 @@ def links_table(links: list[dict]) -> str:
         for link in links
     ]  # fmt: skip
     return table(["ID", "PARTY", "MADE BY", "MADE (UTC)", "EXPIRES (UTC)", "STATE"], rows)
+
+
+@_printable
+def referral_line(r: dict) -> str:
+    owner = f", taken by {r['owner']}" if r["owner"] else ""
+    answered = f": {_text(r['answer'])}" if r["answer"] else ""
+    return f"referral {r['id']} of claim {r['claim_id']} to {r['team']}: {r['status']}{owner}{answered}"
+
+
+def referrals_table(found: list[dict]) -> str:
+    if not found:
+        return "no referrals"
+    rows = [
+        [r["id"], r["claim_id"], r["team"], r["status"], r["referred_by"], when(r["referred_at"], seconds=False),
+         r["owner"] or "-", r["note"], r["answer"] or "-"]
+        for r in found
+    ]  # fmt: skip
+    return table(["ID", "CLAIM", "TEAM", "STATUS", "ASKED BY", "ASKED (UTC)", "OWNER", "QUESTION", "ANSWER"], rows)

@@ -35,6 +35,9 @@ ROLES: dict[Action, frozenset[Role]] = {
     Action.verify_audit: ADMIN,
     # People, their roles, tokens and passwords (the web's admin pages; the command line works on the database).
     Action.manage_users: ADMIN,
+    # A referral is asked by whoever works the claim, and taken and answered by anyone on staff but its asker.
+    Action.refer: CASEWORK,
+    Action.handle_referral: STAFF,
 }
 
 

@@ -140,6 +140,23 @@ class Action(StrEnum):
     read_history = "read_history"  # Temporal histories decoded (the Temporal UI, the CLI), through the codec endpoint
     verify_audit = "verify_audit"
     manage_users = "manage_users"  # add people, change roles, deactivate, new tokens and passwords
+    refer = "refer"  # hand a claim's question to another team
+    handle_referral = "handle_referral"  # take a team's referral, and answer it
+
+
+class Team(StrEnum):
+    """The teams Trust & Safety hands a claim's question to."""
+
+    legal = "legal"
+    payments_risk = "payments_risk"
+    pro_quality = "pro_quality"
+    law_enforcement = "law_enforcement"  # a request from the police or a court, handled with legal
+
+
+class ReferralStatus(StrEnum):
+    open = "open"  # waiting for someone on the team to take it
+    taken = "taken"  # someone owns it
+    answered = "answered"
 
 
 class ClaimSort(StrEnum):

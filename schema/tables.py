@@ -203,6 +203,24 @@ class Contact(Base):
     set_at: Mapped[datetime]
 
 
+class Referral(Base):
+    """A claim's question handed to another team; taken by one person there, who answers it."""
+
+    __tablename__ = "referrals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    claim_id: Mapped[str] = mapped_column(ForeignKey("claims.id"), index=True)
+    team: Mapped[str] = mapped_column(String(30), index=True)
+    note: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10), index=True)
+    referred_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    referred_at: Mapped[datetime]
+    owner: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    taken_at: Mapped[datetime | None]
+    answer: Mapped[str | None] = mapped_column(Text)
+    answered_at: Mapped[datetime | None]
+
+
 class Payout(Base):
     """The ledger: written before the provider is called, completed after it answers."""
 

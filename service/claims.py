@@ -40,7 +40,7 @@ from schema.claims import (
 from schema.enums import FINAL_STATUSES, Action, ClaimStatus, Role
 from schema.names import claim_workflow_id
 from service import contacts as claim_contacts
-from service import payout_details, queries, users
+from service import offers, payout_details, queries, users
 from service.context import Context
 from service.evidence import StagedFile
 from stack import search_attributes as sa
@@ -183,7 +183,7 @@ async def set_contacts(ctx: Context, claim_id: str, actor: Actor, contacts: Cont
     claim = await get(ctx, claim_id)
     if claim.status.is_final:
         raise DomainError("invalid_state", f"the claim is {claim.status.value}; it can no longer change")
-    check_casework(claim.assignee, actor)
+    check_casework(offers.caseworker(claim), actor)
     if not (contacts.customer_email or contacts.pro_email):
         raise DomainError("invalid_request", "give customer_email, pro_email or both")
     await asyncio.to_thread(claim_contacts.store, ctx.sessions, claim_id, contacts, actor)

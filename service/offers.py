@@ -53,6 +53,12 @@ def for_person(claim: ClaimDetail, actor: Actor, current_policy: Policy) -> Offe
                 why_not["review" if action == Action.review else "casework"] = err.message
             continue
         allowed.add(action)
+    try:  # a question to another team, in any state
+        roles.permit(Action.refer, actor.role)
+        roles.check_casework(caseworker(claim), actor)
+        allowed.add(Action.refer)
+    except DomainError:
+        pass
     return Offers(frozenset(allowed), why_not)
 
 

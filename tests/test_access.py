@@ -52,6 +52,11 @@ EXPECTED = {
     ("POST", "/claims/{claim_id}/payout/cancel"): only(200, {Role.finance}),
     ("POST", "/claims/{claim_id}/withdraw"): only(200, CASEWORK),
     ("POST", "/claims/{claim_id}/assignee"): only(200, {Role.lead, Role.manager, Role.director}),
+    ("POST", "/claims/{claim_id}/referrals"): only(201, CASEWORK),
+    ("GET", "/referrals"): only(200, set(STAFF_ROLES)),
+    # Anyone on staff takes a team's referral, but the person who asked it; only who took it answers.
+    ("POST", "/referrals/{referral_id}/take"): only(200, set(STAFF_ROLES)),
+    ("POST", "/referrals/{referral_id}/answer"): only(200, set(STAFF_ROLES)),
     ("GET", "/payouts"): only(200, FINANCE_READERS),
     ("POST", "/reconciliations"): only(202, FINANCE_READERS),
     ("GET", "/reconciliations"): only(200, FINANCE_READERS),
@@ -83,9 +88,11 @@ class Cells:
         self.desk, self.faults = desk, faults
         self.shared: dict | None = None
         self.reconciliation: str | None = None
+        self.asker: dict | None = None
+        self.people: dict[Role, dict] = {}
 
-    async def request(self, method: str, path: str, fresh: bool) -> tuple[str, dict, str]:
-        """The URL, the request and the claim it acts on."""
+    async def request(self, method: str, path: str, fresh: bool, role: Role | None = None) -> tuple[str, dict, str]:
+        """The URL, the request and the claim it acts on (as `role` will send it)."""
         desk = self.desk
         if self.shared is None:
             self.shared = await desk.open()
@@ -102,6 +109,8 @@ class Cells:
             "/claims/{claim_id}/approval": {"json": {"verdict": "approve"}},
             "/claims/{claim_id}/payout-details": {"json": {"method": "transfer", "account_id": "acct_matrix"}},
             "/claims/{claim_id}/contacts": {"json": {"customer_email": "matrix@example.com"}},
+            "/claims/{claim_id}/referrals": {"json": {"team": "legal", "note": "may we pay?"}},
+            "/referrals/{referral_id}/answer": {"json": {"answer": "yes"}},
             "/claims/{claim_id}/payout/retry": {"json": {"reason": "try again"}},
             "/claims/{claim_id}/payout/cancel": {"json": {"reason": "paid by cheque"}},
             "/claims/{claim_id}/withdraw": {"json": {"reason": "settled"}},
@@ -112,6 +121,8 @@ class Cells:
         }
         if "{link_id}" in path:
             url = url.replace("{link_id}", await self.a_link(claim_id))
+        if "{referral_id}" in path:
+            url = url.replace("{referral_id}", await self.a_referral(claim_id, path.endswith("/answer") and role))
         if "{reconciliation_id}" in path:
             url = path.replace("{reconciliation_id}", await self.a_reconciliation())
         return url, bodies.get(path, {}) if method != "GET" else {}, claim_id
@@ -136,6 +147,21 @@ class Cells:
         assert r.status_code == 201, r.text
         return str(r.json()["id"])
 
+    async def a_referral(self, claim_id: str, taken_by: Role | None) -> str:
+        """An open referral asked by someone no cell acts as; taken by `taken_by`'s person, if given."""
+        desk = self.desk
+        if self.asker is None:
+            self.asker = desk.person(Role.lead)[1]
+        r = await desk.client.post(
+            f"/claims/{claim_id}/referrals", json={"team": "legal", "note": "may we pay?"}, headers=self.asker
+        )
+        assert r.status_code == 201, r.text
+        referral = str(r.json()["id"])
+        if taken_by:
+            r = await desk.client.post(f"/referrals/{referral}/take", headers=self.person(taken_by))
+            assert r.status_code == 200, r.text
+        return referral
+
     async def a_reconciliation(self) -> str:
         if self.reconciliation is None:
             r = await self.desk.client.post(
@@ -149,7 +175,11 @@ class Cells:
         """A person of the role; the specialist is the one who opened the claims, so the claims are theirs."""
         if role == Role.specialist:
             return self.desk.specialist_h
-        return {} if role is None else self.desk.person(role)[1]
+        if role is None:
+            return {}
+        if role not in self.people:
+            self.people[role] = self.desk.person(role)[1]
+        return self.people[role]
 
 
 @pytest.fixture
@@ -167,7 +197,7 @@ async def test_every_role_on_every_route(cells, subtests):
             expected = by_role[role]
             with subtests.test(route=f"{method} {path}", role=role and role.value):
                 fresh = expected < 400 or (method, path, role) in REFUSED_BY_RULE
-                url, request, claim_id = await cells.request(method, path, fresh)
+                url, request, claim_id = await cells.request(method, path, fresh, role)
                 before = await cells.desk.get(claim_id)
                 r = await client.request(method, url, headers=cells.person(role), **request)
                 if expected < 400:
@@ -187,7 +217,7 @@ async def test_a_missing_or_wrong_token_is_refused_on_every_route(cells):
         if by_role is PUBLIC:
             continue
         url = path.replace("{claim_id}", claim["id"]).replace("{reconciliation_id}", "reconciliation-x")
-        url = url.replace("{link_id}", "1")
+        url = url.replace("{link_id}", "1").replace("{referral_id}", "1")
         for headers in BAD_CREDENTIALS:
             r = await cells.desk.client.request(method, url, json={}, headers=headers)
             assert_error(r, 401, "unauthenticated")

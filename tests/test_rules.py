@@ -88,7 +88,7 @@ def test_final_claims_allow_nothing():
             assert states.allowed_actions(status) == [], status
 
 
-CASEWORK_ACTIONS = {"open", "add_evidence", "complete_evidence", "set_payout_details", "decide", "withdraw"}
+CASEWORK_ACTIONS = {"open", "add_evidence", "complete_evidence", "set_payout_details", "decide", "withdraw", "refer"}
 
 
 @pytest.mark.parametrize("role", list(Role))
@@ -100,7 +100,8 @@ def test_roles_per_action(action, role):
         Role.admin: {"read_finance", "read_history", "verify_audit", "manage_users"},
         Role.party: {"add_evidence"},  # an evidence link: its party's evidence, and nothing else, not even reading
     }.get(role, CASEWORK_ACTIONS | {"review", "assign", "read_history"})
-    if action.value in expected | ({"read_claims"} if role != Role.party else set()):
+    staff = {"read_claims", "handle_referral"} if role != Role.party else set()
+    if action.value in expected | staff:
         roles.permit(action, role)
     else:
         assert f"the {role.value} role cannot do this" in refused("forbidden", roles.permit, action, role)

@@ -36,10 +36,12 @@ from schema.enums import (
     DenialReason,
     EvidenceKind,
     EvidenceSource,
+    Team,
 )
 from schema.money import parse_amount
 from schema.policy import load_policy
-from service import claims, links, offers, queries, users
+from schema.referrals import ReferralRequest
+from service import claims, links, offers, queries, referrals, users
 from web.door import MAX_FILES, csrf_checked, session_of
 from web.render import render
 from web.uploads import staged_evidence
@@ -134,6 +136,8 @@ async def claim_page(request: Request, claim_id: str, status: int = 200, **extra
     mentioned |= {e.added_by for e in claim.evidence} | {d.decided_by for d in claim.decisions}
     mentioned |= {a.approver_id for a in claim.approvals} | {d.added_by for d in claim.payout_details}
     mentioned |= {t.actor_id for t in claim.timeline}
+    asked = await run_in_threadpool(lambda: referrals.listed(ctx.sessions, me, claim_id=claim_id))
+    mentioned |= {r.referred_by for r in asked} | {r.owner for r in asked}
     names = await run_in_threadpool(users.names, ctx.sessions, mentioned)
     offer = offers.for_person(claim, me, ctx.policy)
     assignable = await run_in_threadpool(users.caseworkers, ctx.sessions) if Action.assign in offer else []
@@ -157,6 +161,8 @@ async def claim_page(request: Request, claim_id: str, status: int = 200, **extra
         offers=offer,
         assignable=assignable,
         in_use=in_use,
+        referrals=asked,
+        teams=list(Team),
         contacts={c.party.value: c.email for c in claim.contacts},
         decision=claim.decisions[-1] if claim.decisions and claim.status == ClaimStatus.pending_approval else None,
         raster=RASTER,
@@ -290,6 +296,15 @@ async def contacts(request: Request, claim_id: str):
         await claims.set_contacts(ctx, claim_id, me, Contacts.model_validate(given))
 
     return await _act(request, claim_id, "contacts", call)
+
+
+@router.post("/cases/{claim_id}/referrals")
+async def refer(request: Request, claim_id: str):
+    async def call(ctx, me, form):
+        asked = ReferralRequest.model_validate({"team": _text(form, "team"), "note": _text(form, "note")})
+        await referrals.refer(ctx, claim_id, me, asked)
+
+    return await _act(request, claim_id, "refer", call)
 
 
 @router.post("/cases/{claim_id}/decision")
