@@ -53,7 +53,7 @@ def path(claim_id: str, *rest: str) -> str:
 def cmd_up(args) -> int:
     from up import run_up
 
-    asyncio.run(run_up(args.port, args.temporal_port, args.temporal_ui_port))
+    asyncio.run(run_up(args.port, args.temporal_port, args.temporal_ui_port, args.smtp_port))
     return 0
 
 
@@ -410,6 +410,60 @@ def cmd_claim_payout_cancel(args) -> int:
     return _act(args, "payout", "cancel", body={"reason": args.reason})
 
 
+# The intake inbox (email in), through the HTTP API.
+
+
+def message_path(message_id: int, *rest: str) -> str:
+    return "/".join(["/inbox", str(message_id), *rest])
+
+
+def cmd_inbox_list(args) -> int:
+    with api(args) as client:
+        state = None if args.state == "all" else args.state
+        page = client.get("/inbox", state=state, limit=args.limit, offset=args.offset)
+    emit(args, page, show.inbox_table(page))
+    return 0
+
+
+def cmd_inbox_show(args) -> int:
+    with api(args) as client:
+        message = client.get(message_path(args.id))
+    emit(args, message, show.message_detail(message))
+    return 0
+
+
+def cmd_inbox_open(args) -> int:
+    """A claim from the message: the flags of `claim open`; the message gives the description and the
+    customer's email when they are left out."""
+    body = {
+        "customer_id": args.customer,
+        "pro_id": args.pro,
+        "project_id": args.project,
+        "type": args.type,
+        "amount_cents": args.amount,
+        "currency": args.currency,
+        "incident_date": args.incident_date.isoformat(),
+        "channel": args.channel,
+    }
+    if args.description:
+        body["description"] = args.description
+    details = payout_details(args)
+    if details:
+        body["payout"] = details
+    body |= contacts(args)
+    with api(args) as client:
+        claim = client.post(message_path(args.id, "claim"), body)
+    emit(args, claim, show.claim_line(claim, payout=details is not None))
+    return 0
+
+
+def cmd_inbox_dismiss(args) -> int:
+    with api(args) as client:
+        message = client.post(message_path(args.id, "dismiss"), {"reason": args.reason})
+    emit(args, message, f"message {message['id']} dismissed: {message['reason']}")
+    return 0
+
+
 # Finance, through the HTTP API.
 
 
@@ -547,6 +601,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--port", type=int, metavar="PORT", help="HTTP API port (default: GUARANTEE_API_PORT or 8000)")
     up.add_argument("--temporal-port", type=int, metavar="PORT", help="Temporal dev server port (default: 7233)")
     up.add_argument("--temporal-ui-port", type=int, metavar="PORT", help="its web UI port (default: 8233)")
+    up.add_argument("--smtp-port", type=int, metavar="PORT", help="mail in (default: GUARANTEE_SMTP_PORT or 2525)")
     command(sub, "worker", cmd_worker, "run only a worker, against TEMPORAL_ADDRESS", parents=())
 
     users = sub.add_parser("users", help="manage users and their API tokens").add_subparsers(
@@ -699,6 +754,34 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command(claim, "payout-cancel", cmd_claim_payout_cancel, "end a payout_failed claim unpaid (finance)")
     p.add_argument("id")
+    p.add_argument("--reason", required=True)
+
+    inbox = sub.add_parser("inbox", help="email that names no claim: open a claim from it, or dismiss it")
+    inbox.set_defaults(func=cmd_inbox_list, state="inbox", limit=50, offset=0, json=False, token=None)
+    inbox_sub = inbox.add_subparsers(dest="inbox_command", metavar="COMMAND")
+    states = ["inbox", "joined", "quarantined", "refused", "opened", "dismissed"]
+    p = command(inbox_sub, "list", cmd_inbox_list, "messages received, newest first (default: those in the inbox)")
+    p.add_argument("--state", choices=[*states, "all"], default="inbox", help="which (default: inbox; all: every one)")
+    p.add_argument("--limit", type=whole(1, 500), default=50)
+    p.add_argument("--offset", type=whole(0), default=0)
+    p = command(inbox_sub, "show", cmd_inbox_show, "a message: its sender, state, attachments and text")
+    p.add_argument("id", type=whole(1))
+    p = command(inbox_sub, "open", cmd_inbox_open, "open a claim from a message in the inbox; its attachments "
+                "become the customer's evidence")  # fmt: skip
+    p.add_argument("id", type=whole(1))
+    p.add_argument("--customer", required=True, help="customer id")
+    p.add_argument("--pro", required=True, help="pro id")
+    p.add_argument("--project", required=True, help="project id")
+    p.add_argument("--type", required=True, choices=values(ClaimType))
+    p.add_argument("--amount", required=True, type=amount, help="amount claimed, e.g. 1,250.00")
+    p.add_argument("--currency", default="USD")
+    p.add_argument("--incident-date", required=True, type=day, help="YYYY-MM-DD")
+    p.add_argument("--channel", default="email", choices=values(Channel))
+    p.add_argument("--description", help="default: the message's text")
+    payout_to(p, required=False)
+    emails(p)
+    p = command(inbox_sub, "dismiss", cmd_inbox_dismiss, "not a claim: the message leaves the inbox, with the reason")
+    p.add_argument("id", type=whole(1))
     p.add_argument("--reason", required=True)
 
     finance = sub.add_parser(

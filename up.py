@@ -23,6 +23,7 @@ from schema.database import make_sessions
 from schema.policy import load_policy
 from service.context import Context
 from service.evidence import EvidenceStore
+from service.inbox import start_receiver
 from service.reconciliations import ensure_schedule
 from stack.config import Settings, audit_key, embedded_stub_key, load_settings, signing_key
 from stack.ports import HOST, bind, free_port
@@ -80,11 +81,18 @@ def _lock_home(settings: Settings):
     return lock
 
 
-async def run_up(port: int | None, temporal_port: int | None = None, temporal_ui_port: int | None = None) -> None:
-    """Temporal (embedded unless TEMPORAL_ADDRESS is set), the worker and the HTTP API, until Ctrl-C or SIGTERM.
+async def run_up(
+    port: int | None,
+    temporal_port: int | None = None,
+    temporal_ui_port: int | None = None,
+    smtp_port: int | None = None,
+) -> None:
+    """Temporal (embedded unless TEMPORAL_ADDRESS is set), the worker, the HTTP API and the SMTP receiver,
+    until Ctrl-C or SIGTERM.
 
     Ports: the API on `port` (else GUARANTEE_API_PORT, else 8000), the dev server on 7233 and its
-    UI on 8233 unless given; whichever is taken (or 0) is replaced by a free one.
+    UI on 8233 unless given, the SMTP receiver on `smtp_port` (else GUARANTEE_SMTP_PORT, else 2525);
+    whichever is taken (or 0) is replaced by a free one.
     """
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings()
@@ -138,7 +146,13 @@ async def run_up(port: int | None, temporal_port: int | None = None, temporal_ui
             evidence=EvidenceStore(settings.evidence_dir),
             signing_key=keys[0],
             audit_key=keys[1],
+            inbound_secret=settings.inbound_secret,
         )
+        smtp_sock = bind(smtp_port if smtp_port is not None else settings.smtp_port)
+        smtp_sock.set_inheritable(False)
+        cleanup.callback(smtp_sock.close)
+        smtp = await start_receiver(ctx, smtp_sock)
+        cleanup.push_async_callback(smtp.stop)
         server, serving = await serve_site(ctx, sock, ui_origins)
         settings.api_url_file.write_text(api_url + "\n")
         cleanup.callback(_forget, settings.api_url_file, api_url)
@@ -152,6 +166,8 @@ async def run_up(port: int | None, temporal_port: int | None = None, temporal_ui
         if temporal_ui:
             lines.append(("Temporal UI", temporal_ui))
         lines.append(("Stripe API", stripe_base if settings.stripe_api_base else f"{stripe_base} (embedded stub)"))
+        inbound = "POST /inbound/email" if settings.inbound_secret else "off (set GUARANTEE_INBOUND_SECRET)"
+        lines += [("Mail in", f"smtp://{HOST}:{smtp.port}  (HTTP: {inbound})")]
         lines += [("data", str(settings.home)), ("database", shown(settings.database_url))]
         print("Guarantee payouts is up.")
         for name, value in lines:

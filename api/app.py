@@ -50,7 +50,7 @@ from schema.enums import (
 )
 from schema.finance import LedgerPage, ReconcileRequest, ReconciliationView
 from schema.referrals import ReferralAnswer, ReferralRequest, ReferralView
-from service import audit, claims, links, queries, reconciliations, referrals
+from service import audit, claims, inbox, links, queries, reconciliations, referrals
 from service.context import Context
 
 
@@ -318,6 +318,56 @@ def _routes(app: FastAPI) -> None:
         """A lead hands the claim's casework to another person (a user id or name)."""
         return await claims.assign(ctx, claim_id, actor, req)
 
+    @app.post("/inbound/email", openapi_extra=RAW_EMAIL_BODY)
+    async def inbound_email(request: Request, ctx: Ctx) -> inbox.MessageView:
+        """A raw message (`Content-Type: message/rfc822`) from a mail provider, with `X-Inbound-Secret`: stored and
+        routed as the SMTP receiver does. The same Message-ID again answers the first record."""
+        kind = request.headers.get("content-type", "message/rfc822").split(";")[0].strip().lower()
+        if kind not in ("message/rfc822", "application/octet-stream"):
+            raise ApiError(415, "unsupported_media_type", "send the raw message as Content-Type: message/rfc822")
+        raw = await request.body()
+        if not raw.strip():
+            raise ApiError(422, "invalid_request", "the body is empty: send the raw message")
+        return await inbox.receive(ctx, raw, "http")
+
+    @app.get("/inbox")
+    async def list_inbox(
+        ctx: Ctx,
+        actor: Actor = Depends(allow(Action.open)),
+        state: inbox.MessageState | None = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    ) -> inbox.InboxPage:
+        """Messages received, newest first; `state=inbox` for those waiting on a specialist."""
+        return await run_in_threadpool(inbox.list_messages, ctx.sessions, actor, state, limit, offset)
+
+    @app.get("/inbox/{message_id}")
+    async def get_message(
+        message_id: Annotated[int, Path(ge=1, le=2**53)], ctx: Ctx, actor: Actor = Depends(allow(Action.open))
+    ) -> inbox.MessageDetail:
+        return await inbox.get(ctx, actor, message_id)
+
+    @app.post("/inbox/{message_id}/claim", status_code=201)
+    async def claim_from_message(
+        message_id: Annotated[int, Path(ge=1, le=2**53)],
+        body: inbox.InboxClaimBody,
+        ctx: Ctx,
+        actor: Actor = Depends(allow(Action.open)),
+    ) -> ClaimDetail:
+        """Opens a claim from a message in the inbox (the fields of `POST /claims`; description, customer_email and
+        channel default to the message's text, its sender and `email`); every attachment becomes evidence."""
+        return await inbox.open_claim(ctx, actor, message_id, body)
+
+    @app.post("/inbox/{message_id}/dismiss")
+    async def dismiss_message(
+        message_id: Annotated[int, Path(ge=1, le=2**53)],
+        body: inbox.DismissRequest,
+        ctx: Ctx,
+        actor: Actor = Depends(allow(Action.open)),
+    ) -> inbox.MessageView:
+        """Not a claim: the message leaves the inbox with the reason."""
+        return await inbox.dismiss(ctx, actor, message_id, body)
+
     @app.post("/claims/{claim_id}/withdraw")
     async def withdraw(
         claim_id: str, req: WithdrawRequest, ctx: Ctx, actor: Actor = Depends(allow(Action.withdraw))
@@ -345,6 +395,14 @@ EVIDENCE_BODY = {
                 }
             },
         },
+    }
+}
+
+
+RAW_EMAIL_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"message/rfc822": {"schema": {"type": "string", "format": "binary"}}},
     }
 }
 

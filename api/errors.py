@@ -35,6 +35,7 @@ STATUS_FOR_CODE = {
     "stale_action": 409,
     "replayed_action": 409,
     "user_exists": 409,
+    "too_large": 413,
     "last_admin": 409,
     # The database refused to record the action: nothing changed, and it is not the caller's mistake.
     "not_recorded": 500,

@@ -5,6 +5,9 @@ a valid token on any route that is not public answers 401 and its body is never 
 buffered, nor spooled to disk); a body larger than its route takes answers 413, from its
 Content-Length before reading, or as soon as the bytes read pass the cap (chunked bodies too).
 
+Raw email from a mail provider (POST /inbound/email) carries no token but the shared secret
+`X-Inbound-Secret`, checked here too before a byte is read; with no secret configured the route is off (404).
+
 Public routes: /healthz, the API document (/openapi.json) and its pages (/docs..., /redoc).
 Every other path, including paths no route serves and routes added later, needs a token; the codec
 routes also take a signed-in web session's cookie, which is what the Temporal UI sends.
@@ -12,6 +15,7 @@ routes also take a signed-in web session's cookie, which is what the Temporal UI
 The actor found here is kept in the request's state; `api.auth.current_actor` reuses it.
 """
 
+import hmac
 import json
 import re
 
@@ -23,6 +27,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from service import sign_in
 from service.context import OUTAGES
 from service.evidence import MAX_BYTES as MAX_EVIDENCE_BYTES
+from service.inbox import MAX_MESSAGE_BYTES
 from service.users import authenticate
 from stack.bodies import serve_capped
 
@@ -35,9 +40,13 @@ MAX_BODY_BYTES = 1024 * 1024  # a JSON body, on every route
 # its form fields (kind, source, a note of at most 10,000 characters) with their boundaries.
 MAX_UPLOAD_BYTES = MAX_EVIDENCE_BYTES + 256 * 1024
 UPLOAD_PATH = re.compile(r"/claims/[^/]+/evidence")
+INBOUND_PATH = "/inbound/email"  # a whole raw message, at most MAX_MESSAGE_BYTES
+INBOUND_HEADER = "x-inbound-secret"
 
 MISSING_TOKEN = "send Authorization: Bearer <token>"
 BAD_TOKEN = "the token is not valid (unknown, expired, or its user deactivated)"
+MISSING_SECRET = "send the inbound mail secret (GUARANTEE_INBOUND_SECRET) as X-Inbound-Secret"
+INBOUND_OFF = "inbound mail over HTTP is off: the server has no GUARANTEE_INBOUND_SECRET"
 UNAVAILABLE = "the claims service cannot reach its database or Temporal; try again shortly"
 
 
@@ -53,7 +62,9 @@ def bearer_token(authorization: str | None) -> str | None:
 
 
 def body_limit(scope: Scope, headers: Headers) -> int:
-    """The most body bytes this request may send: an evidence upload more, everything else 1 MiB."""
+    """The most body bytes this request may send: an evidence upload or a raw email more, everything else 1 MiB."""
+    if scope["path"] == INBOUND_PATH:
+        return MAX_MESSAGE_BYTES
     multipart = headers.get("content-type", "").lower().startswith("multipart/form-data")
     upload = scope["method"] == "POST" and multipart and UPLOAD_PATH.fullmatch(scope["path"])
     return MAX_UPLOAD_BYTES if upload else MAX_BODY_BYTES
@@ -77,7 +88,16 @@ class Gate:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        if not is_public(scope["path"]):
+        if scope["path"] == INBOUND_PATH:
+            expected = scope["app"].state.ctx.inbound_secret
+            sent = headers.get(INBOUND_HEADER, "")
+            if not expected:
+                await answer(send, 404, "not_found", INBOUND_OFF)
+                return
+            if not hmac.compare_digest(sent.encode(), expected.encode()):
+                await answer(send, 401, "unauthenticated", MISSING_SECRET)
+                return
+        elif not is_public(scope["path"]):
             token = bearer_token(headers.get("authorization"))
             session = Request(scope).cookies.get(sign_in.COOKIE) if scope["path"].startswith(SESSION_PATHS) else None
             if token is None and session is None:

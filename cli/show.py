@@ -501,3 +501,39 @@ def referrals_table(found: list[dict]) -> str:
         for r in found
     ]  # fmt: skip
     return table(["ID", "CLAIM", "TEAM", "STATUS", "ASKED BY", "ASKED (UTC)", "OWNER", "QUESTION", "ANSWER"], rows)
+
+
+def _state(message: dict) -> str:
+    state = message["state"]
+    if message.get("claim_id") and state in ("joined", "opened"):
+        return f"{state} (claim {message['claim_id']})"
+    if message.get("reason"):
+        return f"{state}: {message['reason']}"
+    return state
+
+
+@_printable
+def inbox_table(page: dict) -> str:
+    if not page["items"]:
+        return "no messages"
+    rows = [
+        [m["id"], when(m["received_at"], seconds=False), m["sender"], m["subject"], len(m["attachments"]), _state(m)]
+        for m in page["items"]
+    ]
+    shown = f"{page['offset'] + 1}-{page['offset'] + len(page['items'])} of {page['total']}"
+    return table(["ID", "RECEIVED (UTC)", "FROM", "SUBJECT", "FILES", "STATE"], rows) + f"\n{shown}"
+
+
+@_printable
+def message_detail(message: dict) -> str:
+    lines = [
+        f"message {message['id']} from {message['sender']}, received {when(message['received_at'])} UTC "
+        f"(by {message['via']})",
+        f"subject: {message['subject']}",
+        f"state:   {_state(message)}",
+    ]
+    if message["attachments"]:
+        lines.append("attachments:")
+        lines += [f"  {a['index']}. {a['filename']} ({a['content_type']}, {a['size_bytes']} bytes)"
+                  for a in message["attachments"]]  # fmt: skip
+    return "\n".join([*lines, "", message.get("text") or "(no text)"])

@@ -55,9 +55,9 @@ def check_casework(assignee: str, actor: Actor) -> None:
 
 
 def check_party_evidence(actor: Actor, evidence: EvidenceAdd) -> None:
-    """A party (through an evidence link) adds evidence as the customer or the pro, never as a specialist."""
-    if not actor.user_id.startswith("link:"):
-        raise DomainError("forbidden", "only an evidence link acts as a customer or a pro")
+    """A party (by an evidence link or by email) adds evidence as the customer or the pro, never as a specialist."""
+    if not actor.user_id.startswith(("link:", "mail:")):
+        raise DomainError("forbidden", "only an evidence link or an email acts as a customer or a pro")
     if evidence.source not in (EvidenceSource.customer, EvidenceSource.pro):
         raise DomainError("forbidden", "evidence through a link comes from the customer or the pro")
 

@@ -221,6 +221,33 @@ class Referral(Base):
     answered_at: Mapped[datetime | None]
 
 
+class Message(Base):
+    """An email received, kept whole: its raw bytes in the evidence store by SHA-256, and where it went.
+
+    `state`: inbox (waits for a specialist), joined (its text and files are evidence on `claim_id`),
+    quarantined or refused (`reason`), opened (a claim was opened from it: `claim_id`), dismissed
+    (not a claim: `decided_by`, `reason`). `claim_id` has no foreign key: a claim being opened from
+    the message is named here before it exists, so opening again after a lost answer opens the same one.
+    """
+
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(String(255), unique=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int]
+    via: Mapped[str] = mapped_column(String(10))
+    sender: Mapped[str] = mapped_column(String(254), index=True)
+    subject: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(index=True)
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    claim_id: Mapped[str | None] = mapped_column(index=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+    attachments: Mapped[list] = mapped_column(JSON, default=list)
+    decided_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None]
+
+
 class Payout(Base):
     """The ledger: written before the provider is called, completed after it answers."""
 

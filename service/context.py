@@ -39,3 +39,5 @@ class Context:
     # When an action is signed: the wall clock, or a test server's clock that time-skips.
     clock: Callable[[], Awaitable[datetime]] = wall_clock
     audit_key: str = ""  # empty: this process cannot verify the audit chain
+    # The shared secret a mail provider sends with raw messages to POST /inbound/email; empty: that route is off.
+    inbound_secret: str = ""

@@ -229,7 +229,7 @@ def set_role(
 
 def names(sessions: sessionmaker, ids: set[str]) -> dict[str, str]:
     """People's names by user id, for pages that show who did what."""
-    ids = {i for i in ids if i and i.startswith(("u_", "link:"))}  # people, and evidence links
+    ids = {i for i in ids if i and i.startswith(("u_", "link:", "mail:"))}  # people, evidence links, emails
     if not ids:
         return {}
     with sessions() as db:

@@ -35,6 +35,10 @@ class Settings:
     temporal_api_key: str | None = None
     # Where a Temporal UI that is not the embedded one is served from, for the codec endpoint's CORS.
     temporal_ui_origins: tuple[str, ...] = ()
+    # Email in: the SMTP receiver's port (taken or 0: a free one), and the secret of POST /inbound/email
+    # (empty: that route is off).
+    smtp_port: int = 2525
+    inbound_secret: str = ""
 
     @property
     def evidence_dir(self) -> Path:
@@ -70,6 +74,8 @@ def load_settings() -> Settings:
         stripe_api_base=os.environ.get("STRIPE_API_BASE") or None,
         stripe_api_key=os.environ.get("STRIPE_API_KEY") or STUB_API_KEY,
         reconcile_cron=os.environ.get("GUARANTEE_RECONCILE_CRON", "0 2 * * *"),
+        smtp_port=int(os.environ.get("GUARANTEE_SMTP_PORT", "2525")),
+        inbound_secret=os.environ.get("GUARANTEE_INBOUND_SECRET", "").strip(),
         temporal_tls_cert=_path("TEMPORAL_TLS_CERT"),
         temporal_tls_key=_path("TEMPORAL_TLS_KEY"),
         temporal_tls_ca=_path("TEMPORAL_TLS_CA"),

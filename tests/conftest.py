@@ -43,6 +43,7 @@ pytest_plugins = ["tests.browser"]
 
 PG_URL = os.environ.get("GUARANTEE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 AUDIT_KEY = "test-audit-key"  # the tests' audit chain key: their workers and APIs share it
+INBOUND_SECRET = "test-inbound-secret"  # what POST /inbound/email must be sent with in the tests
 
 
 @pytest.fixture(scope="session")
@@ -136,6 +137,7 @@ class Stack:
             self.queue,
             clock=self.env.get_current_time,
             audit_key=AUDIT_KEY,
+            inbound_secret=INBOUND_SECRET,
         )
 
     async def act(self, handle, update, *args):

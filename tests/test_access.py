@@ -6,9 +6,13 @@ Each allowed cell acts on a claim prepared for it and must succeed; each refused
 the claim exactly as it was.
 """
 
+import uuid
+from email.message import EmailMessage
+
 import pytest
 
 from schema.enums import STAFF_ROLES, Role
+from service import inbox
 from tests.test_api import Desk, assert_error, auth, claim_body
 from tests.test_api_payouts import refused_payouts
 
@@ -66,6 +70,13 @@ EXPECTED = {
     ("POST", "/codec/encode"): only(200, HISTORY_READERS),
     # Which rows of which claims were tampered with: admins investigate, finance reconciles.
     ("GET", "/audit/verify"): only(200, {Role.admin}),
+    # Email in: the intake inbox is worked by those who open claims; a mail provider posts raw mail with the
+    # shared secret, never a token, so every token alone is refused.
+    ("GET", "/inbox"): only(200, CASEWORK),
+    ("GET", "/inbox/{message_id}"): only(200, CASEWORK),
+    ("POST", "/inbox/{message_id}/claim"): only(201, CASEWORK),
+    ("POST", "/inbox/{message_id}/dismiss"): only(200, CASEWORK),
+    ("POST", "/inbound/email"): dict.fromkeys(EVERYONE, 401),
 }
 
 
@@ -118,11 +129,16 @@ class Cells:
             "/reconciliations": {"json": {"from": "2026-01-01", "to": "2026-01-01"}},
             "/codec/decode": {"json": {"payloads": []}},
             "/codec/encode": {"json": {"payloads": []}},
+            "/inbox/{message_id}/claim": {"json": claim_body()},
+            "/inbox/{message_id}/dismiss": {"json": {"reason": "not a claim"}},
+            "/inbound/email": {"content": b"From: a@example.com\r\nSubject: hi\r\n\r\nhello\r\n"},
         }
         if "{link_id}" in path:
             url = url.replace("{link_id}", await self.a_link(claim_id))
         if "{referral_id}" in path:
             url = url.replace("{referral_id}", await self.a_referral(claim_id, path.endswith("/answer") and role))
+        if "{message_id}" in path:
+            url = url.replace("{message_id}", await self.a_message())
         if "{reconciliation_id}" in path:
             url = path.replace("{reconciliation_id}", await self.a_reconciliation())
         return url, bodies.get(path, {}) if method != "GET" else {}, claim_id
@@ -161,6 +177,14 @@ class Cells:
             r = await desk.client.post(f"/referrals/{referral}/take", headers=self.person(taken_by))
             assert r.status_code == 200, r.text
         return referral
+
+    async def a_message(self) -> str:
+        """A fresh message in the intake inbox."""
+        msg = EmailMessage()
+        msg["From"], msg["Subject"], msg["Message-ID"] = "ann@example.com", "help", f"<{uuid.uuid4().hex}@example.com>"
+        msg.set_content("my countertop")
+        view = await inbox.receive(self.desk.client._transport.app.state.ctx, bytes(msg), "http")
+        return str(view.id)
 
     async def a_reconciliation(self) -> str:
         if self.reconciliation is None:
@@ -217,7 +241,7 @@ async def test_a_missing_or_wrong_token_is_refused_on_every_route(cells):
         if by_role is PUBLIC:
             continue
         url = path.replace("{claim_id}", claim["id"]).replace("{reconciliation_id}", "reconciliation-x")
-        url = url.replace("{link_id}", "1").replace("{referral_id}", "1")
+        url = url.replace("{link_id}", "1").replace("{referral_id}", "1").replace("{message_id}", "1")
         for headers in BAD_CREDENTIALS:
             r = await cells.desk.client.request(method, url, json={}, headers=headers)
             assert_error(r, 401, "unauthenticated")
