@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel, Field
 from sqlalchemy import select
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from rules.errors import DomainError
 from rules.roles import check_casework, permit
@@ -155,47 +155,55 @@ async def create(ctx: Context, claim_id: str, actor: Actor, request: LinkRequest
         raise DomainError("invalid_request", "party: a link is for the customer or the pro")
     now = (await ctx.clock()).astimezone(UTC).replace(microsecond=0)
     row = await asyncio.to_thread(_insert, ctx.sessions, claim_id, request, actor, now)
-    view = _view(row)
-    token = make_token(ctx.signing_key, row.id, claim_id, request.party, row.expires_at)
-    return view.model_copy(update={"url": f"{base_url.rstrip('/')}/e/{token}"})
+    return _view(row).model_copy(update={"url": link_url(ctx.signing_key, row, base_url)})
 
 
 def _insert(sessions: sessionmaker, claim_id: str, request: LinkRequest, actor: Actor, now: datetime):
     with sessions.begin() as db:
-        row = tables.EvidenceLink(
-            claim_id=claim_id,
-            party=request.party.value,
-            created_by=actor.user_id,
-            created_at=now,
-            expires_at=now + timedelta(days=request.days),
-        )
-        db.add(row)
-        db.flush()
-        db.add(
-            tables.User(
-                id=link_user(row.id),
-                name=f"{request.party.value} (link {row.id})",
-                role=Role.party.value,
-                # No one holds a token for this row: a hash of a secret thrown away at once.
-                token_hash=hashlib.sha256(secrets.token_bytes(32)).hexdigest(),
-                created_at=now,
-                active=True,
-                token_expires_at=row.expires_at,
-            )
-        )
-        db.add(
-            tables.UserChange(
-                user_id=link_user(row.id),
-                at=now,
-                change="added",
-                detail=f"evidence link for the {request.party.value} of claim {claim_id}",
-                by=actor.user_id,
-                reason=None,
-            )
-        )
-        db.flush()
+        row = insert_link(db, claim_id, request.party, actor.user_id, now, now + timedelta(days=request.days))
         db.expunge(row)
         return row
+
+
+def insert_link(
+    db: Session, claim_id: str, party: EvidenceSource, created_by: str, now: datetime, expires_at: datetime
+) -> tables.EvidenceLink:
+    """The link's row and its user, in the caller's transaction (also used by the mail that carries a link)."""
+    row = tables.EvidenceLink(
+        claim_id=claim_id, party=party.value, created_by=created_by, created_at=now, expires_at=expires_at
+    )
+    db.add(row)
+    db.flush()
+    db.add(
+        tables.User(
+            id=link_user(row.id),
+            name=f"{party.value} (link {row.id})",
+            role=Role.party.value,
+            # No one holds a token for this row: a hash of a secret thrown away at once.
+            token_hash=hashlib.sha256(secrets.token_bytes(32)).hexdigest(),
+            created_at=now,
+            active=True,
+            token_expires_at=row.expires_at,
+        )
+    )
+    db.add(
+        tables.UserChange(
+            user_id=link_user(row.id),
+            at=now,
+            change="added",
+            detail=f"evidence link for the {party.value} of claim {claim_id}",
+            by=created_by,
+            reason=None,
+        )
+    )
+    db.flush()
+    return row
+
+
+def link_url(signing_key: bytes, row: tables.EvidenceLink, base_url: str) -> str:
+    """The link's URL: made again from its row, the same every time (the token is a MAC of the row's facts)."""
+    token = make_token(signing_key, row.id, row.claim_id, EvidenceSource(row.party), row.expires_at)
+    return f"{base_url.rstrip('/')}/e/{token}"
 
 
 async def list_links(ctx: Context, claim_id: str, actor: Actor) -> list[LinkView]:

@@ -1,0 +1,135 @@
+"""Outgoing mail: the customer's notifications reach them by email, once each, named for their claim."""
+
+import email
+import smtplib
+import socket
+from email import policy
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from activities.mail import MailActivities
+from mail.names import claim_message_id, claim_reference
+from mail.out import MailConfigError, Mailer, Outbox, SmtpOut, body_text, outbox_entries, outbox_entry
+from schema import tables
+from schema.claims import Contacts
+from schema.enums import ClaimStatus, EvidenceSource, Role
+from schema.events import MailOrder
+from service import claims
+from tests.conftest import SIGNING_KEY
+from tests.test_claim_workflow import new_claim
+
+
+def test_names_are_what_the_mail_in_parser_looks_for():
+    assert claim_reference("abc123") == "[claim abc123]"
+    assert claim_message_id("abc123", "abc123:00007") == "<claim-abc123.00007@guarantee.local>"
+    assert claim_message_id("abc123", "x y:z") == "<claim-abc123.x-y-z@guarantee.local>"
+
+
+def test_smtp_settings_are_read_from_a_url():
+    assert SmtpOut.from_url("smtp://mail.local:2525") == SmtpOut("mail.local", 2525, "none")
+    assert SmtpOut.from_url("smtp+starttls://ann:p%40ss@mail.example.com") == SmtpOut(
+        "mail.example.com", 587, "starttls", "ann", "p@ss"
+    )
+    assert SmtpOut.from_url("smtps://mail.example.com").port == 465
+    with pytest.raises(MailConfigError):
+        SmtpOut.from_url("http://mail.example.com")
+
+
+async def test_the_customer_is_mailed_the_reminders_and_the_closing(stack):
+    """No evidence arrives: every reminder and the closing reach the customer's address, in the outbox."""
+    specialist = stack.user(Role.specialist)
+    contacts = Contacts(customer_email="ana@example.com", pro_email="bob@example.com")
+    claim = await claims.open_claim(stack.ctx, specialist, new_claim(), contacts=contacts)
+    assert await stack.result(claim.id) == ClaimStatus.closed_no_evidence
+    rows = stack.rows(tables.OutboundMail, claim.id)
+    reminders = len(stack.ctx.policy.evidence.reminder_hours)
+    assert [r.kind for r in rows] == ["evidence_reminder"] * reminders + ["claim_closed"]
+    assert {(r.to, r.state, r.attempts) for r in rows} == {("ana@example.com", "sent", 1)}
+    notes = {n.event_key for n in stack.rows(tables.Notification, claim.id)}
+    assert {r.notification_key for r in rows} <= notes
+    for row in rows:
+        assert row.message_id == claim_message_id(claim.id, row.notification_key)
+        entry = outbox_entry(stack.outbox, row.message_id.strip("<>").split("@")[0])
+        message = entry.message()
+        assert message["Subject"].startswith(f"[claim {claim.id}] ") and message["Subject"] == row.subject
+        assert (message["To"], message["Message-ID"]) == ("ana@example.com", row.message_id)
+    closing = outbox_entry(stack.outbox, rows[-1].message_id.strip("<>").split("@")[0]).message()
+    assert "no evidence arrived" in body_text(closing)
+    assert claim.id in {e.id.split(".")[0].removeprefix("claim-") for e in outbox_entries(stack.outbox)}
+
+
+async def test_without_an_address_nothing_is_sent(stack):
+    specialist = stack.user(Role.specialist)
+    claim = await claims.open_claim(stack.ctx, specialist, new_claim())
+    assert await stack.result(claim.id) == ClaimStatus.closed_no_evidence
+    rows = stack.rows(tables.OutboundMail, claim.id)
+    assert rows and {(r.state, r.to, r.last_error) for r in rows} == {("skipped", None, "no customer email on file")}
+
+
+class Received:
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append((envelope.rcpt_tos, email.message_from_bytes(envelope.content, policy=policy.default)))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_server():
+    received = Received()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(received, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield SmtpOut("127.0.0.1", port, "none"), received
+    controller.stop()
+
+
+class Flaky:
+    """A transport that fails its first `failures` deliveries, then hands mail to `then`."""
+
+    def __init__(self, failures: int, then):
+        self.failures, self.then = failures, then
+
+    def deliver(self, message):
+        if self.failures:
+            self.failures -= 1
+            raise smtplib.SMTPServerDisconnected("connection lost")
+        self.then.deliver(message)
+
+
+async def test_a_retried_send_goes_out_once_over_smtp(stack, smtp_server):
+    smtp, received = smtp_server
+    specialist = stack.user(Role.specialist)
+    claim = await claims.open_claim(
+        stack.ctx, specialist, new_claim(), contacts=Contacts(customer_email="cara@example.com")
+    )
+    mail = MailActivities(stack.sessions, Mailer(Flaky(1, smtp), "claims@guarantee.test", "http://api"), SIGNING_KEY)
+    order = MailOrder(claim_id=claim.id, key=f"{claim.id}:test-1", kind="evidence_reminder", party="customer")
+    with pytest.raises(Exception, match="mail not sent"):
+        mail.send_mail(order)
+    [row] = stack.rows(tables.OutboundMail, claim.id)
+    assert (row.state, row.attempts, row.last_error) == ("queued", 1, "SMTPServerDisconnected: connection lost")
+    assert mail.send_mail(order) == "sent"
+    assert mail.send_mail(order) == "sent"  # a retry after the send: nothing goes out again
+    [(to, message)] = received.messages
+    assert to == ["cara@example.com"]
+    assert message["Message-ID"] == claim_message_id(claim.id, order.key)
+    assert message["Message-ID"] == f"<claim-{claim.id}.test-1@guarantee.local>"
+    assert message["Subject"] == f"[claim {claim.id}] Reminder: please send your evidence"
+    [row] = stack.rows(tables.OutboundMail, claim.id)
+    assert (row.state, row.attempts, row.last_error, row.to) == ("sent", 2, None, "cara@example.com")
+    assert row.sent_at is not None
+    # The pro has no address on file: skipped, and skipped again.
+    order = order.model_copy(update={"key": f"{claim.id}:test-2", "party": EvidenceSource.pro})
+    assert mail.send_mail(order) == mail.send_mail(order) == "skipped"
+    assert len(received.messages) == 1
+
+
+def test_the_outbox_refuses_ids_outside_it(tmp_path):
+    assert outbox_entry(tmp_path, "../secret") is None and outbox_entry(tmp_path, "") is None
+    assert outbox_entries(tmp_path / "none") == []
+    Outbox(tmp_path)  # a folder is all it needs
