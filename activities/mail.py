@@ -18,12 +18,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities import links
 from activities.errors import classified
 from mail.names import claim_message_id, claim_reference
 from mail.out import Mailer
 from schema import tables
+from schema.enums import EvidenceSource
 from schema.events import MailOrder
-from service import contacts
 
 # The workflow's retry policy for sends allows this many tries; the last one marks the mail failed.
 MAIL_ATTEMPTS = 12
@@ -72,7 +73,7 @@ class MailActivities:
             claim = db.get(tables.Claim, order.claim_id)
             if claim is None:
                 raise LookupError(f"claim {order.claim_id} is not in the database")
-            to = contacts._current(db, order.claim_id).get(order.party)
+            to = _address(db, order.claim_id, order.party)
             if row is None:
                 row = tables.OutboundMail(
                     notification_key=order.key,
@@ -96,8 +97,6 @@ class MailActivities:
 
     def _link(self, db: Session, order: MailOrder, row: tables.OutboundMail, now: datetime) -> str | None:
         """The evidence link the mail carries: made once (and kept on the row), the same URL on every try."""
-        from service import links  # here: service.links reaches the workflows, which import this module
-
         link_id = row.link_id
         if link_id is None and order.link_of is not None:
             link_id = db.scalar(
@@ -123,6 +122,13 @@ def _attempt() -> int:
         return activity.info().attempt
     except RuntimeError:  # called outside an activity (a test)
         return 1
+
+
+def _address(db: Session, claim_id: str, party: EvidenceSource) -> str | None:
+    """The party's address in use: the newest set (as `service.contacts` reads it)."""
+    c = tables.Contact
+    newest = select(c.email).where(c.claim_id == claim_id, c.party == party.value).order_by(c.id.desc()).limit(1)
+    return db.scalar(newest)
 
 
 def _text(db: Session, key: str) -> str:

@@ -12,18 +12,17 @@ Its evidence goes through `claims.add_evidence`, signed like every action, as th
 """
 
 import asyncio
-import base64
 import hashlib
 import hmac
 import json
-import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel, Field
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import sessionmaker
 
+from activities.links import _b64, _key, _unb64, insert_link, link_url, link_user, make_token  # noqa: F401
 from rules.errors import DomainError
 from rules.roles import check_casework, permit
 from schema import tables
@@ -72,30 +71,7 @@ class OpenLink:
         return Actor(user_id=link_user(self.id), name=f"{self.party.value} (link {self.id})", role=Role.party)
 
 
-def link_user(link_id: int) -> str:
-    return f"link:{link_id}"
-
-
 # The token.
-
-
-def _key(signing_key: bytes, purpose: str) -> bytes:
-    """A key of its own for each use, so a link's MAC can never pass for a signed action's."""
-    return hmac.new(signing_key, f"evidence-link:{purpose}".encode(), hashlib.sha256).digest()
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def make_token(signing_key: bytes, link_id: int, claim_id: str, party: EvidenceSource, expires_at: datetime) -> str:
-    payload = json.dumps([link_id, claim_id, party.value, int(expires_at.timestamp())], separators=(",", ":"))
-    mac = hmac.new(_key(signing_key, "token"), payload.encode(), hashlib.sha256).digest()
-    return f"{_b64(payload.encode())}.{_b64(mac)}"
 
 
 INVALID = DomainError("link_invalid", "This link is not valid. Ask the person handling your claim for a new one.")
@@ -163,47 +139,6 @@ def _insert(sessions: sessionmaker, claim_id: str, request: LinkRequest, actor: 
         row = insert_link(db, claim_id, request.party, actor.user_id, now, now + timedelta(days=request.days))
         db.expunge(row)
         return row
-
-
-def insert_link(
-    db: Session, claim_id: str, party: EvidenceSource, created_by: str, now: datetime, expires_at: datetime
-) -> tables.EvidenceLink:
-    """The link's row and its user, in the caller's transaction (also used by the mail that carries a link)."""
-    row = tables.EvidenceLink(
-        claim_id=claim_id, party=party.value, created_by=created_by, created_at=now, expires_at=expires_at
-    )
-    db.add(row)
-    db.flush()
-    db.add(
-        tables.User(
-            id=link_user(row.id),
-            name=f"{party.value} (link {row.id})",
-            role=Role.party.value,
-            # No one holds a token for this row: a hash of a secret thrown away at once.
-            token_hash=hashlib.sha256(secrets.token_bytes(32)).hexdigest(),
-            created_at=now,
-            active=True,
-            token_expires_at=row.expires_at,
-        )
-    )
-    db.add(
-        tables.UserChange(
-            user_id=link_user(row.id),
-            at=now,
-            change="added",
-            detail=f"evidence link for the {party.value} of claim {claim_id}",
-            by=created_by,
-            reason=None,
-        )
-    )
-    db.flush()
-    return row
-
-
-def link_url(signing_key: bytes, row: tables.EvidenceLink, base_url: str) -> str:
-    """The link's URL: made again from its row, the same every time (the token is a MAC of the row's facts)."""
-    token = make_token(signing_key, row.id, row.claim_id, EvidenceSource(row.party), row.expires_at)
-    return f"{base_url.rstrip('/')}/e/{token}"
 
 
 async def list_links(ctx: Context, claim_id: str, actor: Actor) -> list[LinkView]:

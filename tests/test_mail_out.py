@@ -1,23 +1,28 @@
 """Outgoing mail: the customer's notifications reach them by email, once each, named for their claim."""
 
 import email
+import html
 import smtplib
 import socket
+import uuid
 from email import policy
 
+import httpx
 import pytest
 from aiosmtpd.controller import Controller
 
 from activities.mail import MailActivities
 from mail.names import claim_message_id, claim_reference
-from mail.out import MailConfigError, Mailer, Outbox, SmtpOut, body_text, outbox_entries, outbox_entry
+from mail.out import MailConfigError, Mailer, Outbox, SmtpOut, body_text, mail_id, outbox_entries, outbox_entry
 from schema import tables
 from schema.claims import Contacts
 from schema.enums import ClaimStatus, EvidenceSource, Role
 from schema.events import MailOrder
-from service import claims
+from service import claims, sign_in
+from stack.config import Settings
 from tests.conftest import SIGNING_KEY
 from tests.test_claim_workflow import new_claim
+from web.app import create_web
 
 
 def test_names_are_what_the_mail_in_parser_looks_for():
@@ -133,3 +138,34 @@ def test_the_outbox_refuses_ids_outside_it(tmp_path):
     assert outbox_entry(tmp_path, "../secret") is None and outbox_entry(tmp_path, "") is None
     assert outbox_entries(tmp_path / "none") == []
     Outbox(tmp_path)  # a folder is all it needs
+
+
+async def web_page(stack, role: Role, path: str, monkeypatch) -> httpx.Response:
+    """A page of the web app, signed in as a new person of `role`, with the stack's outbox as the configured one."""
+    monkeypatch.setenv("GUARANTEE_HOME", str(stack.outbox.parent))
+    monkeypatch.setattr(Settings, "outbox_dir", property(lambda _: stack.outbox))
+    name = f"{role.value}-{uuid.uuid4().hex[:6]}"
+    sign_in.add_user(stack.sessions, name, role, "a long enough password")
+    session = sign_in.sign_in(stack.sessions, name, "a long enough password")
+    transport = httpx.ASGITransport(app=create_web(stack.ctx))
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://site", cookies={sign_in.COOKIE: session.token}
+    ) as c:
+        return await c.get(path)
+
+
+async def test_the_outbox_page_shows_the_mail_to_casework_and_admins(stack, monkeypatch):
+    specialist = stack.user(Role.specialist)
+    claim = await claims.open_claim(
+        stack.ctx, specialist, new_claim(), contacts=Contacts(customer_email="dee@example.com")
+    )
+    assert await stack.result(claim.id) == ClaimStatus.closed_no_evidence
+    last = stack.rows(tables.OutboundMail, claim.id)[-1]
+    page = await web_page(stack, Role.lead, "/outbox", monkeypatch)
+    assert page.status_code == 200 and "dee@example.com" in page.text and 'href="/outbox"' in page.text
+    one = await web_page(stack, Role.admin, f"/outbox/{mail_id(last.message_id)}", monkeypatch)
+    assert one.status_code == 200 and "no evidence arrived" in one.text and html.escape(last.message_id) in one.text
+    refused = await web_page(stack, Role.finance, "/outbox", monkeypatch)
+    assert refused.status_code == 403 and "dee@example.com" not in refused.text
+    missing = await web_page(stack, Role.admin, "/outbox/claim-nothing.1", monkeypatch)
+    assert missing.status_code == 404

@@ -7,7 +7,7 @@ CSRF token on every form.
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 # The web app's paths. The API's (/claims, /payouts, /reconciliations, /users, /codec, ...) stay the API's.
-PAGES = ("/sign-in", "/sign-out", "/cases", "/finance", "/admin", "/static/", "/e/")
+PAGES = ("/sign-in", "/sign-out", "/cases", "/finance", "/admin", "/outbox", "/static/", "/e/")
 
 
 def is_page(path: str) -> bool:
