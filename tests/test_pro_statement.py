@@ -1,7 +1,9 @@
 """The pro's statement (policy v3): asked by mail with a signed link, waited for until the deadline, reminded once."""
 
 import re
+import uuid
 
+import httpx
 import pytest
 
 from mail.out import body_text, outbox_entry
@@ -10,8 +12,9 @@ from schema import tables
 from schema.claims import Contacts, EvidenceAdd
 from schema.enums import ClaimStatus, Role
 from schema.policy import load_policy
-from service import claims, links
+from service import claims, links, sign_in
 from tests.test_claim_workflow import eventually, new_claim
+from web.app import create_web
 
 V3 = load_policy("v3")
 PRO = "pat.pro@example.com"
@@ -96,3 +99,21 @@ async def test_asking_needs_the_pros_address_and_the_v3_policy(stack):
     with pytest.raises(DomainError) as refused:
         await claims.request_pro_statement(ctx, theirs.id, other)
     assert refused.value.code == "not_assignee"
+
+
+async def test_the_claim_page_offers_asking_the_pro_once(stack):
+    specialist = stack.user(Role.specialist)
+    _, claim = await open_v3(stack, specialist)
+    name = f"lead-{uuid.uuid4().hex[:6]}"
+    sign_in.add_user(stack.sessions, name, Role.lead, "a long enough password")
+    session = sign_in.sign_in(stack.sessions, name, "a long enough password")
+    transport = httpx.ASGITransport(app=create_web(stack.context(V3, stack.ctx.evidence.root)))
+    cookies = {sign_in.COOKIE: session.token}
+    async with httpx.AsyncClient(transport=transport, base_url="http://site", cookies=cookies) as web:
+        page = await web.get(f"/cases/{claim.id}")
+        assert page.status_code == 200 and "Ask the pro for a statement" in page.text
+        done = await web.post(f"/cases/{claim.id}/pro-statement", data={"csrf": session.csrf})
+        assert done.status_code == 303, done.text
+        page = await web.get(f"/cases/{claim.id}")
+        assert "Ask the pro for a statement" not in page.text
+    await eventually(lambda: mails(stack, claim.id, "pro_statement_request"), "the mail to the pro")
