@@ -18,10 +18,11 @@ from schema import tables
 from schema.claims import Contacts
 from schema.enums import ClaimStatus, EvidenceSource, Role
 from schema.events import MailOrder
+from schema.names import claim_workflow_id
 from service import claims, sign_in
 from stack.config import Settings
 from tests.conftest import SIGNING_KEY
-from tests.test_claim_workflow import new_claim
+from tests.test_claim_workflow import keep_history, new_claim
 from web.app import create_web
 
 
@@ -48,6 +49,7 @@ async def test_the_customer_is_mailed_the_reminders_and_the_closing(stack):
     claim = await claims.open_claim(stack.ctx, specialist, new_claim(), contacts=contacts)
     assert await stack.result(claim.id) == ClaimStatus.closed_no_evidence
     rows = stack.rows(tables.OutboundMail, claim.id)
+    await keep_history(stack.client.get_workflow_handle(claim_workflow_id(claim.id)), "mailed_no_evidence")
     reminders = len(stack.ctx.policy.evidence.reminder_hours)
     assert [r.kind for r in rows] == ["evidence_reminder"] * reminders + ["claim_closed"]
     assert {(r.to, r.state, r.attempts) for r in rows} == {("ana@example.com", "sent", 1)}

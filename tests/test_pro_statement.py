@@ -11,9 +11,10 @@ from rules.errors import DomainError
 from schema import tables
 from schema.claims import Contacts, EvidenceAdd
 from schema.enums import ClaimStatus, Role
+from schema.names import claim_workflow_id
 from schema.policy import load_policy
 from service import claims, links, sign_in
-from tests.test_claim_workflow import eventually, new_claim
+from tests.test_claim_workflow import eventually, history_text, keep_history, new_claim
 from web.app import create_web
 
 V3 = load_policy("v3")
@@ -66,6 +67,10 @@ async def test_the_deadline_passes_after_one_reminder(stack):
     assert refused.value.code == "already_requested"
     # Nothing arrives: the pro's deadline (5 days) passes, then the evidence window (14 days) closes the claim.
     assert await stack.result(claim.id) == ClaimStatus.closed_no_evidence
+    handle = stack.client.get_workflow_handle(claim_workflow_id(claim.id))
+    await keep_history(handle, "pro_statement_overdue")
+    history = await history_text(handle)
+    assert PRO not in history and "cy@example.com" not in history and "/e/" not in history, "no address, no link"
     actions = stack.actions(claim.id)
     assert actions == ["opened", "pro_statement_requested", "pro_statement_overdue", "evidence_window_closed"]
     [asked] = mails(stack, claim.id, "pro_statement_request")
