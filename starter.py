@@ -357,6 +357,38 @@ def _act(args, *route: str, body: dict | None = None, payout: bool = False) -> i
     return 0
 
 
+def cmd_claim_ask_pro(args) -> int:
+    return _act(args, "pro-statement")
+
+
+def cmd_outbox_list(args) -> int:
+    """The outbox folder under GUARANTEE_HOME (mail kept there when GUARANTEE_SMTP_OUT is unset), newest first."""
+    from mail.out import outbox_entries
+    from stack.config import load_settings
+
+    found = []
+    for entry in outbox_entries(load_settings().outbox_dir):
+        m = entry.message()
+        found.append({"id": entry.id, "to": m["To"], "subject": m["Subject"], "message_id": m["Message-ID"]})
+    text = "\n".join(f"{f['id']:<40} {f['to']:<30} {f['subject']}" for f in found) or "the outbox is empty"
+    emit(args, found, text)
+    return 0
+
+
+def cmd_outbox_show(args) -> int:
+    from mail.out import body_text, outbox_entry
+    from stack.config import load_settings
+
+    entry = outbox_entry(load_settings().outbox_dir, args.mail_id)
+    if entry is None:
+        raise CliError(f"no mail {args.mail_id!r} in the outbox (`guarantee outbox` lists them)")
+    m = entry.message()
+    headers = {name: m[name] for name in ("From", "To", "Subject", "Message-ID", "Date") if m[name]}
+    body = body_text(m)
+    emit(args, headers | {"body": body}, "\n".join(f"{k}: {v}" for k, v in headers.items()) + "\n\n" + body)
+    return 0
+
+
 def cmd_claim_complete_evidence(args) -> int:
     return _act(args, "evidence", "complete")
 
@@ -630,6 +662,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(users, "history", cmd_users_history, "changes to users, oldest first: who made each", parents=(out,))
     p.add_argument("name", nargs="?", help="only this user's")
 
+    outbox_help = "mail kept in GUARANTEE_HOME/outbox when no GUARANTEE_SMTP_OUT is set, newest first"
+    outbox = command(sub, "outbox", cmd_outbox_list, outbox_help, parents=(out,))
+    outbox = outbox.add_subparsers(dest="outbox_command", required=False, metavar="COMMAND")
+    p = command(outbox, "show", cmd_outbox_show, "one mail from the outbox: its headers and text", parents=(out,))
+    p.add_argument("mail_id", metavar="ID", help="as `guarantee outbox` lists it")
+
     audit = sub.add_parser("audit", help="check the tamper-evident audit trail (on the database directly)")
     audit = audit.add_subparsers(dest="audit_command", required=True, metavar="COMMAND")
     p = command(audit, "verify", cmd_audit_verify, "walk every claim's audit chain; name each row edited, deleted "
@@ -712,6 +750,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(referrals, "answer", cmd_referrals_answer, "answer a referral you took")
     p.add_argument("referral_id", type=whole(1))
     p.add_argument("--answer", required=True)
+
+    ask_help = "ask the pro for their statement: mailed a signed evidence link, due in the policy's days"
+    p = command(claim, "ask-pro", cmd_claim_ask_pro, ask_help)
+    p.add_argument("id")
 
     p = command(claim, "complete-evidence", cmd_claim_complete_evidence, "end evidence collection")
     p.add_argument("id")

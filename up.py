@@ -18,6 +18,7 @@ from pathlib import Path
 import uvicorn
 
 from api.app import create_app
+from mail.out import MailConfigError
 from payments.stripe_provider import StripeProvider
 from schema.database import make_sessions
 from schema.policy import load_policy
@@ -25,7 +26,7 @@ from service.context import Context
 from service.evidence import EvidenceStore
 from service.inbox import start_receiver
 from service.reconciliations import ensure_schedule
-from stack.config import Settings, audit_key, embedded_stub_key, load_settings, signing_key
+from stack.config import Settings, audit_key, embedded_stub_key, load_settings, mailer, signing_key
 from stack.ports import HOST, bind, free_port
 from stack.secrets import private_home
 from stack.temporal import ensure_search_attributes, start_dev_server
@@ -135,7 +136,12 @@ async def run_up(
         else:
             settings.stub_url_file.unlink(missing_ok=True)
         keys = signing_key(settings), audit_key(settings)
-        worker = build_worker(client, sessions, StripeProvider(stripe_key, stripe_base), keys[0], audit_key=keys[1])
+        try:
+            mail = mailer(settings, api_url)
+        except MailConfigError as err:
+            raise SystemExit(f"error: {err}") from None
+        provider = StripeProvider(stripe_key, stripe_base)
+        worker = build_worker(client, sessions, provider, keys[0], audit_key=keys[1], mailer=mail)
         await cleanup.enter_async_context(worker)
         await ensure_schedule(client, settings.reconcile_cron)
 
@@ -168,6 +174,7 @@ async def run_up(
         lines.append(("Stripe API", stripe_base if settings.stripe_api_base else f"{stripe_base} (embedded stub)"))
         inbound = "POST /inbound/email" if settings.inbound_secret else "off (set GUARANTEE_INBOUND_SECRET)"
         lines += [("Mail in", f"smtp://{HOST}:{smtp.port}  (HTTP: {inbound})")]
+        lines.append(("Mail out", mail.transport.describe()))
         lines += [("data", str(settings.home)), ("database", shown(settings.database_url))]
         print("Guarantee payouts is up.")
         for name, value in lines:

@@ -17,13 +17,16 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.claims import ClaimActivities
+from activities.mail import MailActivities
 from activities.payouts import PayoutActivities
 from activities.reconciliation import ReconciliationActivities
+from mail.out import MailConfigError, Mailer
 from payments.stripe_provider import StripeProvider
 from schema.database import make_engine, make_sessions, migrate
 from schema.names import TASK_QUEUE
 from stack.codec import CodecKeyError
 from stack.config import Settings, audit_key, load_settings, signing_key
+from stack.config import mailer as configured_mailer
 from stack.secrets import private_home
 from stack.temporal import TemporalConfigError, connect, ensure_search_attributes
 from workflows.claim import ClaimWorkflow
@@ -46,9 +49,15 @@ def build_worker(
     task_queue: str = TASK_QUEUE,
     *,
     audit_key: str,
+    mailer: Mailer | None = None,
 ) -> Worker:
-    """`audit_key` seals the claims' audit chains (`stack.config.audit_key`); read once, here."""
+    """`audit_key` seals the claims' audit chains (`stack.config.audit_key`); read once, here.
+
+    `mailer` sends the claims' mail; by default as configured (`stack.config.mailer`): SMTP at
+    GUARANTEE_SMTP_OUT, else the outbox folder under GUARANTEE_HOME.
+    """
     claims = ClaimActivities(sessions, audit_key)
+    mail = MailActivities(sessions, mailer or configured_mailer(load_settings()), signing_key)
     payouts = PayoutActivities(sessions, provider)
     reconciliation = ReconciliationActivities(sessions, provider.client)
     return Worker(
@@ -62,6 +71,7 @@ def build_worker(
             reconciliation.notify_finance,
             reconciliation.fail_report,
             claims.mark_stuck,
+            mail.send_mail,
         ],
         interceptors=[SignedActions(signing_key)],
         activity_executor=ThreadPoolExecutor(max_workers=MAX_ACTIVITIES),
@@ -118,7 +128,11 @@ async def run_worker() -> None:
     try:
         provider = StripeProvider(settings.stripe_api_key, settings.stripe_api_base)
         keys = signing_key(settings), audit_key(settings)
-        worker = build_worker(client, make_sessions(engine), provider, keys[0], audit_key=keys[1])
+        try:
+            mail = configured_mailer(settings)
+        except MailConfigError as err:
+            raise SystemExit(f"error: {err}") from None
+        worker = build_worker(client, make_sessions(engine), provider, keys[0], audit_key=keys[1], mailer=mail)
         print(
             f"worker on task queue {worker.config()['task_queue']} at {settings.temporal_address} "
             f"(namespace {settings.temporal_namespace}), database {shown(settings.database_url)}; Ctrl-C stops it",

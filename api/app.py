@@ -244,6 +244,16 @@ def _routes(app: FastAPI) -> None:
     ) -> ClaimDetail:
         return await claims.complete_evidence(ctx, claim_id, actor)
 
+    @app.post("/claims/{claim_id}/pro-statement")
+    async def request_pro_statement(
+        claim_id: str, ctx: Ctx, actor: Actor = Depends(allow(Action.add_evidence))
+    ) -> ClaimDetail:
+        """Ask the pro for their statement: mailed a signed evidence link, due in the policy's days.
+
+        422 `no_pro_email` when the claim has no address for the pro; 409 when already asked or not collecting evidence.
+        """
+        return await claims.request_pro_statement(ctx, claim_id, actor)
+
     @app.post("/claims/{claim_id}/decision")
     async def decide(
         claim_id: str, req: DecisionRequest, ctx: Ctx, actor: Actor = Depends(allow(Action.decide))

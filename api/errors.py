@@ -30,6 +30,7 @@ STATUS_FOR_CODE = {
     "link_revoked": 410,
     "link_closed": 410,
     "money_moved": 409,
+    "already_requested": 409,
     "already_approved": 409,
     "stale_details": 409,
     "stale_action": 409,

@@ -1,1 +1,2 @@
-"""Mail in: the one parser of raw messages, and the SMTP receiver that hands them to the intake service."""
+"""Mail: the one parser of raw messages and the SMTP receiver (in); the names both directions agree on, and
+building and sending outgoing mail (out)."""

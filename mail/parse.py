@@ -2,11 +2,10 @@
 
 Pure: bytes in, a model out; nothing is stored or sent here.
 
-How a message names its claim (outgoing mail uses the same two forms, from this module):
+How a message names its claim (the two forms of `mail.names`, which outgoing mail writes):
 
-- the subject carries `[claim <id>]` (`claim_reference(claim_id)`), kept by most replies, and
-- every message we send has the Message-ID `<claim-<id>.<key>@guarantee>` (`claim_message_id(claim_id,
-  key)`, `key` any token of letters, digits, `_` or `-`, e.g. the outbox row's id), so a reply's
+- the subject carries `[claim <id>]`, kept by most replies, and
+- every message we send has the Message-ID `<claim-<id>.<key>@guarantee.local>`, so a reply's
   In-Reply-To / References point back at it even when the subject was rewritten.
 
 The subject wins when both are present; then In-Reply-To, then References, newest first.
@@ -22,30 +21,11 @@ from html.parser import HTMLParser
 
 from pydantic import BaseModel, Field
 
+from mail.names import MESSAGE_ID_DOMAIN
+
 CLAIM_ID = r"[A-Za-z0-9_-]{1,64}"
 SUBJECT_REFERENCE = re.compile(rf"\[claim\s+({CLAIM_ID})\]", re.IGNORECASE)
-MESSAGE_ID_DOMAIN = "guarantee"
-MESSAGE_ID_REFERENCE = re.compile(rf"<claim-({CLAIM_ID})\.[A-Za-z0-9_-]+@{MESSAGE_ID_DOMAIN}>", re.IGNORECASE)
-KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-
-
-def claim_reference(claim_id: str) -> str:
-    """What an outgoing subject carries, e.g. `Your claim [claim 5c0e2b7d91aa]`."""
-    _check_claim_id(claim_id)
-    return f"[claim {claim_id}]"
-
-
-def claim_message_id(claim_id: str, key: str) -> str:
-    """The Message-ID of an outgoing message about the claim; `key` makes it unique (e.g. the outbox row's id)."""
-    _check_claim_id(claim_id)
-    if not KEY.match(key):
-        raise ValueError(f"a message key is letters, digits, _ or - (1 to 64): {key!r}")
-    return f"<claim-{claim_id}.{key}@{MESSAGE_ID_DOMAIN}>"
-
-
-def _check_claim_id(claim_id: str) -> None:
-    if not re.fullmatch(CLAIM_ID, claim_id):
-        raise ValueError(f"not a claim id: {claim_id!r}")
+MESSAGE_ID_REFERENCE = re.compile(rf"<claim-({CLAIM_ID})\.[^@<>\s]+@{re.escape(MESSAGE_ID_DOMAIN)}>", re.IGNORECASE)
 
 
 class Attachment(BaseModel):

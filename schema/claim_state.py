@@ -32,11 +32,16 @@ class ClaimState(BaseModel):
     due_at: datetime | None = None
     handled_due: datetime | None = None
     stuck_count: int = 0
+    # Evidence from the pro so far; the pro's statement asked for (how often, and until when, while waiting).
+    pro_evidence: int = 0
+    pro_requests: int = 0
+    pro_due: datetime | None = None
     # Set by `workflow.patched` gates: claims opened before a change keep behaving as they did.
     needs_payout_details: bool = True
     status_leads_record: bool = True
     destination_checks: bool = True
     assignee_checks: bool = True
+    mail_out: bool = True
 
     @property
     def decided_amount(self) -> int:

@@ -206,6 +206,12 @@ class Assignment(BaseModel):
     request: AssignRequest
 
 
+class ProStatementAsk(BaseModel):
+    """The `request_pro_statement` Update's one input: who asks the pro for their statement."""
+
+    actor: Actor
+
+
 class WithdrawRequest(Strict):
     reason: str = Field(min_length=1, max_length=10_000)
 

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from schema.claims import Actor, ApprovalRequest, ClaimStart, DecisionRequest, EvidenceAdd
-from schema.enums import ApprovalTier, ClaimStatus
+from schema.enums import ApprovalTier, ClaimStatus, EvidenceSource
 from schema.names import payout_key
 
 
@@ -53,6 +53,23 @@ class ClaimEvent(BaseModel):
     notification: Notification | None = None
     sla_breach: str | None = None
     payout_details_id: int | None = None  # the details the event sets, or an approval confirmed
+
+
+class MailOrder(BaseModel):
+    """Mail one recorded notification to the claim's customer or pro: identifiers only, never an address or text.
+
+    The send activity reads the address and the notification's text from the database. With
+    `link_until`, the mail carries a new evidence link for the party, made by `link_by`, expiring
+    then; with `link_of`, it carries again the link of the mail for that notification key.
+    """
+
+    claim_id: str
+    key: str  # the notification's event key: the mail's own key, and its Message-ID's
+    kind: str
+    party: EvidenceSource
+    link_until: datetime | None = None
+    link_by: str | None = None
+    link_of: str | None = None
 
 
 class StuckMark(BaseModel):

@@ -50,6 +50,8 @@ class Policy(BaseModel):
     evidence: EvidenceRule
     sla: SlaRule
     risk: RiskRule
+    # Days the pro has for their statement once asked; absent (v1, v2): the claim has no such step.
+    pro_statement_days: int | None = Field(default=None, gt=0)
 
     def cap(self, claim_type: ClaimType) -> int:
         return self.claim_types[claim_type].cap_cents
@@ -65,6 +67,9 @@ class Policy(BaseModel):
 
     def approval_sla(self) -> timedelta:
         return timedelta(hours=self.sla.approval_hours)
+
+    def pro_statement_window(self) -> timedelta | None:
+        return timedelta(days=self.pro_statement_days) if self.pro_statement_days else None
 
 
 @cache

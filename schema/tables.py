@@ -372,3 +372,28 @@ class AuditHead(Base):
     hash: Mapped[str] = mapped_column(String(64))
     legacy: Mapped[list] = mapped_column(JSON, default=list)
     mac: Mapped[str] = mapped_column(String(64))
+
+
+class OutboundMail(Base):
+    """One mail to a claim's customer or pro, for one notification: sent at most once, with every try counted.
+
+    `state` is `queued` (built, not yet accepted by the transport), `sent`, `failed` (given up after
+    the last try) or `skipped` (no address on file for the party, nothing sent). `link_id` is the
+    evidence link the mail carries, so a retried send carries the same link.
+    """
+
+    __tablename__ = "outbound_mail"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    notification_key: Mapped[str] = mapped_column(unique=True)
+    claim_id: Mapped[str] = mapped_column(ForeignKey("claims.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    to: Mapped[str | None] = mapped_column(String(254))
+    subject: Mapped[str | None] = mapped_column(String(300))
+    message_id: Mapped[str] = mapped_column(String(300))
+    state: Mapped[str] = mapped_column(String(10))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    queued_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    link_id: Mapped[int | None] = mapped_column(ForeignKey("evidence_links.id"))

@@ -35,9 +35,10 @@ from schema.claims import (
     EvidenceAdd,
     PayoutDetails,
     PayoutRetry,
+    ProStatementAsk,
     WithdrawRequest,
 )
-from schema.enums import FINAL_STATUSES, Action, ClaimStatus, Role
+from schema.enums import FINAL_STATUSES, Action, ClaimStatus, EvidenceSource, Role
 from schema.names import claim_workflow_id
 from service import contacts as claim_contacts
 from service import offers, payout_details, queries, users
@@ -190,6 +191,23 @@ async def set_contacts(ctx: Context, claim_id: str, actor: Actor, contacts: Cont
     return await get(ctx, claim_id)
 
 
+async def request_pro_statement(ctx: Context, claim_id: str, actor: Actor) -> ClaimDetail:
+    """Ask the claim's pro for their statement: they are mailed a signed evidence link lasting until the deadline.
+
+    Only whoever works the claim, while it collects evidence, on a claim whose policy has the step,
+    and with the pro's email address on the claim (422 `no_pro_email` without one).
+    """
+    permit(Action.add_evidence, actor.role)
+    claim = await get(ctx, claim_id)
+    check_casework(claim.assignee, actor)
+    if not (await asyncio.to_thread(claim_contacts.current, ctx.sessions, claim_id)).get(EvidenceSource.pro):
+        raise DomainError(
+            "no_pro_email", "the claim has no email address for the pro; add pro_email (PUT /claims/{id}/contacts)"
+        )
+    ask = ProStatementAsk(actor=actor)
+    return await _act(ctx, claim_id, Action.add_evidence, actor, ClaimWorkflow.request_pro_statement, ask)
+
+
 async def retry_payout(ctx: Context, claim_id: str, actor: Actor, request: PayoutRetry) -> ClaimDetail:
     """A refused payout paid again; to new details only after a new decision and approval."""
     return await _act_with_details(
@@ -215,7 +233,13 @@ async def assign(ctx: Context, claim_id: str, actor: Actor, request: AssignReque
 
 
 async def _act(
-    ctx: Context, claim_id: str, action: Action, actor: Actor, update, args: list | Assignment, id: str | None = None
+    ctx: Context,
+    claim_id: str,
+    action: Action,
+    actor: Actor,
+    update,
+    args: list | Assignment | ProStatementAsk,
+    id: str | None = None,
 ) -> ClaimDetail:
     """Send one human action, signed, to the claim's workflow and return the claim as it now stands.
 

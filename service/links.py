@@ -12,11 +12,9 @@ Its evidence goes through `claims.add_evidence`, signed like every action, as th
 """
 
 import asyncio
-import base64
 import hashlib
 import hmac
 import json
-import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -24,6 +22,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
+from activities.links import _b64, _key, _unb64, insert_link, link_url, link_user, make_token  # noqa: F401
 from rules.errors import DomainError
 from rules.roles import check_casework, permit
 from schema import tables
@@ -72,30 +71,7 @@ class OpenLink:
         return Actor(user_id=link_user(self.id), name=f"{self.party.value} (link {self.id})", role=Role.party)
 
 
-def link_user(link_id: int) -> str:
-    return f"link:{link_id}"
-
-
 # The token.
-
-
-def _key(signing_key: bytes, purpose: str) -> bytes:
-    """A key of its own for each use, so a link's MAC can never pass for a signed action's."""
-    return hmac.new(signing_key, f"evidence-link:{purpose}".encode(), hashlib.sha256).digest()
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def make_token(signing_key: bytes, link_id: int, claim_id: str, party: EvidenceSource, expires_at: datetime) -> str:
-    payload = json.dumps([link_id, claim_id, party.value, int(expires_at.timestamp())], separators=(",", ":"))
-    mac = hmac.new(_key(signing_key, "token"), payload.encode(), hashlib.sha256).digest()
-    return f"{_b64(payload.encode())}.{_b64(mac)}"
 
 
 INVALID = DomainError("link_invalid", "This link is not valid. Ask the person handling your claim for a new one.")
@@ -155,45 +131,12 @@ async def create(ctx: Context, claim_id: str, actor: Actor, request: LinkRequest
         raise DomainError("invalid_request", "party: a link is for the customer or the pro")
     now = (await ctx.clock()).astimezone(UTC).replace(microsecond=0)
     row = await asyncio.to_thread(_insert, ctx.sessions, claim_id, request, actor, now)
-    view = _view(row)
-    token = make_token(ctx.signing_key, row.id, claim_id, request.party, row.expires_at)
-    return view.model_copy(update={"url": f"{base_url.rstrip('/')}/e/{token}"})
+    return _view(row).model_copy(update={"url": link_url(ctx.signing_key, row, base_url)})
 
 
 def _insert(sessions: sessionmaker, claim_id: str, request: LinkRequest, actor: Actor, now: datetime):
     with sessions.begin() as db:
-        row = tables.EvidenceLink(
-            claim_id=claim_id,
-            party=request.party.value,
-            created_by=actor.user_id,
-            created_at=now,
-            expires_at=now + timedelta(days=request.days),
-        )
-        db.add(row)
-        db.flush()
-        db.add(
-            tables.User(
-                id=link_user(row.id),
-                name=f"{request.party.value} (link {row.id})",
-                role=Role.party.value,
-                # No one holds a token for this row: a hash of a secret thrown away at once.
-                token_hash=hashlib.sha256(secrets.token_bytes(32)).hexdigest(),
-                created_at=now,
-                active=True,
-                token_expires_at=row.expires_at,
-            )
-        )
-        db.add(
-            tables.UserChange(
-                user_id=link_user(row.id),
-                at=now,
-                change="added",
-                detail=f"evidence link for the {request.party.value} of claim {claim_id}",
-                by=actor.user_id,
-                reason=None,
-            )
-        )
-        db.flush()
+        row = insert_link(db, claim_id, request.party, actor.user_id, now, now + timedelta(days=request.days))
         db.expunge(row)
         return row
 

@@ -62,6 +62,24 @@ def for_person(claim: ClaimDetail, actor: Actor, current_policy: Policy) -> Offe
     return Offers(frozenset(allowed), why_not)
 
 
+def may_ask_pro(claim: ClaimDetail, offer: Offers) -> bool:
+    """Whether to offer asking the pro for their statement: as the workflow's rule, over the database's claim.
+
+    Who may add evidence, while the claim collects it, under a policy with the step, when the pro is
+    not being waited for already. The pro's address is the service's check (the page says it is missing).
+    """
+    if Action.add_evidence not in offer or claim.status != ClaimStatus.evidence_collection:
+        return False
+    try:
+        if load_policy(claim.policy_version).pro_statement_days is None:
+            return False
+    except LookupError:
+        return False
+    ends = ("pro_statement_requested", "pro_statement_received", "pro_statement_overdue")
+    last = next((t.action for t in reversed(claim.timeline) if t.action in ends), None)
+    return last != "pro_statement_requested"
+
+
 def _check_review(claim: ClaimDetail, actor: Actor, current_policy: Policy) -> None:
     """The approval rule over the claim as the database shows it."""
     try:

@@ -39,6 +39,11 @@ class Settings:
     # (empty: that route is off).
     smtp_port: int = 2525
     inbound_secret: str = ""
+    # Outgoing mail: an SMTP server (GUARANTEE_SMTP_OUT), else the outbox folder; whom it is from; and
+    # the address the links in it point to (GUARANTEE_PUBLIC_URL, else the API on this machine).
+    smtp_out: str | None = None
+    mail_from: str = "Guarantee claims <claims@guarantee.local>"
+    public_url: str | None = None
 
     @property
     def evidence_dir(self) -> Path:
@@ -51,6 +56,11 @@ class Settings:
     @property
     def stripe_stub_state(self) -> Path:
         return self.home / "stripe-stub.json"
+
+    @property
+    def outbox_dir(self) -> Path:
+        """Where outgoing mail is kept when no SMTP server is configured."""
+        return self.home / "outbox"
 
     @property
     def api_url_file(self) -> Path:
@@ -84,6 +94,9 @@ def load_settings() -> Settings:
         temporal_ui_origins=tuple(
             o.strip().rstrip("/") for o in os.environ.get("GUARANTEE_TEMPORAL_UI_ORIGINS", "").split(",") if o.strip()
         ),
+        smtp_out=os.environ.get("GUARANTEE_SMTP_OUT", "").strip() or None,
+        mail_from=os.environ.get("GUARANTEE_MAIL_FROM", "").strip() or "Guarantee claims <claims@guarantee.local>",
+        public_url=os.environ.get("GUARANTEE_PUBLIC_URL", "").strip().rstrip("/") or None,
     )
 
 
@@ -121,3 +134,16 @@ def token_ttl() -> timedelta:
     if not 1 <= days <= 3650:
         raise ValueError(f"GUARANTEE_TOKEN_TTL_DAYS is a whole number of days from 1 to 3650, not {text!r}")
     return timedelta(days=days)
+
+
+def mailer(settings: Settings, api_url: str | None = None):
+    """Where outgoing mail goes: SMTP at GUARANTEE_SMTP_OUT, else the outbox folder under GUARANTEE_HOME.
+
+    Links in mail point to GUARANTEE_PUBLIC_URL, else `api_url` (where `guarantee up` serves), else
+    the API's default port on this machine.
+    """
+    from mail.out import Mailer, Outbox, SmtpOut
+
+    transport = SmtpOut.from_url(settings.smtp_out) if settings.smtp_out else Outbox(settings.outbox_dir)
+    public = settings.public_url or api_url or f"http://127.0.0.1:{settings.api_port}"
+    return Mailer(transport, settings.mail_from, public.rstrip("/"))

@@ -18,6 +18,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
+from mail.out import Mailer, Outbox
 from payments.stripe_provider import StripeProvider
 from schema import tables
 from schema.claims import Actor
@@ -118,8 +119,9 @@ def provider(stub):
 class Stack:
     """A real worker on its own task queue, with helpers to make users and read the database."""
 
-    def __init__(self, env, sessions, stub, queue, evidence_dir):
+    def __init__(self, env, sessions, stub, queue, evidence_dir, outbox=None):
         self.env, self.client, self.sessions, self.stub, self.queue = env, env.client, sessions, stub, queue
+        self.outbox = outbox  # the folder the worker's mail goes to
         self.ctx = self.context(load_policy("v1"), evidence_dir)
 
     def context(self, policy, evidence_dir) -> Context:
@@ -188,8 +190,12 @@ async def stack(env, sessions, stub, provider, tmp_path_factory):
     still open at the end are terminated before this database's worker stops.
     """
     queue = f"claims-{uuid.uuid4().hex[:8]}"
-    async with build_worker(env.client, sessions, provider, SIGNING_KEY, task_queue=queue, audit_key=AUDIT_KEY):
-        yield Stack(env, sessions, stub, queue, tmp_path_factory.mktemp("evidence"))
+    outbox = tmp_path_factory.mktemp("outbox")
+    mailer = Mailer(Outbox(outbox), "claims@guarantee.test", "http://api")
+    async with build_worker(
+        env.client, sessions, provider, SIGNING_KEY, task_queue=queue, audit_key=AUDIT_KEY, mailer=mailer
+    ):
+        yield Stack(env, sessions, stub, queue, tmp_path_factory.mktemp("evidence"), outbox)
         await terminate_open_claims(env.client, sessions)
 
 

@@ -11,8 +11,10 @@ from email.message import EmailMessage
 
 import pytest
 
+from schema.claims import ClaimOpen, Contacts
 from schema.enums import STAFF_ROLES, Role
-from service import inbox
+from schema.policy import load_policy
+from service import claims, inbox
 from tests.test_api import Desk, assert_error, auth, claim_body
 from tests.test_api_payouts import refused_payouts
 
@@ -47,6 +49,8 @@ EXPECTED = {
     ("POST", "/claims/{claim_id}/links"): only(201, CASEWORK),
     ("GET", "/claims/{claim_id}/links"): only(200, set(STAFF_ROLES)),
     ("POST", "/claims/{claim_id}/links/{link_id}/revoke"): only(200, CASEWORK),
+    # The pro's statement: asked by whoever works the claim (policy v3, with the pro's address).
+    ("POST", "/claims/{claim_id}/pro-statement"): only(200, CASEWORK),
     ("POST", "/claims/{claim_id}/decision"): only(200, CASEWORK),
     # Finance approves only at the top tier: a lead-tier decision is beyond its authority.
     ("POST", "/claims/{claim_id}/approval"): only(200, {Role.lead, Role.manager, Role.director}),
@@ -153,9 +157,19 @@ class Cells:
             return (await desk.in_review())["id"]
         if path.endswith("/approval"):
             return (await desk.pending(amount_cents=10_000))["id"]
+        if path.endswith("/pro-statement"):
+            return await self.asks_a_pro()
         if path.endswith(("/withdraw", "/evidence/complete", "/assignee")):
             return (await desk.open())["id"]
         return self.shared["id"]
+
+    async def asks_a_pro(self) -> str:
+        """A claim under policy v3 (the API's claims are under v1), with the pro's address."""
+        stack = self.desk.stack
+        ctx = stack.context(load_policy("v3"), stack.ctx.evidence.root)
+        body = ClaimOpen.model_validate({k: v for k, v in claim_body().items() if k != "payout"})
+        claim = await claims.open_claim(ctx, self.desk.specialist, body, contacts=Contacts(pro_email="p@example.com"))
+        return claim.id
 
     async def a_link(self, claim_id: str) -> str:
         desk = self.desk

@@ -9,7 +9,7 @@ from email.message import EmailMessage
 import pytest
 from sqlalchemy import func, select
 
-from mail.parse import claim_message_id, claim_reference
+from mail.names import claim_message_id, claim_reference
 from schema import tables
 from service import inbox
 from stack.ports import bind

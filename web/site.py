@@ -11,7 +11,18 @@ to this site) goes to the API; any other to the page.
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 # The web app's paths. The API's (/claims, /payouts, /reconciliations, /users, /codec, ...) stay the API's.
-PAGES = ("/sign-in", "/sign-out", "/cases", "/finance", "/admin", "/team-referrals", "/static/", "/e/", "/inbox")
+PAGES = (
+    "/sign-in",
+    "/sign-out",
+    "/cases",
+    "/finance",
+    "/admin",
+    "/team-referrals",
+    "/outbox",
+    "/static/",
+    "/e/",
+    "/inbox",
+)
 SHARED = ("/inbox",)  # pages whose paths the API serves too, to requests with a token
 
 

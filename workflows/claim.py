@@ -23,6 +23,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.claims import ClaimActivities
+    from activities.mail import MAIL_ATTEMPTS, MailActivities
     from activities.payouts import PayoutActivities
     from rules import authority, decisions, payouts, roles, states
     from rules.errors import DomainError
@@ -35,10 +36,11 @@ with workflow.unsafe.imports_passed_through():
         DecisionRequest,
         EvidenceAdd,
         PayoutDetailsRef,
+        ProStatementAsk,
         WithdrawRequest,
     )
     from schema.enums import Action, ApprovalVerdict, ClaimStatus, DecisionOutcome, EvidenceSource, Role
-    from schema.events import ClaimEvent, Notification, PayoutOrder, StuckMark
+    from schema.events import ClaimEvent, MailOrder, Notification, PayoutOrder, StuckMark
     from schema.money import format_cents
     from stack import search_attributes as sa
 
@@ -55,6 +57,24 @@ PAYOUT_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=5), maximum_attempts=30
 )
 STUCK_RETRY_EVERY = timedelta(hours=1)
+# Mail is retried for about an hour and a half; a send that fails for good is logged, never stops the claim.
+MAIL_TIMEOUT = timedelta(seconds=60)
+MAIL_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=10), maximum_interval=timedelta(minutes=10), maximum_attempts=MAIL_ATTEMPTS
+)
+# The notifications mailed to the claim's customer or pro (the rest go to staff queues, in the app only):
+# the evidence reminders, the end of the claim for the customer (closed for lack of evidence, denied,
+# paid), and the pro's statement request and its reminder.
+PARTY_MAIL = frozenset(
+    {
+        "evidence_reminder",
+        "claim_closed",
+        "claim_denied",
+        "payout_sent",
+        "pro_statement_request",
+        "pro_statement_reminder",
+    }
+)
 MARK_RETRY = RetryPolicy(maximum_attempts=5)
 
 
@@ -82,6 +102,7 @@ class ClaimWorkflow:
         self.policy = start.policy
         self.state = ClaimState()
         self.lock = asyncio.Lock()
+        self.background: list[asyncio.Task] = []  # mail being sent, the wait for the pro's statement
 
     @workflow.run
     async def run(self, start: ClaimStart) -> ClaimStatus:
@@ -95,6 +116,8 @@ class ClaimWorkflow:
         state.destination_checks = workflow.patched("destination-maker-checker")
         # Only the claim's assignee, or a lead and above, works the claim.
         state.assignee_checks = workflow.patched("casework-by-assignee")
+        # The customer's and the pro's notifications are mailed to them.
+        state.mail_out = workflow.patched("mail-out")
         await self._record("opened", actor=start.opened_by, to_status=ClaimStatus.evidence_collection, opened=start)
         state.opened = True
         while not state.status.is_final:
@@ -103,6 +126,8 @@ class ClaimWorkflow:
             except ActivityError as err:
                 await self._stuck(err)
         await workflow.wait_condition(workflow.all_handlers_finished)
+        while self.background:  # the last mails go out before the claim's process ends
+            await self.background.pop(0)
         return state.status
 
     async def _step(self) -> None:
@@ -143,6 +168,7 @@ class ClaimWorkflow:
                 changes={
                     "evidence_count": state.evidence_count + 1,
                     "customer_evidence": state.customer_evidence or evidence.source == EvidenceSource.customer,
+                    "pro_evidence": state.pro_evidence + (evidence.source == EvidenceSource.pro),
                 },
             )
         return state.status
@@ -291,6 +317,64 @@ class ClaimWorkflow:
         check(states.require, Action.withdraw, self.state.status)
 
     @workflow.update
+    async def request_pro_statement(self, ask: ProStatementAsk) -> ClaimStatus:
+        """Ask the pro for their statement: mailed a signed evidence link that lasts until the deadline.
+
+        The claim then waits, beside its other steps, for evidence from the pro or the deadline
+        (`pro_statement_days` of the policy it was opened under), reminds the pro once half-way, and
+        records which came first: `pro_statement_received` or `pro_statement_overdue`.
+
+        The wait does not block the claim: the specialist may still complete the evidence and decide.
+        A pro who does not answer must not hold up the customer's claim, and the specialist stays in
+        charge of when enough is known; the timeline says whether the statement came and when, and
+        evidence that arrives after the decision was requested is flagged as late, as always. A claim
+        that ends while waiting ends the wait with it, recording nothing more.
+        """
+        state = self.state
+        async with self._locked():
+            self._validate_request_pro_statement(ask)
+            due = workflow.now() + self.policy.pro_statement_window()
+            await self._record(
+                "pro_statement_requested",
+                actor=ask.actor,
+                reason=f"due {due:%Y-%m-%d %H:%M} UTC",
+                changes={"pro_requests": state.pro_requests + 1, "pro_due": due},
+            )
+            since = state.pro_evidence
+            request_key = await self._notify(
+                self.start.request.pro_id,
+                "pro_statement_request",
+                f"Please send your statement on this claim by {due:%Y-%m-%d %H:%M} UTC.",
+                party=EvidenceSource.pro,
+                link_until=due,
+                link_by=ask.actor.user_id,
+            )
+            self.background.append(asyncio.create_task(self._await_pro_statement(since, due, request_key)))
+        return state.status
+
+    @request_pro_statement.validator
+    def _validate_request_pro_statement(self, ask: ProStatementAsk) -> None:
+        self._check_casework(ask.actor)
+        if self.policy.pro_statement_window() is None:
+            raise ApplicationError(
+                f"claims under policy {self.policy.version} have no pro's statement step",
+                type="invalid_state",
+                non_retryable=True,
+            )
+        if self.state.status != ClaimStatus.evidence_collection:
+            raise ApplicationError(
+                f"cannot ask the pro for a statement: the claim is {self.state.status.value}, not evidence_collection",
+                type="invalid_state",
+                non_retryable=True,
+            )
+        if self.state.pro_due is not None:
+            raise ApplicationError(
+                f"the pro was already asked; their statement is due {self.state.pro_due:%Y-%m-%d %H:%M} UTC",
+                type="already_requested",
+                non_retryable=True,
+            )
+
+    @workflow.update
     async def assign(self, assignment: Assignment) -> ClaimStatus:
         """A lead hands the casework to another person (the service checked they do casework)."""
         request = assignment.request
@@ -348,6 +432,48 @@ class ClaimWorkflow:
                     )
                 else:
                     await self._request_decision("evidence_window_closed", None)
+
+    async def _await_pro_statement(self, since: int, due: datetime, request_key: str | None) -> None:
+        """Waits for the pro's evidence or the deadline, with one reminder half-way; records which came first."""
+        state = self.state
+        arrived = lambda: state.pro_evidence > since  # noqa: E731
+        over = lambda: arrived() or state.status.is_final  # noqa: E731
+        reminder = due - (due - workflow.now()) / 2
+        if await self._times_out(over, reminder):
+            async with self.lock:
+                if not over():
+                    await self._retried(
+                        lambda: self._notify(
+                            self.start.request.pro_id,
+                            "pro_statement_reminder",
+                            f"A reminder: your statement on this claim is due by {due:%Y-%m-%d %H:%M} UTC.",
+                            party=EvidenceSource.pro,
+                            link_of=request_key,
+                        )
+                    )
+        late = await self._times_out(over, due)
+        async with self.lock:
+            if state.status.is_final:
+                return
+            action, reason = (
+                ("pro_statement_overdue", f"no statement from the pro by {due:%Y-%m-%d %H:%M} UTC")
+                if late
+                else ("pro_statement_received", "the pro's statement arrived")
+            )
+            await self._retried(lambda: self._record(action, reason=reason, changes={"pro_due": None}))
+
+    async def _retried(self, write: Callable) -> None:
+        """A write of a step beside the claim's main one: tried until it holds, the claim marked stuck meanwhile."""
+        while not self.state.status.is_final:
+            try:
+                await write()
+                return
+            except ActivityError as err:
+                self.lock.release()
+                try:
+                    await self._stuck(err)
+                finally:
+                    await self.lock.acquire()
 
     async def _request_decision(self, action: str, actor: Actor | None) -> None:
         await self._record(
@@ -573,12 +699,32 @@ class ClaimWorkflow:
         amount = format_cents(self.state.decided_amount, self.start.request.currency)
         await self._notify(f"tier:{tier}", kind, f"Decision awaiting {tier} approval ({amount}).")
 
-    async def _notify(self, recipient: str, kind: str, message: str) -> None:
+    async def _notify(
+        self, recipient: str, kind: str, message: str, party: EvidenceSource | None = None, **link
+    ) -> str | None:
+        """Record a notification; one to the customer or the pro is then mailed to them, beside the claim's
+        steps. Answers the notification's key when it is mailed."""
         await self._record(
             "notified",
             reason=f"{kind} to {recipient}",
             notification=Notification(recipient=recipient, kind=kind, message=message),
         )
+        if party is None and recipient == self.start.request.customer_id:
+            party = EvidenceSource.customer
+        if not (self.state.mail_out and party is not None and kind in PARTY_MAIL):
+            return None
+        key = f"{self.start.claim_id}:{self.state.seq:05d}"
+        order = MailOrder(claim_id=self.start.claim_id, key=key, kind=kind, party=party, **link)
+        self.background.append(asyncio.create_task(self._mail(order)))
+        return key
+
+    async def _mail(self, order: MailOrder) -> None:
+        try:
+            await workflow.execute_activity_method(
+                MailActivities.send_mail, order, start_to_close_timeout=MAIL_TIMEOUT, retry_policy=MAIL_RETRY
+            )
+        except ActivityError as err:
+            workflow.logger.warning("claim %s: mail %s not sent: %s", order.claim_id, order.key, err.cause or err)
 
     async def _record(
         self,

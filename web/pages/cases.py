@@ -171,6 +171,7 @@ async def claim_page(request: Request, claim_id: str, status: int = 200, **extra
         reasons=list(DenialReason),
         max_files=MAX_FILES,
         links=link_list,
+        ask_pro=offers.may_ask_pro(claim, offer),
         link_days=links.LINK_DAYS,
         max_link_days=links.MAX_LINK_DAYS,
         **(
@@ -276,6 +277,13 @@ async def add_evidence(request: Request, claim_id: str):
 @router.post("/cases/{claim_id}/evidence/complete")
 async def complete_evidence(request: Request, claim_id: str):
     return await _act(request, claim_id, "complete", lambda ctx, me, form: claims.complete_evidence(ctx, claim_id, me))
+
+
+@router.post("/cases/{claim_id}/pro-statement")
+async def ask_pro(request: Request, claim_id: str):
+    return await _act(
+        request, claim_id, "pro_statement", lambda ctx, me, form: claims.request_pro_statement(ctx, claim_id, me)
+    )
 
 
 @router.post("/cases/{claim_id}/payout-details")
