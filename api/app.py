@@ -39,7 +39,8 @@ from schema.claims import (
 )
 from schema.enums import Action, ClaimSort, ClaimStatus, ClaimType, EvidenceKind, EvidenceSource, PayoutStatus
 from schema.finance import LedgerPage, ReconcileRequest, ReconciliationView
-from service import audit, claims, links, queries, reconciliations
+from schema.kpis import Breakdown, KpiReport
+from service import audit, claims, kpis, links, queries, reconciliations
 from service.context import Context
 
 
@@ -169,6 +170,24 @@ def _routes(app: FastAPI) -> None:
         if _wants_csv(request):
             return _csv(reconciliations.csv_chunks(ctx.sessions, reconciliation_id), f"{reconciliation_id}.csv")
         return report
+
+    @app.get("/kpis", response_model=KpiReport)
+    async def kpi_report(
+        request: Request,
+        ctx: Ctx,
+        actor: Actor = Depends(allow(Action.read_kpis)),
+        date_from: Annotated[Day | None, Query(alias="from")] = None,
+        date_to: Annotated[Day | None, Query(alias="to")] = None,
+        by: Breakdown = Breakdown.none,
+    ):
+        """The KPI report for whole UTC days `from`..`to` (both included; default the last 7 days, at most 366),
+        in total and broken down `by` claim type, channel, approval tier, specialist or ISO week;
+        with `Accept: text/csv`, one row for the total and one per group."""
+        period = kpis.period(date_from, date_to)
+        found = await run_in_threadpool(kpis.report, ctx.sessions, period.date_from, period.date_to, by)
+        if _wants_csv(request):
+            return _csv(iter([kpis.csv_text(found)]), "kpis.csv")
+        return found
 
     @app.get("/audit/verify")
     async def verify_audit(

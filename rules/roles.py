@@ -35,6 +35,8 @@ ROLES: dict[Action, frozenset[Role]] = {
     Action.verify_audit: ADMIN,
     # People, their roles, tokens and passwords (the web's admin pages; the command line works on the database).
     Action.manage_users: ADMIN,
+    # The KPI report names specialists and repeat customers and pros: for leads and above, finance and admin.
+    Action.read_kpis: LEADS | FINANCE_READERS,
 }
 
 

@@ -140,6 +140,7 @@ class Action(StrEnum):
     read_history = "read_history"  # Temporal histories decoded (the Temporal UI, the CLI), through the codec endpoint
     verify_audit = "verify_audit"
     manage_users = "manage_users"  # add people, change roles, deactivate, new tokens and passwords
+    read_kpis = "read_kpis"  # the KPI report and the risk signals: those who oversee the work, finance, admin
 
 
 class ClaimSort(StrEnum):

@@ -11,19 +11,25 @@ the rarer events one by one (reviews, send-backs, SLA breaches, denials), and th
 then counts and takes percentiles.
 """
 
+import csv
+import io
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
+from pydantic import ValidationError
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from rules.errors import DomainError
 from schema import tables
 from schema.enums import FINAL_STATUSES, ClaimStatus
+from schema.finance import DateRange
 from schema.kpis import Amounts, Breakdown, CycleTime, Figures, KpiReport
 
+DEFAULT_DAYS = 7
 CONFIRMED = ("approved", "denied")  # the approval that completes a review: the decision stands
 EVENTS = ("approved", "denied", "sent_back", "sla_breached", "escalated")
 CYCLES = ("open_to_decision", "decision_to_approval", "approval_to_paid", "open_to_final")
@@ -86,6 +92,17 @@ class Books:
     payouts: list[tuple[str, str, int, str, datetime, str | None]]  # claim, status, cents, currency, at, code
     findings: list[tuple[str | None, str, datetime, str]]  # claim, kind, finished, identity
     names: dict[str, str]
+
+
+def period(date_from: date | None, date_to: date | None, today: date | None = None) -> DateRange:
+    """The days asked for: `to` defaults to today (UTC), `from` to six days before `to`; a refusal names the problem."""
+    date_to = date_to or today or datetime.now(UTC).date()
+    date_from = date_from or date_to - timedelta(days=DEFAULT_DAYS - 1)
+    try:
+        return DateRange(date_from=date_from, date_to=date_to)
+    except ValidationError as err:
+        reasons = "; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors())
+        raise DomainError("invalid_request", reasons) from None
 
 
 def day_bounds(date_from: date, date_to: date) -> tuple[datetime, datetime]:
@@ -365,3 +382,35 @@ def figures(
         payout_failures_by_code=dict(sorted(failures.items())),
         discrepancies_by_kind={kind: len(ids) for kind, ids in sorted(found.items())},
     )
+
+
+def flat(row: Figures) -> dict[str, object]:
+    """One group's figures as one flat row (CSV): amounts per currency in major units, counts by key as k=n."""
+    out: dict[str, object] = {
+        "group": row.group,
+        "label": row.label,
+        **{k: getattr(row, k) for k in ("opened", "resolved", "paid", "denied", "withdrawn", "closed_no_evidence")},
+        "payout_cancelled": row.payout_cancelled,
+    }
+    for name, times in row.cycle_times.items():
+        for stat in ("p50", "p90", "max"):
+            out[f"{name}_{stat}_seconds"] = getattr(times, f"{stat}_seconds")
+    out |= {f"sla_breaches_{kind}": n for kind, n in row.sla_breaches.items()}
+    for key in ("breach_share", "first_review_approval_rate", "send_back_rate", "paid_to_claimed_ratio"):
+        out[key] = getattr(row, key)
+    for a in row.amounts:
+        for what in ("claimed", "approved", "paid"):
+            out[f"{what}_{a.currency}"] = f"{getattr(a, f'{what}_cents') / 100:.2f}"
+    for key in ("denials_by_reason", "payout_failures_by_code", "discrepancies_by_kind"):
+        out[key] = "; ".join(f"{k}={n}" for k, n in getattr(row, key).items())
+    return out
+
+
+def csv_text(found: KpiReport) -> str:
+    rows = [flat(found.total), *(flat(g) for g in found.groups)]
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, columns, restval="", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)
+    return buffer.getvalue()

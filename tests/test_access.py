@@ -17,6 +17,7 @@ EVERYONE = [*STAFF_ROLES, None]
 CASEWORK = {Role.specialist, Role.lead, Role.manager, Role.director}
 FINANCE_READERS = {Role.finance, Role.admin}
 HISTORY_READERS = {Role.lead, Role.manager, Role.director, Role.admin}
+KPI_READERS = {Role.lead, Role.manager, Role.director, Role.finance, Role.admin}
 
 
 def only(success: int, allowed: set, **special) -> dict:
@@ -61,6 +62,8 @@ EXPECTED = {
     ("POST", "/codec/encode"): only(200, HISTORY_READERS),
     # Which rows of which claims were tampered with: admins investigate, finance reconciles.
     ("GET", "/audit/verify"): only(200, {Role.admin}),
+    # The KPI report names specialists, customers and pros: those who oversee the work, finance and admin.
+    ("GET", "/kpis"): only(200, KPI_READERS),
 }
 
 

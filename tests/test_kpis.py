@@ -3,6 +3,8 @@
 The period is 2040-03-05 (a Monday) to 2040-03-18, two ISO weeks; nothing else is ever planted then.
 """
 
+import csv
+import io
 from datetime import UTC, date, datetime, timedelta
 from types import SimpleNamespace
 
@@ -14,6 +16,7 @@ from schema.kpis import Breakdown
 from service import kpis
 from service.users import add_user
 from tests.planting import Event, Planter
+from tests.test_cli import cli as cli  # noqa: F401 (a fixture)
 
 FROM, TO = date(2040, 3, 5), date(2040, 3, 18)
 T0 = datetime(2040, 3, 5, 9, tzinfo=UTC)
@@ -196,3 +199,72 @@ def test_a_period_of_one_midweek_day_is_one_week_group(planted):
     assert [g.group for g in found.groups] == ["2040-03-12"]
     # c was withdrawn that day (2040-03-14 09:00); d closed the day after.
     assert found.groups[0].withdrawn == 1 and found.total.resolved == 1 and found.total.closed_no_evidence == 0
+
+
+# The same report through the API, the command line and CSV.
+
+
+@pytest.fixture
+def desk(api, stack):
+    from tests.test_api import Desk
+
+    return Desk(api, stack)
+
+
+async def test_the_api_answers_leads_finance_and_admin_with_the_same_figures(planted, desk):
+    from tests.test_api import assert_error
+
+    params = {"from": "2040-03-05", "to": "2040-03-18", "by": "type"}
+    expected = kpis.report(planted.sessions, FROM, TO, Breakdown.type).model_dump(mode="json")
+    for role in (Role.lead, Role.manager, Role.director, Role.finance, Role.admin):
+        r = await desk.client.get("/kpis", params=params, headers=desk.person(role)[1])
+        assert r.status_code == 200, r.text
+        assert r.json() == expected
+    assert_error(await desk.client.get("/kpis", params=params, headers=desk.specialist_h), 403, "forbidden")
+    lead = desk.person(Role.lead)[1]
+    r = await desk.client.get("/kpis", params=params, headers=lead | {"Accept": "text/csv"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert [row["group"] for row in rows] == ["all", "not_as_agreed", "property_damage", "work_not_done"]
+    assert (rows[0]["opened"], rows[0]["claimed_USD"], rows[0]["claimed_EUR"]) == ("5", "6350.00", "70.00")
+    assert rows[0]["open_to_final_p50_seconds"] == "28800.0"
+    assert rows[0]["denials_by_reason"] == "excluded_peril=1"
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"from": "2040-03-19", "to": "2040-03-18"},
+        {"from": "2039-01-01", "to": "2040-03-18"},
+        {"from": "2040-13-01"},
+        {"by": "pro"},
+    ],
+)
+async def test_bad_periods_and_breakdowns_are_422(desk, params):
+    from tests.test_api import assert_error
+
+    assert_error(await desk.client.get("/kpis", params=params, headers=desk.person(Role.lead)[1]), 422)
+
+
+def test_the_default_period_is_the_last_seven_days():
+    found = kpis.period(None, None, today=date(2040, 3, 18))
+    assert (found.date_from, found.date_to) == (date(2040, 3, 12), date(2040, 3, 18))
+    assert kpis.period(None, date(2040, 3, 5)).date_from == date(2040, 2, 28)
+
+
+async def test_the_command_prints_tables_json_and_csv(planted, cli, stack):
+    _, lead = stack.user_with_token(Role.lead)
+    days = ["--from", "2040-03-05", "--to", "2040-03-18"]
+    out = (await cli.ok("kpis", *days, "--by", "week", token=lead)).out
+    assert out.startswith("KPIs 2040-03-05 to 2040-03-18 (UTC days), by week\n")
+    claims = out.split("\nClaims\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert claims[1].split() == ["All", "claims", "5", "4", "1", "1", "1", "1", "0"]
+    assert claims[2].split()[3:] == ["2", "2", "1", "1", "0", "0", "0"]
+    assert "6,350.00" in out and "excluded_peril 1" in out
+    found = (await cli.ok("kpis", *days, "--json", token=lead)).json
+    assert found["total"]["opened"] == 5 and found["groups"] == []
+    text = (await cli.ok("kpis", *days, "--csv", token=lead)).out
+    assert text.splitlines()[0].startswith("group,label,opened,resolved")
+    _, specialist = stack.user_with_token(Role.specialist)
+    refused = await cli("kpis", *days, token=specialist)
+    assert refused.code == 1 and refused.err.startswith("error: ")
