@@ -10,7 +10,7 @@ from api.errors import refusal
 from rules.errors import DomainError
 from service.context import OUTAGES, Context
 from web.door import Door
-from web.pages import cases, finance, home, links, opening, people, signing_in
+from web.pages import cases, finance, home, kpis, links, opening, people, signing_in
 from web.render import render
 
 HERE = Path(__file__).parent
@@ -21,7 +21,8 @@ def create_web(ctx: Context) -> FastAPI:
     app.state.ctx = ctx
     app.add_middleware(Door)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for page in (signing_in, home, opening, links, cases, finance, people):  # opening's /cases/new before /cases/{id}
+    # opening's /cases/new before /cases/{id}
+    for page in (signing_in, home, opening, links, cases, finance, people, kpis):
         app.include_router(page.router)
 
     @app.exception_handler(DomainError)
