@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from api import codec, errors, inputs
+from api import metrics as api_metrics
 from api.auth import allow, current_actor
 from api.errors import ApiError
 from api.gate import Gate
@@ -52,6 +53,7 @@ def create_app(ctx: Context, ui_origins: Iterable[str] = ()) -> FastAPI:
     errors.install(app)
     _routes(app)
     codec.install(app, ui_origins)
+    api_metrics.install(app)
     return app
 
 

@@ -34,6 +34,8 @@ EXPECTED = {
     ("GET", "/docs"): PUBLIC,
     ("GET", "/docs/oauth2-redirect"): PUBLIC,
     ("GET", "/redoc"): PUBLIC,
+    # Prometheus scrapes without a user: open, or with its own GUARANTEE_METRICS_TOKEN (tests/test_metrics.py).
+    ("GET", "/metrics"): PUBLIC,
     ("GET", "/users/me"): only(200, set(STAFF_ROLES)),
     ("POST", "/claims"): only(201, CASEWORK),
     ("GET", "/claims"): only(200, set(STAFF_ROLES)),
