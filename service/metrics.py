@@ -156,9 +156,10 @@ class DatabaseCollector(Collector):
         for kind, n in findings:
             found.add_metric([kind], n)
         yield found
+        age = GaugeMetricFamily(RECONCILIATION_AGE, "When the latest reconciliation finished (Unix time)")
         if latest is not None:
-            finished = latest[1].timestamp()
-            yield _gauge(RECONCILIATION_AGE, "When the latest reconciliation finished (Unix time)", finished)
+            age.add_metric([], latest[1].timestamp())
+        yield age
 
 
 def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
