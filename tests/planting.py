@@ -50,6 +50,7 @@ class Planter:
         pro: str | None = None,
         project: str | None = None,
         payouts: list[tuple[str, int, datetime, str | None]] = (),
+        decisions: list[tuple[int, str, datetime]] = (),
     ) -> str:
         """A claim and its timeline; its status is the last an event moved it to. Payouts: (status, cents, at, code)."""
         self.count += 1
@@ -97,6 +98,19 @@ class Planter:
                         action=event.action,
                         to_status=event.to_status,
                         reason=event.reason,
+                    )
+                )
+            for number, (cents, by, at) in enumerate(decisions, 1):
+                db.add(
+                    tables.Decision(
+                        claim_id=claim_id,
+                        event_key=f"{claim_id}:d{number}",
+                        round=number,
+                        outcome="approve",
+                        amount_cents=cents,
+                        rationale="planted",
+                        decided_by=by,
+                        decided_at=at,
                     )
                 )
             for attempt, (status_, cents, at, code) in enumerate(payouts, 1):
