@@ -442,6 +442,15 @@ def cmd_kpis(args) -> int:
     return 0
 
 
+def cmd_signals(args) -> int:
+    from cli import kpis
+
+    with api(args) as client:
+        found = client.get("/signals", at=args.at and args.at.isoformat())
+    emit(args, found, kpis.signals(found))
+    return 0
+
+
 def cmd_demo_seed(args) -> int:
     from cli.demo import seed
 
@@ -738,6 +747,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--by", choices=["none", "type", "channel", "tier", "specialist", "week"], default="none",
                    help="break the figures down (default: none)")  # fmt: skip
     json_or_csv(p, "print the total and each group as CSV rows instead")
+
+    p = command(sub, "signals", cmd_signals, "trend and risk signals across claims (leads and above, finance, admin)")
+    p.add_argument("--at", type=day, metavar="DAY", help="as at the end of this UTC day (default: now)")
 
     demo = sub.add_parser("demo", help="demo data")
     demo = demo.add_subparsers(dest="demo_command", required=True, metavar="COMMAND")

@@ -6,6 +6,7 @@ only once the change is in the database, so the claim returned reflects it.
 """
 
 from collections.abc import Iterable
+from datetime import UTC, datetime, time
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Path, Query, Request
@@ -41,7 +42,8 @@ from schema.claims import (
 from schema.enums import Action, ClaimSort, ClaimStatus, ClaimType, EvidenceKind, EvidenceSource, PayoutStatus
 from schema.finance import LedgerPage, ReconcileRequest, ReconciliationView
 from schema.kpis import Breakdown, KpiReport
-from service import audit, claims, kpis, links, queries, reconciliations
+from schema.signals import SignalList, load_signal_rules
+from service import audit, claims, kpis, links, queries, reconciliations, signals
 from service.context import Context
 
 
@@ -189,6 +191,17 @@ def _routes(app: FastAPI) -> None:
         found = await run_in_threadpool(kpis.report, ctx.sessions, period.date_from, period.date_to, by)
         if _wants_csv(request):
             return _csv(iter([kpis.csv_text(found)]), "kpis.csv")
+        return found
+
+    @app.get("/signals")
+    async def signal_list(
+        ctx: Ctx,
+        actor: Actor = Depends(allow(Action.read_kpis)),
+        at: Annotated[Day | None, Query(description="the end of that UTC day; default: now")] = None,
+    ) -> SignalList:
+        """Trend and risk signals for leads: each rule of the signal rules (versioned data) that holds at `at`."""
+        now = datetime.now(UTC) if at is None else datetime.combine(at, time(23, 59, 59), tzinfo=UTC)
+        found = await run_in_threadpool(signals.find, ctx.sessions, ctx.policy, load_signal_rules(), now)
         return found
 
     @app.get("/audit/verify")

@@ -88,3 +88,20 @@ def report(found: dict) -> str:
         )
     )
     return "\n".join(out)
+
+
+def signals(found: dict) -> str:
+    head = f"Signals at {found['at']} (rules {found['rules_version']})"
+    if not found["signals"]:
+        return f"{head}\n\nnone"
+    rows = [
+        [
+            s["rule"],
+            s["subject"],
+            s["count"],
+            s["detail"],
+            ", ".join(s["claim_ids"][:5]) + ("…" if len(s["claim_ids"]) > 5 else ""),
+        ]
+        for s in found["signals"]
+    ]
+    return f"{head}\n\n" + table(["rule", "subject", "count", "detail", "claims"], rows)

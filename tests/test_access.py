@@ -66,6 +66,7 @@ EXPECTED = {
     ("GET", "/audit/verify"): only(200, {Role.admin}),
     # The KPI report names specialists, customers and pros: those who oversee the work, finance and admin.
     ("GET", "/kpis"): only(200, KPI_READERS),
+    ("GET", "/signals"): only(200, KPI_READERS),
 }
 
 

@@ -14,6 +14,7 @@ from schema.signals import load_signal_rules
 from service import signals
 from service.users import add_user
 from tests.planting import Planter
+from tests.test_cli import cli as cli  # noqa: F401 (a fixture)
 
 RULES = load_signal_rules()
 POLICY = load_policy()
@@ -84,3 +85,21 @@ def test_amounts_just_under_a_tier_limit_by_one_specialist(sessions, world):
     [signal] = found(sessions, now, "near_tier_limit")
     assert (signal.subject, signal.count) == (person, near.min_claims)
     assert "lead limit" in signal.detail
+
+
+async def test_leads_read_the_signals_through_the_api_and_the_command(sessions, world, api, stack, cli):
+    from tests.test_api import assert_error, auth
+
+    planter, person, now = world
+    for i in range(RULES.pro_claims.min_claims):
+        planter.claim(person, now - DAY * (i + 1), pro="pro_busy")
+    _, lead = stack.user_with_token(Role.lead)
+    r = await api.get("/signals", params={"at": now.date().isoformat()}, headers=auth(lead))
+    assert r.status_code == 200, r.text
+    busy = [s for s in r.json()["signals"] if s["rule"] == "pro_claims"]
+    assert [(s["subject"], s["count"]) for s in busy] == [("pro_busy", 3)]
+    _, specialist = stack.user_with_token(Role.specialist)
+    assert_error(await api.get("/signals", headers=auth(specialist)), 403, "forbidden")
+    out = (await cli.ok("signals", "--at", now.date().isoformat(), token=lead)).out
+    assert out.startswith(f"Signals at {now.date()}T23:59:59+00:00 (rules signals-v1)")
+    assert "pro_claims" in out and "pro_busy" in out
