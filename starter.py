@@ -542,6 +542,31 @@ def cmd_finance_reconciliations(args) -> int:
     return 0
 
 
+# KPIs, through the HTTP API.
+
+
+def cmd_kpis(args) -> int:
+    from cli import kpis
+
+    days = {"from": args.date_from and args.date_from.isoformat(), "to": args.date_to and args.date_to.isoformat()}
+    with api(args) as client:
+        if args.csv:
+            to_stdout(client.text("/kpis", **days, by=args.by))
+            return 0
+        found = client.get("/kpis", **days, by=args.by)
+    emit(args, found, kpis.report(found))
+    return 0
+
+
+def cmd_signals(args) -> int:
+    from cli import kpis
+
+    with api(args) as client:
+        found = client.get("/signals", at=args.at and args.at.isoformat())
+    emit(args, found, kpis.signals(found))
+    return 0
+
+
 def cmd_demo_seed(args) -> int:
     from cli.demo import seed
 
@@ -881,6 +906,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command(finance, "reconciliations", cmd_finance_reconciliations, "recent reconciliations, newest first")
     p.add_argument("--limit", type=whole(1, 500), default=50, help="runs listed (default 50, at most 500)")
+
+    kpi_help = "the KPI report for whole UTC days, in total and by a breakdown (leads and above, finance, admin)"
+    p = command(sub, "kpis", cmd_kpis, kpi_help, parents=(token,))
+    p.add_argument(
+        "--from",
+        dest="date_from",
+        type=day,
+        metavar="DAY",
+        help="first day, YYYY-MM-DD (UTC; default: 6 days before --to)",
+    )
+    p.add_argument("--to", dest="date_to", type=day, metavar="DAY", help="last day, included (UTC; default: today)")
+    p.add_argument("--by", choices=["none", "type", "channel", "tier", "specialist", "week"], default="none",
+                   help="break the figures down (default: none)")  # fmt: skip
+    json_or_csv(p, "print the total and each group as CSV rows instead")
+
+    p = command(sub, "signals", cmd_signals, "trend and risk signals across claims (leads and above, finance, admin)")
+    p.add_argument("--at", type=day, metavar="DAY", help="as at the end of this UTC day (default: now)")
 
     demo = sub.add_parser("demo", help="demo data")
     demo = demo.add_subparsers(dest="demo_command", required=True, metavar="COMMAND")

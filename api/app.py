@@ -6,6 +6,7 @@ only once the change is in the database, so the claim returned reflects it.
 """
 
 from collections.abc import Iterable
+from datetime import UTC, datetime, time
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Path, Query, Request
@@ -14,6 +15,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from api import codec, errors, inputs
+from api import metrics as api_metrics
 from api.auth import allow, current_actor
 from api.errors import ApiError
 from api.gate import Gate
@@ -49,8 +51,10 @@ from schema.enums import (
     Team,
 )
 from schema.finance import LedgerPage, ReconcileRequest, ReconciliationView
+from schema.kpis import Breakdown, KpiReport
 from schema.referrals import ReferralAnswer, ReferralRequest, ReferralView
-from service import audit, claims, inbox, links, queries, reconciliations, referrals
+from schema.signals import SignalList, load_signal_rules
+from service import audit, claims, inbox, kpis, links, queries, reconciliations, referrals, signals
 from service.context import Context
 
 
@@ -62,6 +66,7 @@ def create_app(ctx: Context, ui_origins: Iterable[str] = ()) -> FastAPI:
     errors.install(app)
     _routes(app)
     codec.install(app, ui_origins)
+    api_metrics.install(app)
     return app
 
 
@@ -180,6 +185,35 @@ def _routes(app: FastAPI) -> None:
         if _wants_csv(request):
             return _csv(reconciliations.csv_chunks(ctx.sessions, reconciliation_id), f"{reconciliation_id}.csv")
         return report
+
+    @app.get("/kpis", response_model=KpiReport)
+    async def kpi_report(
+        request: Request,
+        ctx: Ctx,
+        actor: Actor = Depends(allow(Action.read_kpis)),
+        date_from: Annotated[Day | None, Query(alias="from")] = None,
+        date_to: Annotated[Day | None, Query(alias="to")] = None,
+        by: Breakdown = Breakdown.none,
+    ):
+        """The KPI report for whole UTC days `from`..`to` (both included; default the last 7 days, at most 366),
+        in total and broken down `by` claim type, channel, approval tier, specialist or ISO week;
+        with `Accept: text/csv`, one row for the total and one per group."""
+        period = kpis.period(date_from, date_to)
+        found = await run_in_threadpool(kpis.report, ctx.sessions, period.date_from, period.date_to, by)
+        if _wants_csv(request):
+            return _csv(iter([kpis.csv_text(found)]), "kpis.csv")
+        return found
+
+    @app.get("/signals")
+    async def signal_list(
+        ctx: Ctx,
+        actor: Actor = Depends(allow(Action.read_kpis)),
+        at: Annotated[Day | None, Query(description="the end of that UTC day; default: now")] = None,
+    ) -> SignalList:
+        """Trend and risk signals for leads: each rule of the signal rules (versioned data) that holds at `at`."""
+        now = datetime.now(UTC) if at is None else datetime.combine(at, time(23, 59, 59), tzinfo=UTC)
+        found = await run_in_threadpool(signals.find, ctx.sessions, ctx.policy, load_signal_rules(), now)
+        return found
 
     @app.get("/audit/verify")
     async def verify_audit(

@@ -31,7 +31,8 @@ from service.inbox import MAX_MESSAGE_BYTES
 from service.users import authenticate
 from stack.bodies import serve_capped
 
-PUBLIC = frozenset({"/healthz", "/openapi.json", "/docs", "/redoc"})
+# /metrics takes no user's token: it is open, or takes its own scrape token (api.metrics).
+PUBLIC = frozenset({"/healthz", "/openapi.json", "/docs", "/redoc", "/metrics"})
 # Where a web session's cookie counts as much as a token: the codec routes, which the Temporal UI calls
 # with the signed-in person's cookie (they only read, and CORS keeps other sites from reading the answer).
 SESSION_PATHS = ("/codec/",)

@@ -38,6 +38,8 @@ ROLES: dict[Action, frozenset[Role]] = {
     # A referral is asked by whoever works the claim, and taken and answered by anyone on staff but its asker.
     Action.refer: CASEWORK,
     Action.handle_referral: STAFF,
+    # The KPI report names specialists and repeat customers and pros: for leads and above, finance and admin.
+    Action.read_kpis: LEADS | FINANCE_READERS,
 }
 
 

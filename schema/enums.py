@@ -142,6 +142,7 @@ class Action(StrEnum):
     manage_users = "manage_users"  # add people, change roles, deactivate, new tokens and passwords
     refer = "refer"  # hand a claim's question to another team
     handle_referral = "handle_referral"  # take a team's referral, and answer it
+    read_kpis = "read_kpis"  # the KPI report and the risk signals: those who oversee the work, finance, admin
 
 
 class Team(StrEnum):

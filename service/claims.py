@@ -41,7 +41,7 @@ from schema.claims import (
 from schema.enums import FINAL_STATUSES, Action, ClaimStatus, EvidenceSource, Role
 from schema.names import claim_workflow_id
 from service import contacts as claim_contacts
-from service import offers, payout_details, queries, users
+from service import metrics, offers, payout_details, queries, users
 from service.context import Context
 from service.evidence import StagedFile
 from stack import search_attributes as sa
@@ -67,7 +67,28 @@ async def open_claim(
     """Start the claim's workflow; answers once the claim (and its payout details and contacts) is stored.
 
     With a `claim_id` chosen by the caller, opening again after a lost answer opens nothing new.
+    Counted for /metrics as the action `open`, like every other action.
     """
+    try:
+        claim = await _open(ctx, actor, req, payout, claim_id, contacts)
+    except DomainError as err:
+        metrics.acted(Action.open.value, err.code)
+        raise
+    except Exception:
+        metrics.acted(Action.open.value, "error")
+        raise
+    metrics.acted(Action.open.value, "ok")
+    return claim
+
+
+async def _open(
+    ctx: Context,
+    actor: Actor,
+    req: ClaimOpen,
+    payout: PayoutDetails | None,
+    claim_id: str | None,
+    contacts: Contacts | None,
+) -> ClaimDetail:
     permit(Action.open, actor.role)
     if payout:
         check_payout_method(req.type, payout.method)
@@ -244,8 +265,29 @@ async def _act(
     """Send one human action, signed, to the claim's workflow and return the claim as it now stands.
 
     `args` follow the actor (the first Updates), or are the Update's one input model. An `id` makes
-    sending the same action again harmless: Temporal answers it with the first outcome.
+    sending the same action again harmless: Temporal answers it with the first outcome. Each is counted
+    by action and outcome (`ok` or the refusal's code) for /metrics.
     """
+    try:
+        claim = await _send(ctx, claim_id, action, actor, update, args, id)
+    except DomainError as err:
+        metrics.acted(_named(action, update), err.code)
+        raise
+    except Exception:
+        metrics.acted(_named(action, update), "error")
+        raise
+    metrics.acted(_named(action, update), "ok")
+    return claim
+
+
+def _named(action: Action, update) -> str:
+    """The action as /metrics names it: the rule's action, or the Update's name where one action has several."""
+    return update.__name__ if action in (Action.settle_payout, Action.review) else action.value
+
+
+async def _send(
+    ctx: Context, claim_id: str, action: Action, actor: Actor, update, args: list | Assignment, id: str | None
+) -> ClaimDetail:
     permit(action, actor.role)
     claim = await get(ctx, claim_id)
     if claim.status.is_final:

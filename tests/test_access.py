@@ -23,6 +23,7 @@ EVERYONE = [*STAFF_ROLES, None]
 CASEWORK = {Role.specialist, Role.lead, Role.manager, Role.director}
 FINANCE_READERS = {Role.finance, Role.admin}
 HISTORY_READERS = {Role.lead, Role.manager, Role.director, Role.admin}
+KPI_READERS = {Role.lead, Role.manager, Role.director, Role.finance, Role.admin}
 
 
 def only(success: int, allowed: set, **special) -> dict:
@@ -39,6 +40,8 @@ EXPECTED = {
     ("GET", "/docs"): PUBLIC,
     ("GET", "/docs/oauth2-redirect"): PUBLIC,
     ("GET", "/redoc"): PUBLIC,
+    # Prometheus scrapes without a user: open, or with its own GUARANTEE_METRICS_TOKEN (tests/test_metrics.py).
+    ("GET", "/metrics"): PUBLIC,
     ("GET", "/users/me"): only(200, set(STAFF_ROLES)),
     ("POST", "/claims"): only(201, CASEWORK),
     ("GET", "/claims"): only(200, set(STAFF_ROLES)),
@@ -81,6 +84,9 @@ EXPECTED = {
     ("POST", "/inbox/{message_id}/claim"): only(201, CASEWORK),
     ("POST", "/inbox/{message_id}/dismiss"): only(200, CASEWORK),
     ("POST", "/inbound/email"): dict.fromkeys(EVERYONE, 401),
+    # The KPI report names specialists, customers and pros: those who oversee the work, finance and admin.
+    ("GET", "/kpis"): only(200, KPI_READERS),
+    ("GET", "/signals"): only(200, KPI_READERS),
 }
 
 

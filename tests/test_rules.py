@@ -96,10 +96,10 @@ CASEWORK_ACTIONS = {"open", "add_evidence", "complete_evidence", "set_payout_det
 def test_roles_per_action(action, role):
     expected = {
         Role.specialist: CASEWORK_ACTIONS,
-        Role.finance: {"review", "settle_payout", "read_finance"},
-        Role.admin: {"read_finance", "read_history", "verify_audit", "manage_users"},
+        Role.finance: {"review", "settle_payout", "read_finance", "read_kpis"},
+        Role.admin: {"read_finance", "read_history", "verify_audit", "manage_users", "read_kpis"},
         Role.party: {"add_evidence"},  # an evidence link: its party's evidence, and nothing else, not even reading
-    }.get(role, CASEWORK_ACTIONS | {"review", "assign", "read_history"})
+    }.get(role, CASEWORK_ACTIONS | {"review", "assign", "read_history", "read_kpis"})
     staff = {"read_claims", "handle_referral"} if role != Role.party else set()
     if action.value in expected | staff:
         roles.permit(action, role)

@@ -3,8 +3,8 @@
 The two keep their own door: the API takes bearer tokens, the web app a session cookie and a
 CSRF token on every form.
 
-`/inbox` is both: the intake inbox's page for people, and its API routes for scripts and the
-command line. A request with an `Authorization` header (a bearer token: browsers never send one
+`/inbox` and `/kpis` are both: pages for people, and API routes for scripts and the command
+line. A request with an `Authorization` header (a bearer token: browsers never send one
 to this site) goes to the API; any other to the page.
 """
 
@@ -22,8 +22,9 @@ PAGES = (
     "/static/",
     "/e/",
     "/inbox",
+    "/kpis",
 )
-SHARED = ("/inbox",)  # pages whose paths the API serves too, to requests with a token
+SHARED = ("/inbox", "/kpis")  # pages whose paths the API serves too, to requests with a token
 
 
 def is_page(path: str, authorization: bool = False) -> bool:
