@@ -823,8 +823,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id")
     p.add_argument("--reason", required=True)
 
-    inbox = sub.add_parser("inbox", help="email that names no claim: open a claim from it, or dismiss it")
-    inbox.set_defaults(func=cmd_inbox_list, state="inbox", limit=50, offset=0, json=False, token=None)
+    inbox = sub.add_parser(
+        "inbox", help="email that names no claim: open a claim from it, or dismiss it", parents=[remote]
+    )
+    inbox.set_defaults(func=cmd_inbox_list, state="inbox", limit=50, offset=0)
     inbox_sub = inbox.add_subparsers(dest="inbox_command", metavar="COMMAND")
     states = ["inbox", "joined", "quarantined", "refused", "opened", "dismissed"]
     p = command(inbox_sub, "list", cmd_inbox_list, "messages received, newest first (default: those in the inbox)")
