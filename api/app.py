@@ -57,6 +57,9 @@ from schema.signals import SignalList, load_signal_rules
 from service import audit, claims, inbox, kpis, links, queries, reconciliations, referrals, signals
 from service.context import Context
 
+# A row's number in a path: PostgreSQL's integer ids end at 2**31 - 1.
+RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
 
 def create_app(ctx: Context, ui_origins: Iterable[str] = ()) -> FastAPI:
     """The API on `ctx`; `ui_origins` are the Temporal UI's origins, which may call the codec endpoint."""
@@ -266,7 +269,7 @@ def _routes(app: FastAPI) -> None:
     @app.post("/claims/{claim_id}/links/{link_id}/revoke")
     async def revoke_link(
         claim_id: str,
-        link_id: Annotated[int, Path(ge=1, le=2**53)],
+        link_id: RowId,
         ctx: Ctx,
         actor: Actor = Depends(allow(Action.add_evidence)),
     ) -> links.LinkView:
@@ -333,13 +336,13 @@ def _routes(app: FastAPI) -> None:
 
     @app.post("/referrals/{referral_id}/take")
     async def take_referral(
-        referral_id: int, ctx: Ctx, actor: Actor = Depends(allow(Action.handle_referral))
+        referral_id: RowId, ctx: Ctx, actor: Actor = Depends(allow(Action.handle_referral))
     ) -> ReferralView:
         return await run_in_threadpool(referrals.take, ctx.sessions, referral_id, actor)
 
     @app.post("/referrals/{referral_id}/answer")
     async def answer_referral(
-        referral_id: int, reply: ReferralAnswer, ctx: Ctx, actor: Actor = Depends(allow(Action.handle_referral))
+        referral_id: RowId, reply: ReferralAnswer, ctx: Ctx, actor: Actor = Depends(allow(Action.handle_referral))
     ) -> ReferralView:
         return await run_in_threadpool(referrals.answer, ctx.sessions, referral_id, actor, reply)
 
@@ -387,13 +390,13 @@ def _routes(app: FastAPI) -> None:
 
     @app.get("/inbox/{message_id}")
     async def get_message(
-        message_id: Annotated[int, Path(ge=1, le=2**53)], ctx: Ctx, actor: Actor = Depends(allow(Action.open))
+        message_id: RowId, ctx: Ctx, actor: Actor = Depends(allow(Action.open))
     ) -> inbox.MessageDetail:
         return await inbox.get(ctx, actor, message_id)
 
     @app.post("/inbox/{message_id}/claim", status_code=201)
     async def claim_from_message(
-        message_id: Annotated[int, Path(ge=1, le=2**53)],
+        message_id: RowId,
         body: inbox.InboxClaimBody,
         ctx: Ctx,
         actor: Actor = Depends(allow(Action.open)),
@@ -404,7 +407,7 @@ def _routes(app: FastAPI) -> None:
 
     @app.post("/inbox/{message_id}/dismiss")
     async def dismiss_message(
-        message_id: Annotated[int, Path(ge=1, le=2**53)],
+        message_id: RowId,
         body: inbox.DismissRequest,
         ctx: Ctx,
         actor: Actor = Depends(allow(Action.open)),

@@ -41,6 +41,8 @@ STATUS_FOR_CODE = {
     # The database refused to record the action: nothing changed, and it is not the caller's mistake.
     "not_recorded": 500,
     "no_audit_key": 503,
+    # A file the records name is gone from the store (restored from another backup, deleted by hand).
+    "message_lost": 410,
 }
 
 # Starlette's own errors (unknown route, wrong method, unreadable body) in the contract's codes.

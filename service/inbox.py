@@ -337,7 +337,10 @@ async def get(ctx: Context, actor: Actor, row_id: int) -> MessageDetail:
 
 
 def _parsed(ctx: Context, view: MessageView) -> ParsedMail:
-    raw = ctx.evidence.path(_sha256(ctx, view.id)).read_bytes()
+    try:
+        raw = ctx.evidence.path(_sha256(ctx, view.id)).read_bytes()
+    except FileNotFoundError:
+        raise DomainError("message_lost", f"message {view.id}'s stored copy is missing from the store") from None
     return parse(raw, fallback_id=view.message_id)
 
 

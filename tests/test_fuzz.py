@@ -60,6 +60,8 @@ async def schemathesis(url: str, token: str, cwd: Path, config_file: Path) -> tu
         "run", f"{url}/openapi.json",
         "--checks", "not_a_server_error",
         "--header", f"Authorization: Bearer {token}",
+        # Raw MIME with a shared secret, not a token: tests/test_mail_in.py posts real messages to it.
+        "--exclude-path", "/inbound/email",
         "--max-examples", str(EXAMPLES),
         "--seed", "9",
         "--phases", "examples,coverage,fuzzing",
