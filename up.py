@@ -10,7 +10,6 @@ where they were.
 import asyncio
 import contextlib
 import fcntl
-import logging
 import os
 import socket
 from pathlib import Path
@@ -26,6 +25,7 @@ from service.context import Context
 from service.evidence import EvidenceStore
 from service.inbox import start_receiver
 from service.reconciliations import ensure_schedule
+from stack import logs
 from stack.config import Settings, audit_key, embedded_stub_key, load_settings, mailer, signing_key
 from stack.ports import HOST, bind, free_port
 from stack.secrets import private_home
@@ -52,7 +52,7 @@ async def serve_site(
 ) -> tuple[ApiServer, asyncio.Task]:
     """The web app and the HTTP API on `sock` in this event loop; returns once it accepts connections."""
     site = Site(create_web(ctx), create_app(ctx, ui_origins=ui_origins))
-    config = uvicorn.Config(site, log_level="warning", lifespan="off")
+    config = uvicorn.Config(site, log_level="warning", log_config=None, lifespan="off")  # our log lines
     server = ApiServer(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
@@ -95,7 +95,7 @@ async def run_up(
     UI on 8233 unless given, the SMTP receiver on `smtp_port` (else GUARANTEE_SMTP_PORT, else 2525);
     whichever is taken (or 0) is replaced by a free one.
     """
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure()  # JSON lines unless GUARANTEE_LOG_FORMAT=text
     settings = load_settings()
     private_home(settings.home)  # before anything is created: the databases, the keys, the dev server's file
     lock = _lock_home(settings)

@@ -6,7 +6,6 @@ inside the embedded stack.
 """
 
 import asyncio
-import logging
 import signal
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -24,6 +23,7 @@ from mail.out import MailConfigError, Mailer
 from payments.stripe_provider import StripeProvider
 from schema.database import make_engine, make_sessions, migrate
 from schema.names import TASK_QUEUE
+from stack import logs
 from stack.codec import CodecKeyError
 from stack.config import Settings, audit_key, load_settings, signing_key
 from stack.config import mailer as configured_mailer
@@ -111,7 +111,7 @@ async def connect_or_exit(settings: Settings) -> Client:
 
 async def run_worker() -> None:
     """Only the worker, against the Temporal at TEMPORAL_ADDRESS and the configured database."""
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure()  # JSON lines unless GUARANTEE_LOG_FORMAT=text
     settings = load_settings()
     if not settings.temporal_address:
         raise SystemExit(
