@@ -25,7 +25,7 @@ from service.context import Context
 from service.evidence import EvidenceStore
 from service.inbox import start_receiver
 from service.reconciliations import ensure_schedule
-from stack import logs
+from stack import logs, tracing
 from stack.config import Settings, audit_key, embedded_stub_key, load_settings, mailer, signing_key
 from stack.ports import HOST, bind, free_port
 from stack.secrets import private_home
@@ -102,6 +102,7 @@ async def run_up(
     whichever is taken (or 0) is replaced by a free one.
     """
     logs.configure()  # JSON lines unless GUARANTEE_LOG_FORMAT=text
+    tracing.configure()  # OTLP export when OTEL_EXPORTER_OTLP_ENDPOINT is set; else no tracing at all
     settings = load_settings()
     private_home(settings.home)  # before anything is created: the databases, the keys, the dev server's file
     lock = _lock_home(settings)

@@ -25,7 +25,7 @@ from payments.stripe_provider import StripeProvider
 from schema.database import make_engine, make_sessions, migrate
 from schema.names import TASK_QUEUE
 from service.metrics import ActivityTiming
-from stack import logs
+from stack import logs, tracing
 from stack.codec import CodecKeyError
 from stack.config import Settings, audit_key, load_settings, signing_key
 from stack.config import mailer as configured_mailer
@@ -114,6 +114,7 @@ async def connect_or_exit(settings: Settings, runtime: Runtime | None = None) ->
 async def run_worker() -> None:
     """Only the worker, against the Temporal at TEMPORAL_ADDRESS and the configured database."""
     logs.configure()  # JSON lines unless GUARANTEE_LOG_FORMAT=text
+    tracing.configure()  # OTLP export when OTEL_EXPORTER_OTLP_ENDPOINT is set; else no tracing at all
     settings = load_settings()
     if not settings.temporal_address:
         raise SystemExit(

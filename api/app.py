@@ -56,6 +56,7 @@ from schema.referrals import ReferralAnswer, ReferralRequest, ReferralView
 from schema.signals import SignalList, load_signal_rules
 from service import audit, claims, inbox, kpis, links, queries, reconciliations, referrals, signals
 from service.context import Context
+from stack import tracing
 from stack.logs import RequestIds
 
 
@@ -69,6 +70,7 @@ def create_app(ctx: Context, ui_origins: Iterable[str] = ()) -> FastAPI:
     codec.install(app, ui_origins)
     api_metrics.install(app)
     app.add_middleware(RequestIds)  # outermost: every line of the request, refusals too, has its id
+    tracing.instrument(app)  # a server span per request when tracing is on
     return app
 
 

@@ -7,6 +7,8 @@ The SDK's own metrics (workflow and activity task latencies, polls, slots, stick
 in Prometheus' format by the SDK's core at `http://127.0.0.1:PORT/metrics` by the runtime
 `metrics_runtime` makes: PORT is GUARANTEE_TEMPORAL_METRICS_PORT, else 9464, replaced by a free one
 when taken; `off` serves none.
+
+With tracing on (stack/tracing.py), every client here traces, and so do the workers built on it.
 """
 
 import os
@@ -22,6 +24,7 @@ from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 from temporalio.testing import WorkflowEnvironment
 
 from stack import search_attributes as sa
+from stack import tracing
 from stack.codec import data_converter, load_keys
 from stack.config import Settings
 from stack.ports import HOST, free_port
@@ -94,6 +97,7 @@ async def start_dev_server(
         ui=True,
         ui_port=ui_port,
         runtime=runtime,
+        interceptors=tracing.interceptors(),
     )
 
 
@@ -129,4 +133,5 @@ async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
         tls=tls_config(settings),
         api_key=settings.temporal_api_key,
         runtime=runtime,
+        interceptors=tracing.interceptors(),
     )
