@@ -5,7 +5,9 @@ Where they come from:
   (an ASGI middleware) keeps it in a context variable and sends it back in the response's header;
 - `claim_id`: the request's path (`/claims/{claim_id}/...`), or set by the service when it acts on a claim;
 - `workflow_id`: the claim's workflow; inside an activity, the activity's own workflow
-  (`activity.info()`); inside a workflow, `workflow.logger` puts it on the record already.
+  (`activity.info()`); inside a workflow, `workflow.logger` puts it on the record already;
+- `trace_id`: the OpenTelemetry trace being recorded, when tracing is on (stack/tracing.py), so a line
+  leads to its trace and back.
 
 `configure()` sets the root logger up once for a process (`guarantee up`, `guarantee worker`):
 GUARANTEE_LOG_FORMAT is `json` (the default) or `text`, GUARANTEE_LOG_LEVEL a level name (INFO).
@@ -21,12 +23,13 @@ import time
 import uuid
 from datetime import UTC, datetime
 
+from opentelemetry import trace
 from temporalio import activity
 
 FORMAT_VARIABLE = "GUARANTEE_LOG_FORMAT"
 LEVEL_VARIABLE = "GUARANTEE_LOG_LEVEL"
 REQUEST_HEADER = "x-request-id"
-FIELDS = ("claim_id", "workflow_id", "request_id")
+FIELDS = ("claim_id", "workflow_id", "request_id", "trace_id")
 
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 claim_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("claim_id", default=None)
@@ -47,7 +50,7 @@ def about_claim(claim: str) -> None:
 
 
 class ContextFilter(logging.Filter):
-    """Puts `claim_id`, `workflow_id` and `request_id` on each record, from wherever they are known."""
+    """Puts `claim_id`, `workflow_id`, `request_id` and `trace_id` on each record, from wherever they are known."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         workflow = getattr(record, "temporal_workflow", None) or {}
@@ -59,7 +62,15 @@ class ContextFilter(logging.Filter):
         else:
             claim = claim_id.get()
             found_workflow = claim and _CLAIM_WORKFLOW + claim
-        for name, value in (("claim_id", claim), ("workflow_id", found_workflow), ("request_id", request_id.get())):
+        span = trace.get_current_span().get_span_context()
+        traced = trace.format_trace_id(span.trace_id) if span.is_valid else None
+        found = (
+            ("claim_id", claim),
+            ("workflow_id", found_workflow),
+            ("request_id", request_id.get()),
+            ("trace_id", traced),
+        )
+        for name, value in found:
             if getattr(record, name, None) is None:
                 setattr(record, name, value)
         return True

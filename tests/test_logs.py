@@ -6,6 +6,7 @@ import json
 import logging
 
 import pytest
+from opentelemetry import trace
 from temporalio import activity
 from temporalio.testing import ActivityEnvironment
 
@@ -110,3 +111,19 @@ def test_text_or_json_by_setting(monkeypatch):
 
 def test_the_logs_know_claim_workflow_ids_as_schema_names_them():
     assert logs._CLAIM_WORKFLOW + "C-3" == claim_workflow_id("C-3")
+
+
+def test_a_line_logged_in_a_trace_names_it():
+    with_lines = io.StringIO()
+    log = logging.getLogger("tests.traced")
+    log.addHandler(logs.handler("json", with_lines))
+    log.setLevel(logging.INFO)
+    context = trace.SpanContext(0xABC, 0xDEF, is_remote=False, trace_flags=trace.TraceFlags(1))
+    try:
+        with trace.use_span(trace.NonRecordingSpan(context)):
+            log.info("inside")
+        log.info("outside")
+    finally:
+        log.handlers.clear()
+    inside, outside = (json.loads(line) for line in with_lines.getvalue().splitlines())
+    assert inside["trace_id"] == f"{0xABC:032x}" and outside["trace_id"] is None
