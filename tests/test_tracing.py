@@ -6,11 +6,18 @@ and the API app instrumented as `up` instruments it when OTEL_EXPORTER_OTLP_ENDP
 """
 
 import dataclasses
+import os
+import subprocess
+import sys
+import threading
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import httpx
 import pytest
 from opentelemetry import trace
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -32,6 +39,7 @@ from worker import build_worker
 from workflows.claim import ClaimWorkflow
 
 EXPORTER = InMemorySpanExporter()
+ROOT = Path(__file__).resolve().parent.parent
 
 
 _INSTALLED = []
@@ -147,3 +155,44 @@ def test_a_refused_stripe_call_records_its_code_and_not_its_message(spans, stub)
 def test_tracing_is_off_without_an_endpoint(monkeypatch):
     monkeypatch.delenv(tracing.ENDPOINT_VARIABLE, raising=False)
     assert tracing.configure() == tracing.active()  # nothing installed by it
+
+
+def test_spans_are_exported_by_otlp_when_the_endpoint_is_set(tmp_path):
+    """In a process of its own (a process has one tracer provider): `configure` with the endpoint set
+    installs the OTLP exporter, and a Stripe span reaches a collector as OTLP/HTTP protobuf."""
+    received: list[tuple[str, bytes]] = []
+
+    class Collector(BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append((self.path, self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Collector)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    script = (
+        "from opentelemetry import trace\n"
+        "from stack import tracing\n"
+        "assert tracing.configure() and tracing.active() and tracing.interceptors()\n"
+        "with trace.get_tracer('payments.stripe_provider').start_as_current_span('stripe.transfer'):\n"
+        "    pass\n"
+        "trace.get_tracer_provider().shutdown()\n"
+    )
+    env = {**os.environ, tracing.ENDPOINT_VARIABLE: f"http://127.0.0.1:{server.server_port}", "OTEL_SERVICE_NAME": "t"}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60
+        )
+    finally:
+        server.shutdown()
+    assert done.returncode == 0, done.stderr
+    [(path, body)] = received
+    assert path == "/v1/traces"
+    exported = ExportTraceServiceRequest.FromString(body)
+    [resource] = exported.resource_spans
+    assert {a.key: a.value.string_value for a in resource.resource.attributes}["service.name"] == "t"
+    assert [s.name for scope in resource.scope_spans for s in scope.spans] == ["stripe.transfer"]
