@@ -10,7 +10,6 @@ where they were.
 import asyncio
 import contextlib
 import fcntl
-import logging
 import os
 import socket
 from pathlib import Path
@@ -26,10 +25,17 @@ from service.context import Context
 from service.evidence import EvidenceStore
 from service.inbox import start_receiver
 from service.reconciliations import ensure_schedule
+from stack import logs, tracing
 from stack.config import Settings, audit_key, embedded_stub_key, load_settings, mailer, signing_key
 from stack.ports import HOST, bind, free_port
 from stack.secrets import private_home
-from stack.temporal import ensure_search_attributes, start_dev_server
+from stack.temporal import (
+    METRICS_PORT_VARIABLE,
+    TemporalConfigError,
+    ensure_search_attributes,
+    metrics_runtime,
+    start_dev_server,
+)
 from stripe_stub.server import start_in_thread
 from web.app import create_web
 from web.site import Site
@@ -52,7 +58,7 @@ async def serve_site(
 ) -> tuple[ApiServer, asyncio.Task]:
     """The web app and the HTTP API on `sock` in this event loop; returns once it accepts connections."""
     site = Site(create_web(ctx), create_app(ctx, ui_origins=ui_origins))
-    config = uvicorn.Config(site, log_level="warning", lifespan="off")
+    config = uvicorn.Config(site, log_level="warning", log_config=None, lifespan="off")  # our log lines
     server = ApiServer(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
@@ -95,11 +101,16 @@ async def run_up(
     UI on 8233 unless given, the SMTP receiver on `smtp_port` (else GUARANTEE_SMTP_PORT, else 2525);
     whichever is taken (or 0) is replaced by a free one.
     """
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure()  # JSON lines unless GUARANTEE_LOG_FORMAT=text
+    tracing.configure()  # OTLP export when OTEL_EXPORTER_OTLP_ENDPOINT is set; else no tracing at all
     settings = load_settings()
     private_home(settings.home)  # before anything is created: the databases, the keys, the dev server's file
     lock = _lock_home(settings)
     stop = stop_event()
+    try:
+        runtime, temporal_metrics = metrics_runtime()  # the SDK's metrics: one runtime for this process's client
+    except TemporalConfigError as err:
+        raise SystemExit(f"error: {err}") from None
     engine = await asyncio.to_thread(open_database, settings)
     sessions = make_sessions(engine)
     async with contextlib.AsyncExitStack() as cleanup:
@@ -112,13 +123,15 @@ async def run_up(
         api_url = f"http://{HOST}:{sock.getsockname()[1]}"
         ui_origins = settings.temporal_ui_origins
         if settings.temporal_address:
-            client = await connect_or_exit(settings)
+            client = await connect_or_exit(settings, runtime)
             await ensure_search_attributes(client, settings.temporal_namespace)
             temporal, temporal_ui = settings.temporal_address, None
         else:
             temporal_port = free_port(TEMPORAL_PORT if temporal_port is None else temporal_port)
             ui_port = free_port(TEMPORAL_UI_PORT if temporal_ui_port is None else temporal_ui_port)
-            env = await start_dev_server(settings, temporal_port, ui_port, codec_endpoint=f"{api_url}/codec")
+            env = await start_dev_server(
+                settings, temporal_port, ui_port, codec_endpoint=f"{api_url}/codec", runtime=runtime
+            )
             cleanup.push_async_callback(env.shutdown)
             client = env.client
             temporal, temporal_ui = f"{HOST}:{temporal_port}", f"http://{HOST}:{ui_port}"
@@ -171,6 +184,7 @@ async def run_up(
         ]
         if temporal_ui:
             lines.append(("Temporal UI", temporal_ui))
+        lines.append(("Temporal metrics", temporal_metrics or f"off ({METRICS_PORT_VARIABLE}=off)"))
         lines.append(("Stripe API", stripe_base if settings.stripe_api_base else f"{stripe_base} (embedded stub)"))
         inbound = "POST /inbound/email" if settings.inbound_secret else "off (set GUARANTEE_INBOUND_SECRET)"
         lines += [("Mail in", f"smtp://{HOST}:{smtp.port}  (HTTP: {inbound})")]
@@ -178,7 +192,7 @@ async def run_up(
         lines += [("data", str(settings.home)), ("database", shown(settings.database_url))]
         print("Guarantee payouts is up.")
         for name, value in lines:
-            print(f"  {name:<12} {value}")
+            print(f"  {name:<17} {value}")
         print("Press Ctrl-C to stop. Open claims go on where they were when you start it again.", flush=True)
 
         stopping = asyncio.create_task(stop.wait())

@@ -6,7 +6,6 @@ inside the embedded stack.
 """
 
 import asyncio
-import logging
 import signal
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -14,6 +13,7 @@ from datetime import timedelta
 from sqlalchemy import make_url
 from sqlalchemy.orm import sessionmaker
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 
 from activities.claims import ClaimActivities
@@ -24,11 +24,13 @@ from mail.out import MailConfigError, Mailer
 from payments.stripe_provider import StripeProvider
 from schema.database import make_engine, make_sessions, migrate
 from schema.names import TASK_QUEUE
+from service.metrics import ActivityTiming
+from stack import logs, tracing
 from stack.codec import CodecKeyError
 from stack.config import Settings, audit_key, load_settings, signing_key
 from stack.config import mailer as configured_mailer
 from stack.secrets import private_home
-from stack.temporal import TemporalConfigError, connect, ensure_search_attributes
+from stack.temporal import TemporalConfigError, connect, ensure_search_attributes, metrics_runtime
 from workflows.claim import ClaimWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
 from workflows.signed_actions import SignedActions
@@ -73,7 +75,7 @@ def build_worker(
             claims.mark_stuck,
             mail.send_mail,
         ],
-        interceptors=[SignedActions(signing_key)],
+        interceptors=[SignedActions(signing_key), ActivityTiming()],
         activity_executor=ThreadPoolExecutor(max_workers=MAX_ACTIVITIES),
         max_concurrent_activities=MAX_ACTIVITIES,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
@@ -99,9 +101,9 @@ def shown(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-async def connect_or_exit(settings: Settings) -> Client:
+async def connect_or_exit(settings: Settings, runtime: Runtime | None = None) -> Client:
     try:
-        return await connect(settings)
+        return await connect(settings, runtime)
     except (TemporalConfigError, CodecKeyError) as err:
         raise SystemExit(f"error: {err}") from None
     except RuntimeError as err:
@@ -111,7 +113,8 @@ async def connect_or_exit(settings: Settings) -> Client:
 
 async def run_worker() -> None:
     """Only the worker, against the Temporal at TEMPORAL_ADDRESS and the configured database."""
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure()  # JSON lines unless GUARANTEE_LOG_FORMAT=text
+    tracing.configure()  # OTLP export when OTEL_EXPORTER_OTLP_ENDPOINT is set; else no tracing at all
     settings = load_settings()
     if not settings.temporal_address:
         raise SystemExit(
@@ -120,7 +123,11 @@ async def run_worker() -> None:
         )
     private_home(settings.home)  # before anything is created: the payload key, evidence files
     stop = stop_event()
-    client = await connect_or_exit(settings)
+    try:
+        runtime, temporal_metrics = metrics_runtime()
+    except TemporalConfigError as err:
+        raise SystemExit(f"error: {err}") from None
+    client = await connect_or_exit(settings, runtime)
     await ensure_search_attributes(client, settings.temporal_namespace)
     if not settings.stripe_api_base:
         raise SystemExit("error: STRIPE_API_BASE is not set: a bare worker pays through an existing Stripe API")
@@ -135,7 +142,8 @@ async def run_worker() -> None:
         worker = build_worker(client, make_sessions(engine), provider, keys[0], audit_key=keys[1], mailer=mail)
         print(
             f"worker on task queue {worker.config()['task_queue']} at {settings.temporal_address} "
-            f"(namespace {settings.temporal_namespace}), database {shown(settings.database_url)}; Ctrl-C stops it",
+            f"(namespace {settings.temporal_namespace}), database {shown(settings.database_url)}, "
+            f"Temporal metrics {temporal_metrics or 'off'}; Ctrl-C stops it",
             flush=True,
         )
         async with worker:

@@ -1,5 +1,6 @@
 """Paying an approved claim: ledger row first, provider call with the idempotency key, then completion."""
 
+import logging
 from datetime import UTC, datetime
 
 from sqlalchemy import select
@@ -11,6 +12,8 @@ from payments.provider import FinalPaymentError, PaymentProvider, PaymentRequest
 from schema import tables
 from schema.enums import PayoutStatus
 from schema.events import PayoutOrder, PayoutOutcome
+
+log = logging.getLogger(__name__)
 
 
 class PayoutActivities:
@@ -58,7 +61,9 @@ class PayoutActivities:
         try:
             receipt = self._provider.pay(request)
         except FinalPaymentError as err:
+            log.warning("payout %s refused by %s: %s", key, self._provider.name, err.code)
             return self._complete(key, PayoutStatus.failed, failure_code=err.code, failure_message=str(err))
+        log.info("payout %s paid by %s", key, self._provider.name)
         return self._complete(key, PayoutStatus.paid, provider_ref=receipt.provider_ref)
 
     def _complete(self, key: str, status: PayoutStatus, **fields) -> PayoutOutcome:

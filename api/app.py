@@ -56,6 +56,8 @@ from schema.referrals import ReferralAnswer, ReferralRequest, ReferralView
 from schema.signals import SignalList, load_signal_rules
 from service import audit, claims, inbox, kpis, links, queries, reconciliations, referrals, signals
 from service.context import Context
+from stack import tracing
+from stack.logs import RequestIds
 
 # A row's number in a path: PostgreSQL's integer ids end at 2**31 - 1.
 RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -70,6 +72,8 @@ def create_app(ctx: Context, ui_origins: Iterable[str] = ()) -> FastAPI:
     _routes(app)
     codec.install(app, ui_origins)
     api_metrics.install(app)
+    app.add_middleware(RequestIds)  # outermost: every line of the request, refusals too, has its id
+    tracing.instrument(app)  # a server span per request when tracing is on
     return app
 
 

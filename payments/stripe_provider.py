@@ -2,12 +2,19 @@
 
 Only the API key and the base URL tell the embedded stub from real Stripe. The SDK's own retries
 are off: Temporal retries the activity with the same idempotency key, so a retry never pays twice.
+
+Each call is a span (`stripe.transfer`, `stripe.refund`) in the payout activity's trace when tracing is
+on (stack/tracing.py), with the idempotency key, the amount and the outcome: never a destination
+(account or charge id) or anything about a person.
 """
 
 import stripe
+from opentelemetry import trace
 
 from payments.provider import FinalPaymentError, PaymentReceipt, PaymentRequest
 from schema.enums import PayoutMethod
+
+tracer = trace.get_tracer(__name__)
 
 
 class StripeProvider:
@@ -24,6 +31,34 @@ class StripeProvider:
     def pay(self, request: PaymentRequest) -> PaymentReceipt:
         options = {"idempotency_key": request.idempotency_key}
         metadata = {"claim_id": request.claim_id, "attempt": str(request.attempt)}
+        kind = "transfer" if request.method == PayoutMethod.transfer else "refund"
+        attributes = {
+            "payout.idempotency_key": request.idempotency_key,
+            "payout.attempt": request.attempt,
+            "payout.amount_cents": request.amount_cents,
+            "payout.currency": request.currency.lower(),
+        }
+        # Exceptions are not recorded as they are: Stripe's messages may name the destination account.
+        with tracer.start_as_current_span(
+            f"stripe.{kind}",
+            kind=trace.SpanKind.CLIENT,
+            attributes=attributes,
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            try:
+                made = self._call(request, options, metadata)
+            except FinalPaymentError as err:
+                span.set_attribute("payout.failure_code", err.code)
+                span.set_status(trace.StatusCode.ERROR, err.code)
+                raise
+            except Exception as err:
+                span.set_status(trace.StatusCode.ERROR, type(err).__name__)
+                raise
+            span.set_attribute("stripe.object_id", made.id)
+        return PaymentReceipt(provider_ref=made.id)
+
+    def _call(self, request: PaymentRequest, options: dict, metadata: dict):
         try:
             if request.method == PayoutMethod.transfer:
                 made = self.client.v1.transfers.create(
@@ -46,4 +81,4 @@ class StripeProvider:
             # refund): the same request will be refused again. Network, 5xx, 429 and key errors
             # propagate, and the activity retries them.
             raise FinalPaymentError(err.code or "invalid_request", err.user_message or str(err)) from None
-        return PaymentReceipt(provider_ref=made.id)
+        return made

@@ -7,6 +7,7 @@ removed again.
 """
 
 import asyncio
+import logging
 import uuid
 from datetime import UTC, datetime
 
@@ -45,8 +46,11 @@ from service import metrics, offers, payout_details, queries, users
 from service.context import Context
 from service.evidence import StagedFile
 from stack import search_attributes as sa
+from stack.logs import about_claim
 from workflows.claim import ClaimWorkflow
 from workflows.signed_actions import sign
+
+log = logging.getLogger(__name__)
 
 
 async def get(ctx: Context, claim_id: str) -> ClaimDetail:
@@ -78,6 +82,8 @@ async def open_claim(
         metrics.acted(Action.open.value, "error")
         raise
     metrics.acted(Action.open.value, "ok")
+    about_claim(claim.id)
+    log.info("open: the claim is %s", claim.status.value, extra={"action": Action.open.value})
     return claim
 
 
@@ -268,15 +274,20 @@ async def _act(
     sending the same action again harmless: Temporal answers it with the first outcome. Each is counted
     by action and outcome (`ok` or the refusal's code) for /metrics.
     """
+    about_claim(claim_id)
+    named = _named(action, update)
     try:
         claim = await _send(ctx, claim_id, action, actor, update, args, id)
     except DomainError as err:
-        metrics.acted(_named(action, update), err.code)
+        metrics.acted(named, err.code)
+        log.info("%s refused: %s", named, err.code, extra={"action": named})
         raise
     except Exception:
-        metrics.acted(_named(action, update), "error")
+        metrics.acted(named, "error")
+        log.exception("%s failed", named, extra={"action": named})
         raise
-    metrics.acted(_named(action, update), "ok")
+    metrics.acted(named, "ok")
+    log.info("%s: the claim is %s", named, claim.status.value, extra={"action": named})
     return claim
 
 

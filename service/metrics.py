@@ -2,7 +2,9 @@
 
 Two kinds:
 - counted in this process as things happen: people's actions by kind and outcome (`service.claims._act`
-  and opening), and the API's request latency by route template (`api.metrics.Timing`);
+  and opening), the API's request latency by route template (`api.metrics.Timing`), and the latency of
+  the activities this process's worker ran, by activity type and outcome (`ActivityTiming`, a worker
+  interceptor: under `guarantee up` the worker shares the API's process, so the API's /metrics shows them);
 - read from the database at scrape time, so every API process reports the same figures: claims by
   status, stuck claims, payouts by status and provider error code, SLA breaches recorded, and the
   discrepancies of the latest reconciliation.
@@ -12,11 +14,17 @@ set; then it takes `Authorization: Bearer <that token>` (Prometheus' `authorizat
 and nothing else, not even a user's token.
 """
 
+import asyncio
+import time
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
+from temporalio import activity
+from temporalio.exceptions import CancelledError as ActivityCancelled
+from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
 from schema import tables
 from schema.enums import ClaimStatus, PayoutStatus
@@ -25,6 +33,7 @@ PREFIX = "guarantee"
 # Metric names the alerting rules (ops/alerts.yml) may use; tests/test_metrics.py checks both ways.
 ACTIONS = f"{PREFIX}_actions"
 REQUEST_SECONDS = f"{PREFIX}_api_request_duration_seconds"
+ACTIVITY_SECONDS = f"{PREFIX}_activity_duration_seconds"
 CLAIMS = f"{PREFIX}_claims"
 STUCK = f"{PREFIX}_stuck_claims"
 PAYOUTS = f"{PREFIX}_payouts"
@@ -51,6 +60,14 @@ REQUESTS = Histogram(
     registry=_PROCESS,
 )
 
+ACTIVITIES = Histogram(
+    ACTIVITY_SECONDS,
+    "Temporal activity latency in this process's worker, by activity type and outcome (ok, error, cancelled)",
+    ["activity", "outcome"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+    registry=_PROCESS,
+)
+
 
 def acted(action: str, outcome: str) -> None:
     ACTIONS_DONE.labels(action=action, outcome=outcome).inc()
@@ -64,6 +81,31 @@ class _ProcessCollector(Collector):
     def collect(self):
         yield from ACTIONS_DONE.collect()
         yield from REQUESTS.collect()
+        yield from ACTIVITIES.collect()
+
+
+class ActivityTiming(Interceptor):
+    """Worker interceptor: times each activity attempt into ACTIVITY_SECONDS.
+
+    `error` is an attempt that raised (Temporal may retry it), `cancelled` one that was cancelled.
+    """
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _TimedActivity(next)
+
+
+class _TimedActivity(ActivityInboundInterceptor):
+    async def execute_activity(self, input: ExecuteActivityInput):
+        name, outcome, start = activity.info().activity_type, "error", time.perf_counter()
+        try:
+            result = await super().execute_activity(input)
+            outcome = "ok"
+            return result
+        except (asyncio.CancelledError, ActivityCancelled):
+            outcome = "cancelled"
+            raise
+        finally:
+            ACTIVITIES.labels(activity=name, outcome=outcome).observe(time.perf_counter() - start)
 
 
 def registry(sessions: sessionmaker) -> CollectorRegistry:

@@ -55,6 +55,11 @@ async def test_paying_a_claim_moves_the_counters_by_exactly_that(desk):
     assert moved(before, after, seconds, method="POST", route=route, status="200") == 1
     assert moved(before, after, seconds, method="POST", route="/claims", status="201") == 1
     assert not [key for key in after if claim["id"] in str(key)]
+    # The worker's activities, timed by its interceptor: one payout, and the steps it recorded.
+    ran = "guarantee_activity_duration_seconds_count"
+    assert moved(before, after, ran, activity="pay_claim", outcome="ok") == 1
+    assert moved(before, after, ran, activity="record_event", outcome="ok") >= 1
+    assert moved(before, after, ran, activity="pay_claim", outcome="error") == 0
     assert after[("guarantee_metrics_database_errors", ())] == 0
 
 
