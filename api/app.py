@@ -37,6 +37,7 @@ from schema.claims import (
     PayoutCancel,
     PayoutDetails,
     PayoutRetry,
+    SeverityRequest,
     WithdrawRequest,
 )
 from schema.enums import (
@@ -411,6 +412,13 @@ def _routes(app: FastAPI) -> None:
     ) -> inbox.MessageView:
         """Not a claim: the message leaves the inbox with the reason."""
         return await inbox.dismiss(ctx, actor, message_id, body)
+
+    @app.post("/claims/{claim_id}/severity")
+    async def set_severity(
+        claim_id: str, req: SeverityRequest, ctx: Ctx, actor: Actor = Depends(allow(Action.set_severity))
+    ) -> ClaimDetail:
+        """Whoever works the claim changes its severity, with a reason; its SLAs follow (policy v4 on)."""
+        return await claims.set_severity(ctx, claim_id, actor, req)
 
     @app.post("/claims/{claim_id}/withdraw")
     async def withdraw(

@@ -40,6 +40,8 @@ ROLES: dict[Action, frozenset[Role]] = {
     Action.handle_referral: STAFF,
     # The KPI report names specialists and repeat customers and pros: for leads and above, finance and admin.
     Action.read_kpis: LEADS | FINANCE_READERS,
+    # How urgent a claim is: judged by whoever works it.
+    Action.set_severity: CASEWORK,
 }
 
 

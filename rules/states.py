@@ -16,6 +16,7 @@ ALLOWED: dict[Action, tuple[tuple[ClaimStatus, ...], str]] = {
     Action.withdraw: ((*EVIDENCE_STATES, ClaimStatus.approved), "withdraw"),
     Action.settle_payout: ((ClaimStatus.payout_failed,), "settle the payout"),
     Action.assign: (EVIDENCE_STATES, "reassign the claim"),
+    Action.set_severity: ((*EVIDENCE_STATES, ClaimStatus.approved), "change the severity"),
 }
 
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from pydantic import BaseModel
 
 from schema.claims import Actor, DecisionRequest, PayoutDetailsRef
-from schema.enums import ApprovalTier, ClaimStatus
+from schema.enums import ApprovalTier, ClaimStatus, Severity
 
 
 class ClaimState(BaseModel):
@@ -36,12 +36,15 @@ class ClaimState(BaseModel):
     pro_evidence: int = 0
     pro_requests: int = 0
     pro_due: datetime | None = None
+    # How urgent the claim is (policies with severity rules only): its SLAs follow it.
+    severity: Severity | None = None
     # Set by `workflow.patched` gates: claims opened before a change keep behaving as they did.
     needs_payout_details: bool = True
     status_leads_record: bool = True
     destination_checks: bool = True
     assignee_checks: bool = True
     mail_out: bool = True
+    severity_rules: bool = False  # `patched("severity")` under a policy with severity rules
 
     @property
     def decided_amount(self) -> int:

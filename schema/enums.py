@@ -60,6 +60,15 @@ class Role(StrEnum):
 STAFF_ROLES = tuple(role for role in Role if role != Role.party)
 
 
+class Severity(StrEnum):
+    """How urgent a claim is: `s1` (safety: injury, theft, threat) to `s4` (minor). Sorts most urgent first."""
+
+    s1 = "s1"
+    s2 = "s2"
+    s3 = "s3"
+    s4 = "s4"
+
+
 class EvidenceSource(StrEnum):
     customer = "customer"
     pro = "pro"
@@ -143,6 +152,7 @@ class Action(StrEnum):
     refer = "refer"  # hand a claim's question to another team
     handle_referral = "handle_referral"  # take a team's referral, and answer it
     read_kpis = "read_kpis"  # the KPI report and the risk signals: those who oversee the work, finance, admin
+    set_severity = "set_severity"  # the specialist's judgment of how urgent the claim is, with a reason
 
 
 class Team(StrEnum):
@@ -168,3 +178,4 @@ class ClaimSort(StrEnum):
     largest = "largest"
     smallest = "smallest"
     updated = "updated"
+    severity = "severity"  # most severe first, then the nearest deadline

@@ -107,6 +107,7 @@ class Claim(Base):
     payout_details_by: Mapped[str | None]  # who set them: they may not approve
     stuck_reason: Mapped[str | None] = mapped_column(Text)  # a step of the process could not be recorded
     stuck_since: Mapped[datetime | None]
+    severity: Mapped[str | None] = mapped_column(String(2), index=True)  # s1..s4 under policies with severity rules
 
 
 class Evidence(Base):

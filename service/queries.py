@@ -2,7 +2,7 @@
 
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy import Select, and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from rules import authority, roles, states
@@ -129,6 +129,14 @@ SORTS = {
     ClaimSort.largest: [tables.Claim.amount_cents.desc(), tables.Claim.id],
     ClaimSort.smallest: [tables.Claim.amount_cents, tables.Claim.id],
     ClaimSort.updated: [tables.Claim.updated_at.desc(), tables.Claim.id],
+    # Most severe first (claims without a severity last), then the wait that began first: the nearest deadline
+    # among claims of one severity and state (the exact deadlines, per policy, are in service/queues.py).
+    ClaimSort.severity: [
+        case((tables.Claim.severity.is_(None), 1), else_=0),
+        tables.Claim.severity,
+        func.coalesce(tables.Claim.decision_requested_at, tables.Claim.opened_at),
+        tables.Claim.id,
+    ],
 }
 
 

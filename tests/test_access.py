@@ -62,6 +62,8 @@ EXPECTED = {
     ("POST", "/claims/{claim_id}/payout/retry"): only(200, {Role.finance}),
     ("POST", "/claims/{claim_id}/payout/cancel"): only(200, {Role.finance}),
     ("POST", "/claims/{claim_id}/withdraw"): only(200, CASEWORK),
+    # Severity: judged by whoever works the claim (policy v4 on).
+    ("POST", "/claims/{claim_id}/severity"): only(200, CASEWORK),
     ("POST", "/claims/{claim_id}/assignee"): only(200, {Role.lead, Role.manager, Role.director}),
     ("POST", "/claims/{claim_id}/referrals"): only(201, CASEWORK),
     ("GET", "/referrals"): only(200, set(STAFF_ROLES)),
@@ -135,6 +137,7 @@ class Cells:
             "/claims/{claim_id}/payout/retry": {"json": {"reason": "try again"}},
             "/claims/{claim_id}/payout/cancel": {"json": {"reason": "paid by cheque"}},
             "/claims/{claim_id}/withdraw": {"json": {"reason": "settled"}},
+            "/claims/{claim_id}/severity": {"json": {"severity": "s2", "reason": "no heat in winter"}},
             "/claims/{claim_id}/assignee": {"json": {"assignee": desk.specialist.user_id, "reason": "theirs"}},
             "/reconciliations": {"json": {"from": "2026-01-01", "to": "2026-01-01"}},
             "/codec/decode": {"json": {"payloads": []}},
@@ -165,6 +168,8 @@ class Cells:
             return (await desk.pending(amount_cents=10_000))["id"]
         if path.endswith("/pro-statement"):
             return await self.asks_a_pro()
+        if path.endswith("/severity"):
+            return await self.under_v4()
         if path.endswith(("/withdraw", "/evidence/complete", "/assignee")):
             return (await desk.open())["id"]
         return self.shared["id"]
@@ -176,6 +181,13 @@ class Cells:
         body = ClaimOpen.model_validate({k: v for k, v in claim_body().items() if k != "payout"})
         claim = await claims.open_claim(ctx, self.desk.specialist, body, contacts=Contacts(pro_email="p@example.com"))
         return claim.id
+
+    async def under_v4(self) -> str:
+        """A claim under policy v4, which has severity rules (the API's claims are under v1): proposed s3."""
+        stack = self.desk.stack
+        ctx = stack.context(load_policy("v4"), stack.ctx.evidence.root)
+        body = ClaimOpen.model_validate({k: v for k, v in claim_body().items() if k != "payout"})
+        return (await claims.open_claim(ctx, self.desk.specialist, body)).id
 
     async def a_link(self, claim_id: str) -> str:
         desk = self.desk

@@ -88,7 +88,16 @@ def test_final_claims_allow_nothing():
             assert states.allowed_actions(status) == [], status
 
 
-CASEWORK_ACTIONS = {"open", "add_evidence", "complete_evidence", "set_payout_details", "decide", "withdraw", "refer"}
+CASEWORK_ACTIONS = {
+    "open",
+    "add_evidence",
+    "complete_evidence",
+    "set_payout_details",
+    "decide",
+    "withdraw",
+    "refer",
+    "set_severity",
+}
 
 
 @pytest.mark.parametrize("role", list(Role))

@@ -25,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.claims import ClaimActivities
     from activities.mail import MAIL_ATTEMPTS, MailActivities
     from activities.payouts import PayoutActivities
-    from rules import authority, decisions, payouts, roles, states
+    from rules import authority, decisions, payouts, roles, severity, states
     from rules.errors import DomainError
     from schema.claim_state import ClaimState
     from schema.claims import (
@@ -37,9 +37,10 @@ with workflow.unsafe.imports_passed_through():
         EvidenceAdd,
         PayoutDetailsRef,
         ProStatementAsk,
+        SeverityChange,
         WithdrawRequest,
     )
-    from schema.enums import Action, ApprovalVerdict, ClaimStatus, DecisionOutcome, EvidenceSource, Role
+    from schema.enums import Action, ApprovalVerdict, ClaimStatus, DecisionOutcome, EvidenceSource, Role, Severity
     from schema.events import ClaimEvent, MailOrder, Notification, PayoutOrder, StuckMark
     from schema.money import format_cents
     from stack import search_attributes as sa
@@ -118,8 +119,15 @@ class ClaimWorkflow:
         state.assignee_checks = workflow.patched("casework-by-assignee")
         # The customer's and the pro's notifications are mailed to them.
         state.mail_out = workflow.patched("mail-out")
+        # A severity shortens the SLAs, and an s1 claim tells the lead at once: only under a policy with severity rules.
+        state.severity_rules = self.policy.severity is not None and workflow.patched("severity")
+        if state.severity_rules:
+            state.severity = start.severity
         await self._record("opened", actor=start.opened_by, to_status=ClaimStatus.evidence_collection, opened=start)
         state.opened = True
+        if state.severity == Severity.s1:
+            async with self.lock:
+                await self._retried(lambda: self._notify_s1("s1_opened", "A severity s1 claim was opened."))
         while not state.status.is_final:
             try:
                 await self._step()
@@ -305,6 +313,35 @@ class ClaimWorkflow:
         check(authority.check_approval, self.start, self.state, actor, approval)
 
     @workflow.update
+    async def set_severity(self, change: SeverityChange) -> ClaimStatus:
+        """Whoever works the claim changes its severity, with a reason; the SLAs waited on follow it."""
+        state = self.state
+        async with self._locked():
+            self._validate_set_severity(change)
+            before, after = state.severity, change.request.severity
+            await self._record(
+                "severity_changed",
+                actor=change.actor,
+                reason=f"{before and before.value} to {after.value}: {change.request.reason}"[:500],
+                changes={"severity": after},
+                patch={"severity": after.value},
+            )
+            if after == Severity.s1:
+                await self._notify_s1("s1_raised", "A claim was raised to severity s1.")
+        return state.status
+
+    @set_severity.validator
+    def _validate_set_severity(self, change: SeverityChange) -> None:
+        check(roles.permit, Action.set_severity, change.actor.role)
+        self._check_casework(change.actor)
+        if not self.state.severity_rules:
+            raise ApplicationError(
+                f"claims under policy {self.policy.version} have no severity", type="invalid_state", non_retryable=True
+            )
+        check(states.require, Action.set_severity, self.state.status)
+        check(severity.check_change, self.policy, self.state.severity, change.request.severity)
+
+    @workflow.update
     async def withdraw(self, actor: Actor, request: WithdrawRequest) -> ClaimStatus:
         async with self._locked():
             self._validate_withdraw(actor, request)
@@ -487,9 +524,10 @@ class ClaimWorkflow:
         """Waits for the specialist; past the SLA the breach is recorded and the lead told."""
         state = self.state
         in_review = state.round
-        due = self._waiting_since(f"decision:{in_review}") + self.policy.decision_sla()
+        since = self._waiting_since(f"decision:{in_review}")
         moved_on = lambda: state.round != in_review or state.status != ClaimStatus.specialist_review  # noqa: E731
-        if state.handled_due != due and await self._times_out(moved_on, due):
+        due, passed = await self._sla_wait(since, self.policy.decision_sla, moved_on)
+        if passed:
             async with self.lock:
                 if state.status == ClaimStatus.specialist_review and state.round == in_review:
                     await self._record(
@@ -502,12 +540,12 @@ class ClaimWorkflow:
         """Waits for the approvers; past the SLA the claim escalates to the next tier and waits again."""
         state = self.state
         in_round, tier = state.round, state.tier
-        due = self._waiting_since(f"approval:{in_round}:{tier}") + self.policy.approval_sla()
+        since = self._waiting_since(f"approval:{in_round}:{tier}")
         waiting = lambda: state.status == ClaimStatus.pending_approval and state.round == in_round  # noqa: E731
-        if state.handled_due == due:  # the breach was recorded before a later write failed
-            await workflow.wait_condition(lambda: not waiting())
-            return
-        if not await self._times_out(lambda: not waiting() or state.tier != tier, due):
+        due, passed = await self._sla_wait(since, self.policy.approval_sla, lambda: not waiting() or state.tier != tier)
+        if not passed:
+            if state.handled_due == due:  # the breach was recorded before a later write failed
+                await workflow.wait_condition(lambda: not waiting())
             return
         async with self.lock:
             if not waiting():
@@ -683,6 +721,24 @@ class ClaimWorkflow:
             return True
         return False
 
+    async def _sla_wait(
+        self, since: datetime, sla: Callable[[Severity | None], timedelta], done: Callable[[], bool]
+    ) -> tuple[datetime, bool]:
+        """Waits for `done()` or the SLA counted from `since`: the deadline, and whether it passed first.
+
+        A deadline already handled (`handled_due`) is not waited for again. The SLA follows the claim's
+        severity: a new one waits again for the SLA it has, from the same start."""
+        state = self.state
+        while True:
+            level = state.severity
+            due = since + sla(level)
+            if state.handled_due == due:
+                return due, False
+            if await self._times_out(lambda: done() or state.severity != level, due):  # noqa: B023
+                return due, True
+            if done() or state.severity == level:
+                return due, False
+
     def _waiting_since(self, key: str) -> datetime:
         """When the wait named `key` began: the first time it is asked, the same after a retried step."""
         state = self.state
@@ -693,6 +749,10 @@ class ClaimWorkflow:
     def _caseworker(self) -> str:
         """The person who works the claim: whom a lead assigned, else who decided, else who opened it."""
         return self.state.owner or self.state.decided_by or self.start.opened_by.user_id
+
+    async def _notify_s1(self, kind: str, message: str) -> None:
+        """The lead on call hears of a severity s1 claim at once."""
+        await self._notify("tier:lead", kind, message)
 
     async def _notify_approvers(self, kind: str) -> None:
         tier = self.state.tier.value
