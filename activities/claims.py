@@ -111,6 +111,7 @@ def _insert_claim(db: Session, event: ClaimEvent) -> None:
             eligibility_issues=start.eligibility_issues,
             sla_breaches=[],
             severity=start.severity,
+            held=False,
         )
     )
     db.flush()

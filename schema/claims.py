@@ -16,6 +16,7 @@ from schema.enums import (
     DenialReason,
     EvidenceKind,
     EvidenceSource,
+    HoldReason,
     PayoutMethod,
     PayoutStatus,
     Role,
@@ -227,6 +228,31 @@ class SeverityChange(BaseModel):
     request: SeverityRequest
 
 
+class HoldRequest(Strict):
+    """A claim put on legal hold: why (a reason code) and a note."""
+
+    reason_code: HoldReason
+    note: str = Field(min_length=1, max_length=10_000)
+
+
+class HoldPlacement(BaseModel):
+    """The `hold` Update's one input."""
+
+    actor: Actor
+    request: HoldRequest
+
+
+class HoldReleaseRequest(Strict):
+    note: str = Field(min_length=1, max_length=10_000)
+
+
+class HoldRelease(BaseModel):
+    """The `release_hold` Update's one input."""
+
+    actor: Actor
+    request: HoldReleaseRequest
+
+
 class WithdrawRequest(Strict):
     reason: str = Field(min_length=1, max_length=10_000)
 
@@ -363,6 +389,8 @@ class ClaimSummary(BaseModel):
     stuck_reason: str | None = None
     stuck_since: datetime | None = None
     severity: Severity | None = None
+    held: bool = False
+    hold_reason: HoldReason | None = None
 
 
 class ClaimDetail(ClaimSummary):

@@ -108,6 +108,8 @@ class Claim(Base):
     stuck_reason: Mapped[str | None] = mapped_column(Text)  # a step of the process could not be recorded
     stuck_since: Mapped[datetime | None]
     severity: Mapped[str | None] = mapped_column(String(2), index=True)  # s1..s4 under policies with severity rules
+    held: Mapped[bool] = mapped_column(default=False, index=True)  # on legal hold: deadlines stopped, no payout
+    hold_reason: Mapped[str | None] = mapped_column(String(30))
 
 
 class Evidence(Base):

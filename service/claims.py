@@ -34,6 +34,10 @@ from schema.claims import (
     Contacts,
     DecisionRequest,
     EvidenceAdd,
+    HoldPlacement,
+    HoldRelease,
+    HoldReleaseRequest,
+    HoldRequest,
     PayoutDetails,
     PayoutRetry,
     ProStatementAsk,
@@ -198,6 +202,18 @@ async def set_severity(ctx: Context, claim_id: str, actor: Actor, request: Sever
     return await _act(ctx, claim_id, Action.set_severity, actor, ClaimWorkflow.set_severity, change)
 
 
+async def hold(ctx: Context, claim_id: str, actor: Actor, request: HoldRequest) -> ClaimDetail:
+    """A legal hold, by whoever works the claim or a lead and above: its deadlines stop and no payout starts."""
+    placement = HoldPlacement(actor=actor, request=request)
+    return await _act(ctx, claim_id, Action.hold, actor, ClaimWorkflow.hold, placement)
+
+
+async def release_hold(ctx: Context, claim_id: str, actor: Actor, request: HoldReleaseRequest) -> ClaimDetail:
+    """Legal releases the hold; the deadlines resume with the time they had left."""
+    release = HoldRelease(actor=actor, request=request)
+    return await _act(ctx, claim_id, Action.release_hold, actor, ClaimWorkflow.release_hold, release)
+
+
 async def withdraw(ctx: Context, claim_id: str, actor: Actor, request: WithdrawRequest) -> ClaimDetail:
     return await _act(ctx, claim_id, Action.withdraw, actor, ClaimWorkflow.withdraw, [request])
 
@@ -269,7 +285,7 @@ async def _act(
     action: Action,
     actor: Actor,
     update,
-    args: list | Assignment | ProStatementAsk | SeverityChange,
+    args: list | Assignment | ProStatementAsk | SeverityChange | HoldPlacement | HoldRelease,
     id: str | None = None,
 ) -> ClaimDetail:
     """Send one human action, signed, to the claim's workflow and return the claim as it now stands.

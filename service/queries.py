@@ -149,6 +149,7 @@ def list_claims(
     assignee: str | None = None,
     awaiting_me: bool = False,
     stuck: bool | None = None,
+    held: bool | None = None,
     opened_from: date | None = None,
     opened_to: date | None = None,
     sort: ClaimSort = ClaimSort.newest,
@@ -163,6 +164,8 @@ def list_claims(
         query = query.where(tables.Claim.stuck_reason.is_not(None) if stuck else tables.Claim.stuck_reason.is_(None))
         if stuck:
             order = [tables.Claim.stuck_since, tables.Claim.id]
+    if held is not None:
+        query = query.where(tables.Claim.held == held)
     if status:
         query = query.where(tables.Claim.status == status)
     if type:
