@@ -29,6 +29,7 @@ from schema.enums import (
     DenialReason,
     EvidenceKind,
     EvidenceSource,
+    HoldReason,
     PayoutStatus,
     ReferralStatus,
     Role,
@@ -273,6 +274,7 @@ def cmd_claim_list(args) -> int:
             assignee=args.assignee,
             awaiting="me" if args.awaiting_me else None,
             stuck="true" if args.stuck else None,
+            held="true" if args.held else None,
             sort=args.sort,
             limit=args.limit,
             offset=args.offset,
@@ -424,6 +426,14 @@ def cmd_claim_assign(args) -> int:
 
 def cmd_claim_severity(args) -> int:
     return _act(args, "severity", body={"severity": args.severity, "reason": args.reason})
+
+
+def cmd_claim_hold(args) -> int:
+    return _act(args, "hold", body={"reason_code": args.reason_code, "note": args.note})
+
+
+def cmd_claim_release(args) -> int:
+    return _act(args, "hold", "release", body={"note": args.note})
 
 
 def cmd_claim_withdraw(args) -> int:
@@ -739,6 +749,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--assignee", help="a user id, or a queue such as tier:lead")
     p.add_argument("--awaiting-me", action="store_true", help="only claims waiting on you")
     p.add_argument("--stuck", action="store_true", help="only claims whose process could not record a step")
+    p.add_argument("--held", action="store_true", help="only claims on legal hold")
     p.add_argument("--sort", choices=values(ClaimSort), help="severity: most severe first")
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--offset", type=int, default=0)
@@ -816,6 +827,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id")
     p.add_argument("severity", choices=values(Severity))
     p.add_argument("--reason", required=True)
+
+    p = command(claim, "hold", cmd_claim_hold, "put a claim on legal hold: its deadlines stop, no payout starts")
+    p.add_argument("id")
+    p.add_argument("--reason-code", required=True, choices=values(HoldReason))
+    p.add_argument("--note", required=True)
+
+    p = command(claim, "release", cmd_claim_release, "release a claim's legal hold (legal)")
+    p.add_argument("id")
+    p.add_argument("--note", required=True)
 
     p = command(claim, "withdraw", cmd_claim_withdraw, "withdraw a claim before money moves")
     p.add_argument("id")
