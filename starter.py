@@ -23,14 +23,17 @@ from rules.errors import DomainError
 from schema.enums import (
     STAFF_ROLES,
     Channel,
+    ClaimSort,
     ClaimStatus,
     ClaimType,
     DenialReason,
     EvidenceKind,
     EvidenceSource,
+    HoldReason,
     PayoutStatus,
     ReferralStatus,
     Role,
+    Severity,
     Team,
 )
 from schema.money import parse_amount
@@ -271,6 +274,8 @@ def cmd_claim_list(args) -> int:
             assignee=args.assignee,
             awaiting="me" if args.awaiting_me else None,
             stuck="true" if args.stuck else None,
+            held="true" if args.held else None,
+            sort=args.sort,
             limit=args.limit,
             offset=args.offset,
         )
@@ -417,6 +422,18 @@ def cmd_claim_send_back(args) -> int:
 
 def cmd_claim_assign(args) -> int:
     return _act(args, "assignee", body={"assignee": args.to, "reason": args.reason})
+
+
+def cmd_claim_severity(args) -> int:
+    return _act(args, "severity", body={"severity": args.severity, "reason": args.reason})
+
+
+def cmd_claim_hold(args) -> int:
+    return _act(args, "hold", body={"reason_code": args.reason_code, "note": args.note})
+
+
+def cmd_claim_release(args) -> int:
+    return _act(args, "hold", "release", body={"note": args.note})
 
 
 def cmd_claim_withdraw(args) -> int:
@@ -732,6 +749,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--assignee", help="a user id, or a queue such as tier:lead")
     p.add_argument("--awaiting-me", action="store_true", help="only claims waiting on you")
     p.add_argument("--stuck", action="store_true", help="only claims whose process could not record a step")
+    p.add_argument("--held", action="store_true", help="only claims on legal hold")
+    p.add_argument("--sort", choices=values(ClaimSort), help="severity: most severe first")
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--offset", type=int, default=0)
 
@@ -803,6 +822,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id")
     p.add_argument("--to", required=True, metavar="USER", help="the new assignee: a user id or name")
     p.add_argument("--reason", required=True)
+
+    p = command(claim, "severity", cmd_claim_severity, "change how urgent a claim is, with a reason (policy v4 on)")
+    p.add_argument("id")
+    p.add_argument("severity", choices=values(Severity))
+    p.add_argument("--reason", required=True)
+
+    p = command(claim, "hold", cmd_claim_hold, "put a claim on legal hold: its deadlines stop, no payout starts")
+    p.add_argument("id")
+    p.add_argument("--reason-code", required=True, choices=values(HoldReason))
+    p.add_argument("--note", required=True)
+
+    p = command(claim, "release", cmd_claim_release, "release a claim's legal hold (legal)")
+    p.add_argument("id")
+    p.add_argument("--note", required=True)
 
     p = command(claim, "withdraw", cmd_claim_withdraw, "withdraw a claim before money moves")
     p.add_argument("id")

@@ -110,6 +110,8 @@ def _insert_claim(db: Session, event: ClaimEvent) -> None:
             risk_flags=start.risk_flags,
             eligibility_issues=start.eligibility_issues,
             sla_breaches=[],
+            severity=start.severity,
+            held=False,
         )
     )
     db.flush()

@@ -34,9 +34,12 @@ from schema.claims import (
     DecisionRequest,
     EvidenceAdd,
     FileRef,
+    HoldReleaseRequest,
+    HoldRequest,
     PayoutCancel,
     PayoutDetails,
     PayoutRetry,
+    SeverityRequest,
     WithdrawRequest,
 )
 from schema.enums import (
@@ -118,6 +121,7 @@ def _routes(app: FastAPI) -> None:
         assignee: str | None = None,
         awaiting: Annotated[str | None, Query(pattern="^me$")] = None,
         stuck: bool | None = None,
+        held: bool | None = None,
         opened_from: Annotated[Day | None, Query(alias="from")] = None,
         opened_to: Annotated[Day | None, Query(alias="to")] = None,
         sort: ClaimSort = ClaimSort.newest,
@@ -135,6 +139,7 @@ def _routes(app: FastAPI) -> None:
                 assignee=assignee,
                 awaiting_me=awaiting == "me",
                 stuck=stuck,
+                held=held,
                 opened_from=opened_from,
                 opened_to=opened_to,
                 sort=sort,
@@ -418,6 +423,27 @@ def _routes(app: FastAPI) -> None:
     ) -> inbox.MessageView:
         """Not a claim: the message leaves the inbox with the reason."""
         return await inbox.dismiss(ctx, actor, message_id, body)
+
+    @app.post("/claims/{claim_id}/severity")
+    async def set_severity(
+        claim_id: str, req: SeverityRequest, ctx: Ctx, actor: Actor = Depends(allow(Action.set_severity))
+    ) -> ClaimDetail:
+        """Whoever works the claim changes its severity, with a reason; its SLAs follow (policy v4 on)."""
+        return await claims.set_severity(ctx, claim_id, actor, req)
+
+    @app.post("/claims/{claim_id}/hold")
+    async def hold(
+        claim_id: str, req: HoldRequest, ctx: Ctx, actor: Actor = Depends(allow(Action.hold))
+    ) -> ClaimDetail:
+        """A legal hold (whoever works the claim, or a lead and above): deadlines stop, no payout starts."""
+        return await claims.hold(ctx, claim_id, actor, req)
+
+    @app.post("/claims/{claim_id}/hold/release")
+    async def release_hold(
+        claim_id: str, req: HoldReleaseRequest, ctx: Ctx, actor: Actor = Depends(allow(Action.release_hold))
+    ) -> ClaimDetail:
+        """Legal only: the deadlines resume with the time they had left."""
+        return await claims.release_hold(ctx, claim_id, actor, req)
 
     @app.post("/claims/{claim_id}/withdraw")
     async def withdraw(

@@ -1,6 +1,7 @@
 """The authority ladder: which tier confirms a decision, who may confirm it (maker-checker), and escalation."""
 
 from rules.errors import DomainError
+from rules.holds import check_not_held
 from rules.states import require
 from schema.claim_state import ClaimState
 from schema.claims import Actor, ApprovalRequest, ClaimStart, DecisionRequest
@@ -59,6 +60,8 @@ def check_not_conflicted(people: dict[str, str | None], actor: Actor) -> None:
 def check_approval(start: ClaimStart, state: ClaimState, actor: Actor, req: ApprovalRequest) -> None:
     """The approver confirms the decision and the payout details it pays, as they stand now."""
     require(Action.review, state.status)
+    if req.verdict == ApprovalVerdict.approve:
+        check_not_held(state)
     people = {"decided_by": state.decided_by, "opened_by": start.opened_by.user_id}
     if state.destination_checks:
         people["payout_details_by"] = state.payout_set_by
@@ -74,8 +77,22 @@ def check_approval(start: ClaimStart, state: ClaimState, actor: Actor, req: Appr
     check_authority(start.policy, state, actor, req.verdict)
 
 
+def needs_legal(state: ClaimState) -> bool:
+    """The extra tier: a decision to pay a claim released from an injury or legal-threat hold needs legal too."""
+    return state.needs_legal and state.decision is not None and state.decision.outcome == DecisionOutcome.approve
+
+
 def check_authority(policy: Policy, state: ClaimState, actor: Actor, verdict: ApprovalVerdict) -> None:
     tier = state.tier
+    if actor.role == Role.legal:
+        if not needs_legal(state):
+            raise DomainError(
+                "insufficient_authority",
+                "legal approves only payouts of claims released from an injury or legal-threat hold",
+            )
+        if verdict == ApprovalVerdict.approve and any(a.role == Role.legal for a in state.approved_by):
+            raise DomainError("already_approved", f"legal has approved already; it now needs a {tier.value}")
+        return
     if tier == ApprovalTier.director_and_finance:
         if actor.role not in TOP_TIER_ROLES:
             raise DomainError("insufficient_authority", "this decision needs a director and finance to approve it")
@@ -90,6 +107,10 @@ def check_authority(policy: Policy, state: ClaimState, actor: Actor, verdict: Ap
         )
 
 
-def approval_complete(tier: ApprovalTier, approved_by: list[Actor]) -> bool:
-    """One approval within authority suffices, except at the top tier: there a director and finance."""
-    return tier != ApprovalTier.director_and_finance or TOP_TIER_ROLES <= {a.role for a in approved_by}
+def approval_complete(tier: ApprovalTier, approved_by: list[Actor], legal: bool = False) -> bool:
+    """One approval within authority suffices, except at the top tier: there a director and finance.
+    With `legal` (`needs_legal`), a legal approval besides."""
+    if legal and not any(a.role == Role.legal for a in approved_by):
+        return False
+    others = {a.role for a in approved_by} - {Role.legal}
+    return bool(others) and (tier != ApprovalTier.director_and_finance or TOP_TIER_ROLES <= others)

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from schema.enums import ClaimStatus
+from schema.enums import ClaimStatus, Severity
 from schema.policy import Policy
 
 
@@ -20,13 +20,13 @@ def evidence_deadline(policy: Policy, opened_at: datetime) -> datetime:
     return opened_at + policy.evidence_window()
 
 
-def decision_due(policy: Policy, requested_at: datetime) -> datetime:
-    return requested_at + policy.decision_sla()
+def decision_due(policy: Policy, requested_at: datetime, severity: Severity | None = None) -> datetime:
+    return requested_at + policy.decision_sla(severity)
 
 
-def approval_due(policy: Policy, waiting_since: datetime) -> datetime:
+def approval_due(policy: Policy, waiting_since: datetime, severity: Severity | None = None) -> datetime:
     """`waiting_since`: the decision, or the escalation that last raised its tier."""
-    return waiting_since + policy.approval_sla()
+    return waiting_since + policy.approval_sla(severity)
 
 
 def next_step(
@@ -36,14 +36,15 @@ def next_step(
     opened_at: datetime,
     decision_requested_at: datetime | None,
     approval_waiting_since: datetime | None,
+    severity: Severity | None = None,
 ) -> NextStep:
     if status == ClaimStatus.evidence_collection:
         return NextStep("evidence, then the evidence window closes", assignee, evidence_deadline(policy, opened_at))
     if status == ClaimStatus.specialist_review:
-        due = decision_requested_at and decision_due(policy, decision_requested_at)
+        due = decision_requested_at and decision_due(policy, decision_requested_at, severity)
         return NextStep("a decision: pay an amount or deny", assignee, due)
     if status == ClaimStatus.pending_approval:
-        due = approval_waiting_since and approval_due(policy, approval_waiting_since)
+        due = approval_waiting_since and approval_due(policy, approval_waiting_since, severity)
         return NextStep("an approval of the decision and where it pays", assignee, due)
     if status in (ClaimStatus.approved, ClaimStatus.paying):
         return NextStep("the payout, which is on its way", "payments", None)

@@ -8,7 +8,9 @@ from schema.claims import Actor, EvidenceAdd
 from schema.enums import STAFF_ROLES, Action, EvidenceSource, Role
 
 CASEWORK = frozenset({Role.specialist, Role.lead, Role.manager, Role.director})
-APPROVERS = frozenset({Role.lead, Role.manager, Role.director, Role.finance})
+# Legal approves only claims released from an injury or legal-threat hold (an extra tier: `authority`).
+APPROVERS = frozenset({Role.lead, Role.manager, Role.director, Role.finance, Role.legal})
+LEGAL = frozenset({Role.legal})
 FINANCE = frozenset({Role.finance})
 FINANCE_READERS = frozenset({Role.finance, Role.admin})
 LEADS = frozenset({Role.lead, Role.manager, Role.director})
@@ -40,6 +42,11 @@ ROLES: dict[Action, frozenset[Role]] = {
     Action.handle_referral: STAFF,
     # The KPI report names specialists and repeat customers and pros: for leads and above, finance and admin.
     Action.read_kpis: LEADS | FINANCE_READERS,
+    # How urgent a claim is: judged by whoever works it.
+    Action.set_severity: CASEWORK,
+    # A legal hold: put on by whoever works the claim (a specialist) or a lead and above; released by legal only.
+    Action.hold: CASEWORK,
+    Action.release_hold: LEGAL,
 }
 
 

@@ -16,6 +16,9 @@ ALLOWED: dict[Action, tuple[tuple[ClaimStatus, ...], str]] = {
     Action.withdraw: ((*EVIDENCE_STATES, ClaimStatus.approved), "withdraw"),
     Action.settle_payout: ((ClaimStatus.payout_failed,), "settle the payout"),
     Action.assign: (EVIDENCE_STATES, "reassign the claim"),
+    Action.set_severity: ((*EVIDENCE_STATES, ClaimStatus.approved), "change the severity"),
+    Action.hold: ((*EVIDENCE_STATES, ClaimStatus.approved), "put the claim on legal hold"),
+    Action.release_hold: ((*EVIDENCE_STATES, ClaimStatus.approved), "release the legal hold"),
 }
 
 

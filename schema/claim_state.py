@@ -3,12 +3,12 @@
 The rules read it; only the workflow changes it.
 """
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 
 from schema.claims import Actor, DecisionRequest, PayoutDetailsRef
-from schema.enums import ApprovalTier, ClaimStatus
+from schema.enums import ApprovalTier, ClaimStatus, HoldReason, Severity
 
 
 class ClaimState(BaseModel):
@@ -36,12 +36,23 @@ class ClaimState(BaseModel):
     pro_evidence: int = 0
     pro_requests: int = 0
     pro_due: datetime | None = None
+    # How urgent the claim is (policies with severity rules only): its SLAs follow it.
+    severity: Severity | None = None
+    # A legal hold: why and since when (None: not held); the time spent on hold so far, by which waits are
+    # extended; and whether a release after an injury or legal-threat hold asks a legal approval before paying.
+    held: HoldReason | None = None
+    held_at: datetime | None = None
+    held_for: timedelta = timedelta(0)
+    due_held_for: timedelta = timedelta(0)  # `held_for` when the current wait began
+    needs_legal: bool = False
     # Set by `workflow.patched` gates: claims opened before a change keep behaving as they did.
     needs_payout_details: bool = True
     status_leads_record: bool = True
     destination_checks: bool = True
     assignee_checks: bool = True
     mail_out: bool = True
+    severity_rules: bool = False  # `patched("severity")` under a policy with severity rules
+    holds: bool = False  # `patched("legal-hold")`
 
     @property
     def decided_amount(self) -> int:

@@ -16,9 +16,11 @@ from schema.enums import (
     DenialReason,
     EvidenceKind,
     EvidenceSource,
+    HoldReason,
     PayoutMethod,
     PayoutStatus,
     Role,
+    Severity,
 )
 from schema.policy import Policy
 
@@ -212,6 +214,45 @@ class ProStatementAsk(BaseModel):
     actor: Actor
 
 
+class SeverityRequest(Strict):
+    """Whoever works the claim judges it more or less urgent than proposed, and says why."""
+
+    severity: Severity
+    reason: str = Field(min_length=1, max_length=10_000)
+
+
+class SeverityChange(BaseModel):
+    """The `set_severity` Update's one input: who asks, and the request."""
+
+    actor: Actor
+    request: SeverityRequest
+
+
+class HoldRequest(Strict):
+    """A claim put on legal hold: why (a reason code) and a note."""
+
+    reason_code: HoldReason
+    note: str = Field(min_length=1, max_length=10_000)
+
+
+class HoldPlacement(BaseModel):
+    """The `hold` Update's one input."""
+
+    actor: Actor
+    request: HoldRequest
+
+
+class HoldReleaseRequest(Strict):
+    note: str = Field(min_length=1, max_length=10_000)
+
+
+class HoldRelease(BaseModel):
+    """The `release_hold` Update's one input."""
+
+    actor: Actor
+    request: HoldReleaseRequest
+
+
 class WithdrawRequest(Strict):
     reason: str = Field(min_length=1, max_length=10_000)
 
@@ -237,6 +278,8 @@ class ClaimStart(BaseModel):
     policy: Policy
     risk_flags: list[str] = []
     eligibility_issues: list[str] = []
+    # Proposed at intake under a policy with severity rules (v4 on); None before.
+    severity: Severity | None = None
 
 
 class EvidenceView(BaseModel):
@@ -345,6 +388,9 @@ class ClaimSummary(BaseModel):
     payout_details_by: str | None = None
     stuck_reason: str | None = None
     stuck_since: datetime | None = None
+    severity: Severity | None = None
+    held: bool = False
+    hold_reason: HoldReason | None = None
 
 
 class ClaimDetail(ClaimSummary):

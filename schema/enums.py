@@ -52,12 +52,37 @@ class Role(StrEnum):
     director = "director"
     finance = "finance"
     admin = "admin"
+    # Releases legal holds, and approves a claim released from an injury or legal-threat hold before it pays.
+    legal = "legal"
     # A customer or pro adding evidence through a signed link: no user, no token, no sign-in; only evidence.
     party = "party"
 
 
 # The roles people are given; `party` belongs to evidence links only and is never a user's.
 STAFF_ROLES = tuple(role for role in Role if role != Role.party)
+
+
+class Severity(StrEnum):
+    """How urgent a claim is: `s1` (safety: injury, theft, threat) to `s4` (minor). Sorts most urgent first."""
+
+    s1 = "s1"
+    s2 = "s2"
+    s3 = "s3"
+    s4 = "s4"
+
+
+class HoldReason(StrEnum):
+    """Why a claim is on legal hold."""
+
+    attorney_letter = "attorney_letter"
+    injury = "injury"
+    police_report = "police_report"
+    legal_threat = "legal_threat"
+    regulator_inquiry = "regulator_inquiry"
+
+
+# Holds after which the claim also needs a legal approval before it pays.
+LEGAL_REVIEW_HOLDS = frozenset({HoldReason.injury, HoldReason.legal_threat})
 
 
 class EvidenceSource(StrEnum):
@@ -143,6 +168,9 @@ class Action(StrEnum):
     refer = "refer"  # hand a claim's question to another team
     handle_referral = "handle_referral"  # take a team's referral, and answer it
     read_kpis = "read_kpis"  # the KPI report and the risk signals: those who oversee the work, finance, admin
+    set_severity = "set_severity"  # the specialist's judgment of how urgent the claim is, with a reason
+    hold = "hold"  # put a claim on legal hold: its deadlines stop and no payout starts
+    release_hold = "release_hold"  # legal only
 
 
 class Team(StrEnum):
@@ -168,3 +196,4 @@ class ClaimSort(StrEnum):
     largest = "largest"
     smallest = "smallest"
     updated = "updated"
+    severity = "severity"  # most severe first, then the nearest deadline

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from schema.claims import Actor, ApprovalRequest, ClaimStart, DecisionRequest, EvidenceAdd
-from schema.enums import ApprovalTier, ClaimStatus, EvidenceSource
+from schema.enums import ApprovalTier, ClaimStatus, EvidenceSource, HoldReason, Severity
 from schema.names import payout_key
 
 
@@ -26,6 +26,9 @@ class ClaimPatch(BaseModel):
     decision_requested_at: datetime | None = None
     payout_details_id: int | None = None
     payout_details_by: str | None = None
+    severity: Severity | None = None
+    held: bool | None = None
+    hold_reason: HoldReason | None = None
 
 
 class Notification(BaseModel):

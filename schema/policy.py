@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schema.enums import ApprovalTier, ClaimType, Role
+from schema.enums import ApprovalTier, ClaimType, Role, Severity
 
 POLICY_DIR = Path(__file__).parent / "policies"
 
@@ -38,6 +38,22 @@ class RiskRule(BaseModel):
     near_cap_percent: int
 
 
+class AmountThreshold(BaseModel):
+    at_least_cents: int = Field(gt=0)
+    severity: Severity
+
+
+class SeverityRules(BaseModel):
+    """How a claim's severity is proposed at intake, and the SLAs each severity has."""
+
+    default: dict[ClaimType, Severity]
+    # An amount at or above a threshold raises the severity to at least the threshold's.
+    amount: list[AmountThreshold] = []
+    # A whole word of the description (case ignored) raises the severity to at least the one it is listed under.
+    keywords: dict[Severity, list[str]] = {}
+    sla_hours: dict[Severity, SlaRule]
+
+
 class Policy(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -52,6 +68,8 @@ class Policy(BaseModel):
     risk: RiskRule
     # Days the pro has for their statement once asked; absent (v1, v2): the claim has no such step.
     pro_statement_days: int | None = Field(default=None, gt=0)
+    # Severity rules and the SLAs per severity; absent (v1..v3): every claim has the policy's one SLA.
+    severity: SeverityRules | None = None
 
     def cap(self, claim_type: ClaimType) -> int:
         return self.claim_types[claim_type].cap_cents
@@ -62,11 +80,16 @@ class Policy(BaseModel):
     def reminder_offsets(self) -> list[timedelta]:
         return [timedelta(hours=h) for h in sorted(self.evidence.reminder_hours)]
 
-    def decision_sla(self) -> timedelta:
-        return timedelta(hours=self.sla.decision_hours)
+    def _sla(self, severity: Severity | None) -> SlaRule:
+        if severity is not None and self.severity is not None and severity in self.severity.sla_hours:
+            return self.severity.sla_hours[severity]
+        return self.sla
 
-    def approval_sla(self) -> timedelta:
-        return timedelta(hours=self.sla.approval_hours)
+    def decision_sla(self, severity: Severity | None = None) -> timedelta:
+        return timedelta(hours=self._sla(severity).decision_hours)
+
+    def approval_sla(self, severity: Severity | None = None) -> timedelta:
+        return timedelta(hours=self._sla(severity).approval_hours)
 
     def pro_statement_window(self) -> timedelta | None:
         return timedelta(days=self.pro_statement_days) if self.pro_statement_days else None

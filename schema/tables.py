@@ -107,6 +107,9 @@ class Claim(Base):
     payout_details_by: Mapped[str | None]  # who set them: they may not approve
     stuck_reason: Mapped[str | None] = mapped_column(Text)  # a step of the process could not be recorded
     stuck_since: Mapped[datetime | None]
+    severity: Mapped[str | None] = mapped_column(String(2), index=True)  # s1..s4 under policies with severity rules
+    held: Mapped[bool] = mapped_column(default=False, index=True)  # on legal hold: deadlines stopped, no payout
+    hold_reason: Mapped[str | None] = mapped_column(String(30))
 
 
 class Evidence(Base):

@@ -22,6 +22,7 @@ from rules.errors import DomainError
 from rules.payouts import check_payout_method
 from rules.risk import repeat_customer_since, risk_flags
 from rules.roles import check_assignee, check_casework, permit
+from rules.severity import propose
 from schema import tables
 from schema.claims import (
     Actor,
@@ -34,9 +35,15 @@ from schema.claims import (
     Contacts,
     DecisionRequest,
     EvidenceAdd,
+    HoldPlacement,
+    HoldRelease,
+    HoldReleaseRequest,
+    HoldRequest,
     PayoutDetails,
     PayoutRetry,
     ProStatementAsk,
+    SeverityChange,
+    SeverityRequest,
     WithdrawRequest,
 )
 from schema.enums import FINAL_STATUSES, Action, ClaimStatus, EvidenceSource, Role
@@ -110,6 +117,7 @@ async def _open(
         policy=ctx.policy,
         risk_flags=risk_flags(req, ctx.policy, prior),
         eligibility_issues=eligibility_issues(req, ctx.policy, now.date(), prior),
+        severity=propose(ctx.policy, req),
     )
     try:
         handle = await ctx.client.start_workflow(
@@ -194,6 +202,24 @@ async def review(
     return await _act(ctx, claim_id, Action.review, actor, ClaimWorkflow.review, [approval], update_id)
 
 
+async def set_severity(ctx: Context, claim_id: str, actor: Actor, request: SeverityRequest) -> ClaimDetail:
+    """Whoever works the claim changes its severity, with a reason (claims under a policy with severity rules)."""
+    change = SeverityChange(actor=actor, request=request)
+    return await _act(ctx, claim_id, Action.set_severity, actor, ClaimWorkflow.set_severity, change)
+
+
+async def hold(ctx: Context, claim_id: str, actor: Actor, request: HoldRequest) -> ClaimDetail:
+    """A legal hold, by whoever works the claim or a lead and above: its deadlines stop and no payout starts."""
+    placement = HoldPlacement(actor=actor, request=request)
+    return await _act(ctx, claim_id, Action.hold, actor, ClaimWorkflow.hold, placement)
+
+
+async def release_hold(ctx: Context, claim_id: str, actor: Actor, request: HoldReleaseRequest) -> ClaimDetail:
+    """Legal releases the hold; the deadlines resume with the time they had left."""
+    release = HoldRelease(actor=actor, request=request)
+    return await _act(ctx, claim_id, Action.release_hold, actor, ClaimWorkflow.release_hold, release)
+
+
 async def withdraw(ctx: Context, claim_id: str, actor: Actor, request: WithdrawRequest) -> ClaimDetail:
     return await _act(ctx, claim_id, Action.withdraw, actor, ClaimWorkflow.withdraw, [request])
 
@@ -265,7 +291,7 @@ async def _act(
     action: Action,
     actor: Actor,
     update,
-    args: list | Assignment | ProStatementAsk,
+    args: list | Assignment | ProStatementAsk | SeverityChange | HoldPlacement | HoldRelease,
     id: str | None = None,
 ) -> ClaimDetail:
     """Send one human action, signed, to the claim's workflow and return the claim as it now stands.

@@ -20,6 +20,7 @@ CASEWORK_ACTIONS = (
     Action.set_payout_details,
     Action.decide,
     Action.withdraw,
+    Action.set_severity,
 )
 
 
@@ -53,6 +54,8 @@ def for_person(claim: ClaimDetail, actor: Actor, current_policy: Policy) -> Offe
                 why_not["review" if action == Action.review else "casework"] = err.message
             continue
         allowed.add(action)
+    if claim.severity is None:  # a claim under a policy without severity rules
+        allowed.discard(Action.set_severity)
     try:  # a question to another team, in any state
         roles.permit(Action.refer, actor.role)
         roles.check_casework(caseworker(claim), actor)

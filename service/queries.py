@@ -2,7 +2,7 @@
 
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy import Select, and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from rules import authority, roles, states
@@ -129,6 +129,14 @@ SORTS = {
     ClaimSort.largest: [tables.Claim.amount_cents.desc(), tables.Claim.id],
     ClaimSort.smallest: [tables.Claim.amount_cents, tables.Claim.id],
     ClaimSort.updated: [tables.Claim.updated_at.desc(), tables.Claim.id],
+    # Most severe first (claims without a severity last), then the wait that began first: the nearest deadline
+    # among claims of one severity and state (the exact deadlines, per policy, are in service/queues.py).
+    ClaimSort.severity: [
+        case((tables.Claim.severity.is_(None), 1), else_=0),
+        tables.Claim.severity,
+        func.coalesce(tables.Claim.decision_requested_at, tables.Claim.opened_at),
+        tables.Claim.id,
+    ],
 }
 
 
@@ -141,6 +149,7 @@ def list_claims(
     assignee: str | None = None,
     awaiting_me: bool = False,
     stuck: bool | None = None,
+    held: bool | None = None,
     opened_from: date | None = None,
     opened_to: date | None = None,
     sort: ClaimSort = ClaimSort.newest,
@@ -155,6 +164,8 @@ def list_claims(
         query = query.where(tables.Claim.stuck_reason.is_not(None) if stuck else tables.Claim.stuck_reason.is_(None))
         if stuck:
             order = [tables.Claim.stuck_since, tables.Claim.id]
+    if held is not None:
+        query = query.where(tables.Claim.held == held)
     if status:
         query = query.where(tables.Claim.status == status)
     if type:

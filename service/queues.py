@@ -1,7 +1,8 @@
 """What waits on a person, for their home page: their casework, the approvals they may give, payouts to settle.
 
-Each entry carries its deadline under the claim's own policy version, so the most urgent comes
-first: SLA breaches, then the nearest deadline.
+Each entry carries its deadline under the claim's own policy version (and its severity), so the most
+urgent comes first: the most severe (claims without a severity after s4), then SLA breaches, then the
+nearest deadline.
 """
 
 from dataclasses import dataclass
@@ -39,7 +40,8 @@ def _policy(version: str) -> Policy | None:
 
 
 def _urgent_first(items: list[Waiting]) -> list[Waiting]:
-    return sorted(items, key=lambda w: (not w.late, w.due or datetime.max.replace(tzinfo=UTC), w.claim.id))
+    never = datetime.max.replace(tzinfo=UTC)
+    return sorted(items, key=lambda w: (w.claim.severity or "s9", not w.late, w.due or never, w.claim.id))
 
 
 def casework(sessions: sessionmaker, actor: Actor) -> list[Waiting]:
@@ -55,7 +57,7 @@ def casework(sessions: sessionmaker, actor: Actor) -> list[Waiting]:
                 since, due = row.opened_at, policy and deadlines.evidence_deadline(policy, row.opened_at)
             else:
                 since = row.decision_requested_at
-                due = policy and since and deadlines.decision_due(policy, since)
+                due = policy and since and deadlines.decision_due(policy, since, row.severity)
             items.append(Waiting(summary, since, due))
     return _urgent_first(items)
 
@@ -77,7 +79,7 @@ def approvals(sessions: sessionmaker, actor: Actor) -> list[Waiting]:
         items = []
         for row in rows:
             policy, began = _policy(row.policy_version), since.get(row.id)
-            due = policy and began and deadlines.approval_due(policy, began)
+            due = policy and began and deadlines.approval_due(policy, began, row.severity)
             items.append(Waiting(ClaimSummary(**summary_of(row)), began, due))
     return _urgent_first(items)
 

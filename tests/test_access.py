@@ -62,6 +62,11 @@ EXPECTED = {
     ("POST", "/claims/{claim_id}/payout/retry"): only(200, {Role.finance}),
     ("POST", "/claims/{claim_id}/payout/cancel"): only(200, {Role.finance}),
     ("POST", "/claims/{claim_id}/withdraw"): only(200, CASEWORK),
+    # Severity: judged by whoever works the claim (policy v4 on).
+    ("POST", "/claims/{claim_id}/severity"): only(200, CASEWORK),
+    # Legal holds: put on by whoever works the claim (or a lead and above); released by legal only.
+    ("POST", "/claims/{claim_id}/hold"): only(200, CASEWORK),
+    ("POST", "/claims/{claim_id}/hold/release"): only(200, {Role.legal}),
     ("POST", "/claims/{claim_id}/assignee"): only(200, {Role.lead, Role.manager, Role.director}),
     ("POST", "/claims/{claim_id}/referrals"): only(201, CASEWORK),
     ("GET", "/referrals"): only(200, set(STAFF_ROLES)),
@@ -91,7 +96,10 @@ EXPECTED = {
 
 
 # Cells refused by a rule rather than by the role: asked on a claim the action could apply to.
-REFUSED_BY_RULE = {("POST", "/claims/{claim_id}/approval", Role.finance)}
+REFUSED_BY_RULE = {
+    ("POST", "/claims/{claim_id}/approval", Role.finance),
+    ("POST", "/claims/{claim_id}/approval", Role.legal),
+}
 
 
 def app_routes(app) -> set[tuple[str, str]]:
@@ -135,6 +143,9 @@ class Cells:
             "/claims/{claim_id}/payout/retry": {"json": {"reason": "try again"}},
             "/claims/{claim_id}/payout/cancel": {"json": {"reason": "paid by cheque"}},
             "/claims/{claim_id}/withdraw": {"json": {"reason": "settled"}},
+            "/claims/{claim_id}/severity": {"json": {"severity": "s2", "reason": "no heat in winter"}},
+            "/claims/{claim_id}/hold": {"json": {"reason_code": "attorney_letter", "note": "a letter came"}},
+            "/claims/{claim_id}/hold/release": {"json": {"note": "cleared"}},
             "/claims/{claim_id}/assignee": {"json": {"assignee": desk.specialist.user_id, "reason": "theirs"}},
             "/reconciliations": {"json": {"from": "2026-01-01", "to": "2026-01-01"}},
             "/codec/decode": {"json": {"payloads": []}},
@@ -165,6 +176,12 @@ class Cells:
             return (await desk.pending(amount_cents=10_000))["id"]
         if path.endswith("/pro-statement"):
             return await self.asks_a_pro()
+        if path.endswith("/severity"):
+            return await self.under_v4()
+        if path.endswith("/hold"):
+            return (await desk.open())["id"]
+        if path.endswith("/hold/release"):
+            return await self.held()
         if path.endswith(("/withdraw", "/evidence/complete", "/assignee")):
             return (await desk.open())["id"]
         return self.shared["id"]
@@ -176,6 +193,21 @@ class Cells:
         body = ClaimOpen.model_validate({k: v for k, v in claim_body().items() if k != "payout"})
         claim = await claims.open_claim(ctx, self.desk.specialist, body, contacts=Contacts(pro_email="p@example.com"))
         return claim.id
+
+    async def held(self) -> str:
+        """A claim on legal hold, put on by its specialist."""
+        claim = await self.desk.open()
+        body = {"reason_code": "injury", "note": "the customer was hurt"}
+        r = await self.desk.client.post(f"/claims/{claim['id']}/hold", json=body, headers=self.desk.specialist_h)
+        assert r.status_code == 200, r.text
+        return claim["id"]
+
+    async def under_v4(self) -> str:
+        """A claim under policy v4, which has severity rules (the API's claims are under v1): proposed s3."""
+        stack = self.desk.stack
+        ctx = stack.context(load_policy("v4"), stack.ctx.evidence.root)
+        body = ClaimOpen.model_validate({k: v for k, v in claim_body().items() if k != "payout"})
+        return (await claims.open_claim(ctx, self.desk.specialist, body)).id
 
     async def a_link(self, claim_id: str) -> str:
         desk = self.desk

@@ -53,6 +53,12 @@ def test_there_are_histories_of_every_generation_and_path():
     } <= paths
 
 
+def test_the_newest_generation_covers_severity_and_holds():
+    """Claims under policy v4 run the `severity` paths; claims under older policies record what they did before."""
+    v6 = {p.stem.split("-", 1)[1] for p in ENCRYPTED if p.stem.startswith("v6-")}
+    assert {"severity_s1_sla", "severity_changed", "held_and_resumed", "approval_refused_on_hold", "legal_tier"} <= v6
+
+
 def test_histories_recorded_through_the_codec_are_encrypted_and_cover_a_payout():
     assert {"paid", "refund", "payout_retried", "reconciliation"} <= {p.stem.split("-", 1)[1] for p in ENCRYPTED}
     for path in ENCRYPTED:

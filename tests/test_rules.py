@@ -88,7 +88,17 @@ def test_final_claims_allow_nothing():
             assert states.allowed_actions(status) == [], status
 
 
-CASEWORK_ACTIONS = {"open", "add_evidence", "complete_evidence", "set_payout_details", "decide", "withdraw", "refer"}
+CASEWORK_ACTIONS = {
+    "open",
+    "add_evidence",
+    "complete_evidence",
+    "set_payout_details",
+    "decide",
+    "withdraw",
+    "refer",
+    "set_severity",
+    "hold",
+}
 
 
 @pytest.mark.parametrize("role", list(Role))
@@ -99,6 +109,7 @@ def test_roles_per_action(action, role):
         Role.finance: {"review", "settle_payout", "read_finance", "read_kpis"},
         Role.admin: {"read_finance", "read_history", "verify_audit", "manage_users", "read_kpis"},
         Role.party: {"add_evidence"},  # an evidence link: its party's evidence, and nothing else, not even reading
+        Role.legal: {"review", "release_hold"},  # releases holds; approves claims released from some
     }.get(role, CASEWORK_ACTIONS | {"review", "assign", "read_history", "read_kpis"})
     staff = {"read_claims", "handle_referral"} if role != Role.party else set()
     if action.value in expected | staff:

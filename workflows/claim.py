@@ -25,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.claims import ClaimActivities
     from activities.mail import MAIL_ATTEMPTS, MailActivities
     from activities.payouts import PayoutActivities
-    from rules import authority, decisions, payouts, roles, states
+    from rules import authority, decisions, holds, payouts, roles, severity, states
     from rules.errors import DomainError
     from schema.claim_state import ClaimState
     from schema.claims import (
@@ -35,11 +35,23 @@ with workflow.unsafe.imports_passed_through():
         ClaimStart,
         DecisionRequest,
         EvidenceAdd,
+        HoldPlacement,
+        HoldRelease,
         PayoutDetailsRef,
         ProStatementAsk,
+        SeverityChange,
         WithdrawRequest,
     )
-    from schema.enums import Action, ApprovalVerdict, ClaimStatus, DecisionOutcome, EvidenceSource, Role
+    from schema.enums import (
+        LEGAL_REVIEW_HOLDS,
+        Action,
+        ApprovalVerdict,
+        ClaimStatus,
+        DecisionOutcome,
+        EvidenceSource,
+        Role,
+        Severity,
+    )
     from schema.events import ClaimEvent, MailOrder, Notification, PayoutOrder, StuckMark
     from schema.money import format_cents
     from stack import search_attributes as sa
@@ -118,8 +130,17 @@ class ClaimWorkflow:
         state.assignee_checks = workflow.patched("casework-by-assignee")
         # The customer's and the pro's notifications are mailed to them.
         state.mail_out = workflow.patched("mail-out")
+        # A severity shortens the SLAs, and an s1 claim tells the lead at once: only under a policy with severity rules.
+        state.severity_rules = self.policy.severity is not None and workflow.patched("severity")
+        if state.severity_rules:
+            state.severity = start.severity
+        # Legal holds: the claim's deadlines stop while held, and no payout starts.
+        state.holds = workflow.patched("legal-hold")
         await self._record("opened", actor=start.opened_by, to_status=ClaimStatus.evidence_collection, opened=start)
         state.opened = True
+        if state.severity == Severity.s1:
+            async with self.lock:
+                await self._retried(lambda: self._notify_s1("s1_opened", "A severity s1 claim was opened."))
         while not state.status.is_final:
             try:
                 await self._step()
@@ -140,6 +161,9 @@ class ClaimWorkflow:
         elif status == ClaimStatus.pending_approval:
             await self._await_approval()
         elif status == ClaimStatus.approved:
+            if self.state.held is not None:  # no payout starts while the claim is on legal hold
+                await workflow.wait_condition(lambda: self.state.held is None or self.state.status != status)
+                return
             await self._start_payout()
         elif status == ClaimStatus.paying:
             await self._pay()
@@ -305,6 +329,95 @@ class ClaimWorkflow:
         check(authority.check_approval, self.start, self.state, actor, approval)
 
     @workflow.update
+    async def set_severity(self, change: SeverityChange) -> ClaimStatus:
+        """Whoever works the claim changes its severity, with a reason; the SLAs waited on follow it."""
+        state = self.state
+        async with self._locked():
+            self._validate_set_severity(change)
+            before, after = state.severity, change.request.severity
+            await self._record(
+                "severity_changed",
+                actor=change.actor,
+                reason=f"{before and before.value} to {after.value}: {change.request.reason}"[:500],
+                changes={"severity": after},
+                patch={"severity": after.value},
+            )
+            if after == Severity.s1:
+                await self._notify_s1("s1_raised", "A claim was raised to severity s1.")
+        return state.status
+
+    @set_severity.validator
+    def _validate_set_severity(self, change: SeverityChange) -> None:
+        check(roles.permit, Action.set_severity, change.actor.role)
+        self._check_casework(change.actor)
+        if not self.state.severity_rules:
+            raise ApplicationError(
+                f"claims under policy {self.policy.version} have no severity", type="invalid_state", non_retryable=True
+            )
+        check(states.require, Action.set_severity, self.state.status)
+        check(severity.check_change, self.policy, self.state.severity, change.request.severity)
+
+    @workflow.update
+    async def hold(self, placement: HoldPlacement) -> ClaimStatus:
+        """A legal hold: the claim's deadlines stop, with the time each had left, and no payout starts."""
+        state = self.state
+        async with self._locked():
+            self._validate_hold(placement)
+            code = placement.request.reason_code
+            await self._record(
+                "hold_placed",
+                actor=placement.actor,
+                reason=f"{code.value}: {placement.request.note}"[:500],
+                changes={"held": code, "held_at": workflow.now()},
+                patch={"held": True, "hold_reason": code.value},
+            )
+            await self._notify("tier:legal", "hold_placed", f"The claim is on legal hold ({code.value}).")
+        return state.status
+
+    @hold.validator
+    def _validate_hold(self, placement: HoldPlacement) -> None:
+        check(roles.permit, Action.hold, placement.actor.role)
+        self._check_casework(placement.actor)
+        self._require_holds()
+        check(holds.check_hold, self.state)
+
+    @workflow.update
+    async def release_hold(self, release: HoldRelease) -> ClaimStatus:
+        """Legal releases the hold: each deadline resumes with the time it had left. After an injury or a
+        legal-threat hold, a decision to pay needs a legal approval besides its tier's."""
+        state = self.state
+        async with self._locked():
+            self._validate_release_hold(release)
+            code, paused = state.held, workflow.now() - state.held_at
+            legal = state.needs_legal or code in LEGAL_REVIEW_HOLDS
+            await self._record(
+                "hold_released",
+                actor=release.actor,
+                reason=f"{code.value} hold of {paused}: {release.request.note}"[:500],
+                changes={
+                    "held": None,
+                    "held_at": None,
+                    "held_for": state.held_for + paused,
+                    "handled_due": state.handled_due and state.handled_due + paused,
+                    "needs_legal": legal,
+                },
+                patch={"held": False, "hold_reason": None},
+            )
+        return state.status
+
+    @release_hold.validator
+    def _validate_release_hold(self, release: HoldRelease) -> None:
+        check(roles.permit, Action.release_hold, release.actor.role)
+        self._require_holds()
+        check(holds.check_release, self.state)
+
+    def _require_holds(self) -> None:
+        if not self.state.holds:
+            raise ApplicationError(
+                "this claim was opened before legal holds existed", type="invalid_state", non_retryable=True
+            )
+
+    @workflow.update
     async def withdraw(self, actor: Actor, request: WithdrawRequest) -> ClaimStatus:
         async with self._locked():
             self._validate_withdraw(actor, request)
@@ -401,15 +514,17 @@ class ClaimWorkflow:
 
     async def _collect_evidence(self) -> None:
         state = self.state
-        opened = self._waiting_since("evidence")
         window = self.policy.evidence_window()
-        reminders = [opened + offset for offset in self.policy.reminder_offsets() if offset < window]
-        deadline = opened + window
-        for due in [*reminders, deadline]:
+        offsets = [offset for offset in self.policy.reminder_offsets() if offset < window]
+        for offset in [*offsets, window]:
+            opened = self._waiting_since("evidence")  # later by the time on hold so far
+            due, deadline = opened + offset, opened + window
             if state.handled_due is not None and due <= state.handled_due:
                 continue  # handled before a failed write stopped this step
             if not await self._times_out(lambda: state.status != ClaimStatus.evidence_collection, due):
                 return
+            opened = self._waiting_since("evidence")  # the same, unless a hold moved it meanwhile
+            due, deadline = opened + offset, opened + window
             async with self.lock:
                 if state.status != ClaimStatus.evidence_collection:
                     return
@@ -439,7 +554,7 @@ class ClaimWorkflow:
         arrived = lambda: state.pro_evidence > since  # noqa: E731
         over = lambda: arrived() or state.status.is_final  # noqa: E731
         reminder = due - (due - workflow.now()) / 2
-        if await self._times_out(over, reminder):
+        if await self._times_out(over, reminder, pausable=False):
             async with self.lock:
                 if not over():
                     await self._retried(
@@ -451,7 +566,7 @@ class ClaimWorkflow:
                             link_of=request_key,
                         )
                     )
-        late = await self._times_out(over, due)
+        late = await self._times_out(over, due, pausable=False)
         async with self.lock:
             if state.status.is_final:
                 return
@@ -487,9 +602,9 @@ class ClaimWorkflow:
         """Waits for the specialist; past the SLA the breach is recorded and the lead told."""
         state = self.state
         in_review = state.round
-        due = self._waiting_since(f"decision:{in_review}") + self.policy.decision_sla()
         moved_on = lambda: state.round != in_review or state.status != ClaimStatus.specialist_review  # noqa: E731
-        if state.handled_due != due and await self._times_out(moved_on, due):
+        due, passed = await self._sla_wait(f"decision:{in_review}", self.policy.decision_sla, moved_on)
+        if passed:
             async with self.lock:
                 if state.status == ClaimStatus.specialist_review and state.round == in_review:
                     await self._record(
@@ -502,12 +617,12 @@ class ClaimWorkflow:
         """Waits for the approvers; past the SLA the claim escalates to the next tier and waits again."""
         state = self.state
         in_round, tier = state.round, state.tier
-        due = self._waiting_since(f"approval:{in_round}:{tier}") + self.policy.approval_sla()
         waiting = lambda: state.status == ClaimStatus.pending_approval and state.round == in_round  # noqa: E731
-        if state.handled_due == due:  # the breach was recorded before a later write failed
-            await workflow.wait_condition(lambda: not waiting())
-            return
-        if not await self._times_out(lambda: not waiting() or state.tier != tier, due):
+        done = lambda: not waiting() or state.tier != tier  # noqa: E731
+        due, passed = await self._sla_wait(f"approval:{in_round}:{tier}", self.policy.approval_sla, done)
+        if not passed:
+            if state.handled_due == due:  # the breach was recorded before a later write failed
+                await workflow.wait_condition(lambda: not waiting())
             return
         async with self.lock:
             if not waiting():
@@ -537,7 +652,7 @@ class ClaimWorkflow:
         state = self.state
         approved_by = [*state.approved_by, actor]
         event = {"actor": actor, "approval": approval, "payout_details_id": state.payout and state.payout.id}
-        if not authority.approval_complete(state.tier, approved_by):
+        if not authority.approval_complete(state.tier, approved_by, authority.needs_legal(state)):
             await self._record(
                 "approval_recorded", reason=approval.note or None, changes={"approved_by": approved_by}, **event
             )
@@ -599,7 +714,7 @@ class ClaimWorkflow:
     async def _start_payout(self) -> None:
         state = self.state
         async with self.lock:
-            if state.status == ClaimStatus.approved:
+            if state.status == ClaimStatus.approved and state.held is None:
                 await self._record(
                     "payout_started", to_status=ClaimStatus.paying, changes={"payout_attempt": state.payout_attempt + 1}
                 )
@@ -651,7 +766,7 @@ class ClaimWorkflow:
         except ActivityError:
             workflow.logger.warning("claim %s is stuck and could not be marked: %s", self.start.claim_id, message)
         status = state.status
-        await self._times_out(lambda: state.status != status, workflow.now() + STUCK_RETRY_EVERY)
+        await self._times_out(lambda: state.status != status, workflow.now() + STUCK_RETRY_EVERY, pausable=False)
 
     # Helpers.
 
@@ -672,8 +787,29 @@ class ClaimWorkflow:
                     message = f"the action was recorded, but what follows it was not: {message}"
                 raise ApplicationError(message, type=code, non_retryable=True) from None
 
-    async def _times_out(self, done: Callable[[], bool], due: datetime) -> bool:
-        """True if `due` passed before `done()` became true."""
+    async def _times_out(self, done: Callable[[], bool], due: datetime, pausable: bool = True) -> bool:
+        """True if `due` passed before `done()` became true.
+
+        A `pausable` wait stops while the claim is on legal hold, and `due` moves later by the time spent on
+        hold meanwhile. (Waits whose deadline is a date told to someone, like the pro's, and the retries of a
+        stuck claim, are not.)"""
+        state = self.state
+        if state.holds and pausable:
+            held_before = state.held_for
+            while True:
+                if state.held is not None:
+                    await workflow.wait_condition(lambda: done() or state.held is None)
+                    if done():
+                        return False
+                remaining = due + (state.held_for - held_before) - workflow.now()
+                if remaining <= timedelta(0):
+                    return not done()
+                try:
+                    await workflow.wait_condition(lambda: done() or state.held is not None, timeout=remaining)
+                except TimeoutError:
+                    return True
+                if done():
+                    return False
         remaining = due - workflow.now()
         if remaining <= timedelta(0):
             return not done()
@@ -683,16 +819,40 @@ class ClaimWorkflow:
             return True
         return False
 
+    async def _sla_wait(
+        self, key: str, sla: Callable[[Severity | None], timedelta], done: Callable[[], bool]
+    ) -> tuple[datetime, bool]:
+        """Waits for `done()` or the SLA counted from the wait `key`'s start: the deadline, and whether it passed first.
+
+        A deadline already handled (`handled_due`) is not waited for again. The SLA follows the claim's
+        severity: a new one waits again for the SLA it has, from the same start."""
+        state = self.state
+        while True:
+            level = state.severity
+            due = self._waiting_since(key) + sla(level)
+            if state.handled_due == due:
+                return due, False
+            if await self._times_out(lambda: done() or state.severity != level, due):  # noqa: B023
+                return self._waiting_since(key) + sla(level), True  # later if a hold stopped the wait
+            if done() or state.severity == level:
+                return due, False
+
     def _waiting_since(self, key: str) -> datetime:
         """When the wait named `key` began: the first time it is asked, the same after a retried step."""
         state = self.state
         if state.due_key != key:
-            state.due_key, state.due_at = key, workflow.now()
-        return state.due_at
+            # A wait that begins during a hold counts only the rest of that hold.
+            on_hold = workflow.now() - state.held_at if state.held_at is not None else timedelta(0)
+            state.due_key, state.due_at, state.due_held_for = key, workflow.now(), state.held_for + on_hold
+        return state.due_at + (state.held_for - state.due_held_for)  # later by the time on hold since
 
     def _caseworker(self) -> str:
         """The person who works the claim: whom a lead assigned, else who decided, else who opened it."""
         return self.state.owner or self.state.decided_by or self.start.opened_by.user_id
+
+    async def _notify_s1(self, kind: str, message: str) -> None:
+        """The lead on call hears of a severity s1 claim at once."""
+        await self._notify("tier:lead", kind, message)
 
     async def _notify_approvers(self, kind: str) -> None:
         tier = self.state.tier.value
@@ -738,6 +898,7 @@ class ClaimWorkflow:
         """Record one event; `changes` to the state hold only if it is recorded, like the status."""
         state = self.state
         changes = changes or {}
+        waiting_for = state.due_key
         undo = {name: getattr(state, name) for name in [*changes, "status"]}
         for name, value in changes.items():
             setattr(state, name, value)
@@ -766,7 +927,9 @@ class ClaimWorkflow:
             raise
         if to_status is not None:
             state.status = to_status
-            state.due_key = None  # every wait ends with a transition
+            # Every wait ends with a transition; a wait of the new status, begun while this was recorded, stays.
+            if not state.holds or state.due_key == waiting_for:
+                state.due_key = None
         workflow.upsert_search_attributes(
             [
                 sa.CLAIM_STATUS.value_set(state.status.value),

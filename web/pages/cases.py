@@ -26,6 +26,7 @@ from schema.claims import (
     PayoutCancel,
     PayoutDetails,
     PayoutRetry,
+    SeverityRequest,
     WithdrawRequest,
 )
 from schema.enums import (
@@ -130,7 +131,13 @@ async def claim_page(request: Request, claim_id: str, status: int = 200, **extra
         policy = ctx.policy
     waiting_since = next((t.at for t in reversed(claim.timeline) if t.action in ("decided", "escalated")), None)
     step = deadlines.next_step(
-        policy, claim.status, claim.assignee, claim.opened_at, claim.decision_requested_at, waiting_since
+        policy,
+        claim.status,
+        claim.assignee,
+        claim.opened_at,
+        claim.decision_requested_at,
+        waiting_since,
+        claim.severity,
     )
     mentioned = {claim.opened_by, claim.assignee, step.waits_on, claim.payout_details_by}
     mentioned |= {e.added_by for e in claim.evidence} | {d.decided_by for d in claim.decisions}
@@ -339,6 +346,15 @@ async def review(request: Request, claim_id: str):
         await claims.review(ctx, claim_id, me, ApprovalRequest.model_validate(approval))
 
     return await _act(request, claim_id, "approval", call)
+
+
+@router.post("/cases/{claim_id}/severity")
+async def set_severity(request: Request, claim_id: str):
+    async def call(ctx, me, form):
+        change = {"severity": _text(form, "severity"), "reason": _text(form, "reason")}
+        await claims.set_severity(ctx, claim_id, me, SeverityRequest.model_validate(change))
+
+    return await _act(request, claim_id, "severity", call)
 
 
 @router.post("/cases/{claim_id}/withdraw")
