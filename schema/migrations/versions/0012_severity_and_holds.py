@@ -1,13 +1,13 @@
 """Severity: how urgent a claim is (s1..s4), for claims opened under a policy with severity rules; legal holds.
 
-Revision ID: 0013
+Revision ID: 0012
 Revises: 0011
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013"
+revision = "0012"
 down_revision = "0011"
 branch_labels = None
 depends_on = None
