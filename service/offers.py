@@ -21,6 +21,7 @@ CASEWORK_ACTIONS = (
     Action.decide,
     Action.withdraw,
     Action.set_severity,
+    Action.hold,
 )
 
 
@@ -56,6 +57,7 @@ def for_person(claim: ClaimDetail, actor: Actor, current_policy: Policy) -> Offe
         allowed.add(action)
     if claim.severity is None:  # a claim under a policy without severity rules
         allowed.discard(Action.set_severity)
+    allowed.discard(Action.release_hold if not claim.held else Action.hold)
     try:  # a question to another team, in any state
         roles.permit(Action.refer, actor.role)
         roles.check_casework(caseworker(claim), actor)

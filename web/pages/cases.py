@@ -23,6 +23,8 @@ from schema.claims import (
     Contacts,
     DecisionRequest,
     EvidenceAdd,
+    HoldReleaseRequest,
+    HoldRequest,
     PayoutCancel,
     PayoutDetails,
     PayoutRetry,
@@ -37,6 +39,7 @@ from schema.enums import (
     DenialReason,
     EvidenceKind,
     EvidenceSource,
+    HoldReason,
     Team,
 )
 from schema.money import parse_amount
@@ -176,6 +179,7 @@ async def claim_page(request: Request, claim_id: str, status: int = 200, **extra
         kinds=list(EvidenceKind),
         sources=list(EvidenceSource),
         reasons=list(DenialReason),
+        hold_reasons=list(HoldReason),
         max_files=MAX_FILES,
         links=link_list,
         ask_pro=offers.may_ask_pro(claim, offer),
@@ -346,6 +350,23 @@ async def review(request: Request, claim_id: str):
         await claims.review(ctx, claim_id, me, ApprovalRequest.model_validate(approval))
 
     return await _act(request, claim_id, "approval", call)
+
+
+@router.post("/cases/{claim_id}/hold")
+async def hold(request: Request, claim_id: str):
+    async def call(ctx, me, form):
+        placed = {"reason_code": _text(form, "reason_code"), "note": _text(form, "note")}
+        await claims.hold(ctx, claim_id, me, HoldRequest.model_validate(placed))
+
+    return await _act(request, claim_id, "hold", call)
+
+
+@router.post("/cases/{claim_id}/hold/release")
+async def release_hold(request: Request, claim_id: str):
+    async def call(ctx, me, form):
+        await claims.release_hold(ctx, claim_id, me, HoldReleaseRequest.model_validate({"note": _text(form, "note")}))
+
+    return await _act(request, claim_id, "release", call)
 
 
 @router.post("/cases/{claim_id}/severity")
