@@ -9,12 +9,10 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
-import pygal
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, StreamingResponse
-from markupsafe import Markup, escape
+from markupsafe import Markup
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pygal.style import Style
 from starlette.concurrency import run_in_threadpool
 
 from api.errors import describe, refusal
@@ -27,6 +25,7 @@ from schema.enums import Action, ClaimType, PayoutStatus
 from schema.finance import LedgerPage, LedgerTotal, ReconcileRequest, ReconciliationCounts
 from schema.money import format_cents
 from service import reconciliations
+from web import charts
 from web.door import csrf_checked, session_of
 from web.render import render
 
@@ -34,20 +33,6 @@ router = APIRouter()
 PAGE = 50
 RECENT = 50
 FINDINGS = 1_000  # shown on a report's page; the CSV has every one
-# The site's own colours and type (site.css), so the chart reads as part of the page.
-CHART_STYLE = Style(
-    background="transparent",
-    plot_background="#ffffff",
-    foreground="#1d2433",
-    foreground_strong="#1d2433",
-    foreground_subtle="#d7dbe2",
-    colors=("#1f4fb8", "#1c6b3a", "#8a4b00", "#a3231d", "#4d5565"),
-    font_family='system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif',
-    title_font_size=18,
-    label_font_size=13,
-    major_label_font_size=13,
-    legend_font_size=14,
-)
 KINDS = [k for k in ReconciliationCounts.model_fields if k not in ("matched", "no_money_moved")]
 
 
@@ -162,19 +147,14 @@ def _chart(found: LedgerPage) -> Markup | None:
         if t.status == PayoutStatus.paid:
             paid[t.currency][t.group] = t.amount_cents
     title = "Paid by day"
-    chart = pygal.Bar(
-        js=[],
-        disable_xml_declaration=True,
-        title=title,
-        style=CHART_STYLE,
+    chart = charts.bar(
+        title,
         height=320,
-        width=800,
         show_legend=len(paid) > 1,
         x_label_rotation=30,
         show_minor_x_labels=len(days) <= 14,
         x_labels_major_count=min(len(days), 10),
         value_formatter=lambda v: f"{v:,.2f}",
-        print_values=False,
     )
     chart.x_labels = days
     for currency, amounts in sorted(paid.items()):
@@ -184,13 +164,7 @@ def _chart(found: LedgerPage) -> Markup | None:
         for currency, amounts in sorted(paid.items())
     )
     desc = f"Bars of the amount paid each UTC day from {days[0]} to {days[-1]}. {summary or 'Nothing was paid.'}"
-    svg = chart.render(is_unicode=True)
-    labelled = '<svg role="img" aria-labelledby="chart-title chart-desc" focusable="false" '
-    head = f'<title id="chart-title">{escape(title)}</title><desc id="chart-desc">{escape(desc)}</desc>'
-    svg = svg.replace("<svg ", labelled, 1)
-    svg = svg.replace(f"<title>{title}</title>", "", 1)
-    start = svg.index(">") + 1
-    return Markup(svg[:start] + head + svg[start:])
+    return charts.accessible(chart, "chart", title, desc)
 
 
 # Reconciliations

@@ -6,7 +6,7 @@ title and a description that says what it shows, and the tables below carry the 
 
 import pygal
 from fastapi import APIRouter, Request
-from markupsafe import Markup, escape
+from markupsafe import Markup
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
@@ -17,8 +17,8 @@ from schema.bounds import Day
 from schema.enums import Action
 from schema.kpis import Breakdown, Figures, KpiReport
 from service import kpis
+from web import charts
 from web.door import session_of
-from web.pages.finance import CHART_STYLE
 from web.render import render
 
 router = APIRouter()
@@ -91,7 +91,7 @@ def _counts_chart(found: KpiReport) -> Markup:
     summary = "; ".join(f"{r.label}: {r.opened} opened, {r.resolved} resolved, {r.paid} paid" for r in rows[:12])
     what = "Bars of the claims opened, resolved, paid, denied, withdrawn and closed without evidence, per group."
     desc = f"{what} {summary}."
-    return _accessible(chart, "kpi-counts", "Claims by outcome", desc)
+    return charts.accessible(chart, "kpi-counts", "Claims by outcome", desc)
 
 
 def _cycle_chart(found: KpiReport) -> Markup:
@@ -105,7 +105,7 @@ def _cycle_chart(found: KpiReport) -> Markup:
         t = r.cycle_times["open_to_final"]
         parts.append(f"{r.label}: opened to final p50 {_text_hours(t.p50_seconds)}, p90 {_text_hours(t.p90_seconds)}")
     desc = f"Bars of the median hours between milestones, per group. {'; '.join(parts)}."
-    return _accessible(chart, "kpi-cycles", "Median cycle times (hours)", desc)
+    return charts.accessible(chart, "kpi-cycles", "Median cycle times (hours)", desc)
 
 
 def _hours(seconds: float | None) -> float | None:
@@ -117,26 +117,6 @@ def _text_hours(seconds: float | None) -> str:
 
 
 def _bar(title: str, rows: list[Figures]) -> pygal.Bar:
-    chart = pygal.Bar(
-        js=[],
-        disable_xml_declaration=True,
-        title=title,
-        style=CHART_STYLE,
-        height=340,
-        width=800,
-        x_label_rotation=20 if len(rows) > 4 else 0,
-        legend_at_bottom=True,
-        print_values=False,
-    )
+    chart = charts.bar(title, height=340, x_label_rotation=20 if len(rows) > 4 else 0, legend_at_bottom=True)
     chart.x_labels = [r.label for r in rows]
     return chart
-
-
-def _accessible(chart: pygal.Bar, key: str, title: str, desc: str) -> Markup:
-    """The SVG as an image named by its title and described by its figures, for screen readers."""
-    svg = chart.render(is_unicode=True)
-    svg = svg.replace("<svg ", f'<svg role="img" aria-labelledby="{key}-title {key}-desc" focusable="false" ', 1)
-    svg = svg.replace(f"<title>{escape(title)}</title>", "", 1)
-    head = f'<title id="{key}-title">{escape(title)}</title><desc id="{key}-desc">{escape(desc)}</desc>'
-    start = svg.index(">") + 1
-    return Markup(svg[:start] + head + svg[start:])
