@@ -262,7 +262,7 @@ async def test_demo_seed_leaves_claims_in_every_state_and_reuses_its_users(cli, 
     (tmp_path / "home" / "stripe-stub-url").write_text(stack.stub.url + "\n")  # as `up` with the embedded stub
     (tmp_path / "home" / "stripe-stub-key").write_text(STUB_API_KEY + "\n")  # and its key (stack.config)
     first = (await cli.ok("demo", "seed", "--json")).json
-    assert set(first["users"]) == {"specialist", "lead", "manager", "director", "finance", "admin"}
+    assert set(first["users"]) == {"specialist", "lead", "manager", "director", "finance", "admin", "legal"}
     assert [c["status"] for c in first["claims"]] == [
         "evidence_collection", "specialist_review", "pending_approval", "paid", "denied", "withdrawn", "payout_failed",
     ]  # fmt: skip
