@@ -221,10 +221,12 @@ def _routes(app: FastAPI) -> None:
         ctx: Ctx,
         actor: Actor = Depends(allow(Action.read_kpis)),
         at: Annotated[Day | None, Query(description="the end of that UTC day; default: now")] = None,
+        claim: Annotated[str | None, Query(max_length=200, description="only the signals touching this claim")] = None,
     ) -> SignalList:
-        """Trend and risk signals for leads: each rule of the signal rules (versioned data) that holds at `at`."""
+        """Trend and risk signals for leads: each rule of the signal rules (versioned data) that holds at `at`;
+        with `claim`, only those that touch that claim (its risk flags, as its web page shows them)."""
         now = datetime.now(UTC) if at is None else datetime.combine(at, time(23, 59, 59), tzinfo=UTC)
-        found = await run_in_threadpool(signals.find, ctx.sessions, ctx.policy, load_signal_rules(), now)
+        found = await run_in_threadpool(signals.find, ctx.sessions, ctx.policy, load_signal_rules(), now, claim)
         return found
 
     @app.get("/audit/verify")
