@@ -10,7 +10,21 @@ from api.errors import refusal
 from rules.errors import DomainError
 from service.context import OUTAGES, Context
 from web.door import Door
-from web.pages import cases, finance, handoffs, home, inbox, kpis, links, opening, outbox, people, signals, signing_in
+from web.pages import (
+    cases,
+    digests,
+    finance,
+    handoffs,
+    home,
+    inbox,
+    kpis,
+    links,
+    opening,
+    outbox,
+    people,
+    signals,
+    signing_in,
+)
 from web.render import render
 
 HERE = Path(__file__).parent
@@ -22,7 +36,21 @@ def create_web(ctx: Context) -> FastAPI:
     app.add_middleware(Door)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     # opening's /cases/new before cases' /cases/{id}
-    for page in (signing_in, home, opening, links, cases, finance, people, inbox, outbox, kpis, signals, handoffs):
+    for page in (
+        signing_in,
+        home,
+        opening,
+        links,
+        cases,
+        finance,
+        people,
+        inbox,
+        outbox,
+        kpis,
+        signals,
+        digests,
+        handoffs,
+    ):
         app.include_router(page.router)
 
     @app.exception_handler(DomainError)
