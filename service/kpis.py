@@ -142,12 +142,22 @@ def groups(books: Books, by: Breakdown, start: datetime, end: datetime) -> Itera
         return
     key = _key(by)
     split: dict[str, list[ClaimFacts]] = defaultdict(list)
+    group_of: dict[str, str] = {}
     for claim in books.claims.values():
-        split[key(claim)].append(claim)
+        group_of[claim.id] = name = key(claim)
+        split[name].append(claim)
+    # Each group's payouts and findings: those of its claims (a finding with no claim is in none), split once.
+    payouts, findings = defaultdict(list), defaultdict(list)
+    for payout in books.payouts:
+        if payout[0] in group_of:
+            payouts[group_of[payout[0]]].append(payout)
+    for finding in books.findings:
+        if finding[0] in group_of:
+            findings[group_of[finding[0]]].append(finding)
     for name in sorted(split):
-        members = {c.id for c in split[name]}
         label = books.names.get(name, name) if by == Breakdown.specialist else name
-        yield figures(books, split[name], start, end, name, label, members.__contains__)
+        own = Books({}, payouts[name], findings[name], books.names)
+        yield figures(own, split[name], start, end, name, label, lambda _: True)
 
 
 def _by_week(books: Books, first: datetime, start: datetime, end: datetime) -> list[tuple[list, list, list]]:
