@@ -584,6 +584,19 @@ def cmd_signals(args) -> int:
     return 0
 
 
+def cmd_digests(args) -> int:
+    from cli import kpis
+
+    with api(args) as client:
+        if args.id:
+            found = client.get(f"/digests/{quote(args.id, safe='')}")
+            emit(args, found, kpis.digest(found))
+        else:
+            found = client.get("/digests", limit=args.limit)
+            emit(args, found, kpis.digests(found))
+    return 0
+
+
 def cmd_demo_seed(args) -> int:
     from cli.demo import seed
 
@@ -958,6 +971,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command(sub, "signals", cmd_signals, "trend and risk signals across claims (leads and above, finance, admin)")
     p.add_argument("--at", type=day, metavar="DAY", help="as at the end of this UTC day (default: now)")
+
+    p = command(
+        sub, "digests", cmd_digests, "the weekly digests: last week's KPIs and new signals (leads and above, ...)"
+    )
+    p.add_argument("id", nargs="?", help="one digest in full (digest-YYYY-MM-DD); without it, the list")
+    p.add_argument("--limit", type=int, default=52, help="how many, newest first (default: 52)")
 
     demo = sub.add_parser("demo", help="demo data")
     demo = demo.add_subparsers(dest="demo_command", required=True, metavar="COMMAND")

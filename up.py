@@ -22,6 +22,7 @@ from payments.stripe_provider import StripeProvider
 from schema.database import make_sessions
 from schema.policy import load_policy
 from service.context import Context
+from service.digests import ensure_schedule as ensure_digest_schedule
 from service.evidence import EvidenceStore
 from service.inbox import start_receiver
 from service.reconciliations import ensure_schedule
@@ -157,6 +158,7 @@ async def run_up(
         worker = build_worker(client, sessions, provider, keys[0], audit_key=keys[1], mailer=mail)
         await cleanup.enter_async_context(worker)
         await ensure_schedule(client, settings.reconcile_cron)
+        await ensure_digest_schedule(client, settings.digest_cron)
 
         ctx = Context(
             client=client,

@@ -1,4 +1,4 @@
-"""The worker: ClaimWorkflow, ReconciliationWorkflow and their activities on `guarantee-claims`.
+"""The worker: ClaimWorkflow, ReconciliationWorkflow, DigestWorkflow and their activities on `guarantee-claims`.
 
 `python worker.py` (or `guarantee worker`) runs one against the Temporal at TEMPORAL_ADDRESS, the
 configured database and the Stripe API at STRIPE_API_BASE; `guarantee up` (up.py) runs one
@@ -17,6 +17,7 @@ from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 
 from activities.claims import ClaimActivities
+from activities.digest import DigestActivities
 from activities.mail import MailActivities
 from activities.payouts import PayoutActivities
 from activities.reconciliation import ReconciliationActivities
@@ -32,6 +33,7 @@ from stack.config import mailer as configured_mailer
 from stack.secrets import private_home
 from stack.temporal import TemporalConfigError, connect, ensure_search_attributes, metrics_runtime
 from workflows.claim import ClaimWorkflow
+from workflows.digest import DigestWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
 from workflows.signed_actions import SignedActions
 
@@ -52,20 +54,24 @@ def build_worker(
     *,
     audit_key: str,
     mailer: Mailer | None = None,
+    digest_to: tuple[str, ...] | None = None,
 ) -> Worker:
     """`audit_key` seals the claims' audit chains (`stack.config.audit_key`); read once, here.
 
     `mailer` sends the claims' mail; by default as configured (`stack.config.mailer`): SMTP at
-    GUARANTEE_SMTP_OUT, else the outbox folder under GUARANTEE_HOME.
+    GUARANTEE_SMTP_OUT, else the outbox folder under GUARANTEE_HOME. The weekly digest goes by the same
+    mailer to `digest_to` (by default GUARANTEE_DIGEST_TO).
     """
     claims = ClaimActivities(sessions, audit_key)
-    mail = MailActivities(sessions, mailer or configured_mailer(load_settings()), signing_key)
+    mailer = mailer or configured_mailer(load_settings())
+    mail = MailActivities(sessions, mailer, signing_key)
     payouts = PayoutActivities(sessions, provider)
     reconciliation = ReconciliationActivities(sessions, provider.client)
+    digest = _digest_activities(sessions, mailer, digest_to)
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[ClaimWorkflow, ReconciliationWorkflow],
+        workflows=[ClaimWorkflow, ReconciliationWorkflow, DigestWorkflow],
         activities=[
             claims.record_event,
             payouts.pay_claim,
@@ -74,12 +80,24 @@ def build_worker(
             reconciliation.fail_report,
             claims.mark_stuck,
             mail.send_mail,
+            digest.build_digest,
+            digest.mail_digest,
         ],
         interceptors=[SignedActions(signing_key), ActivityTiming()],
         activity_executor=ThreadPoolExecutor(max_workers=MAX_ACTIVITIES),
         max_concurrent_activities=MAX_ACTIVITIES,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
+
+
+def _digest_activities(sessions: sessionmaker, mailer: Mailer, to: tuple[str, ...] | None) -> DigestActivities:
+    from schema.policy import load_policy
+    from schema.signals import load_signal_rules
+    from service import digests
+
+    policy, rules = load_policy(), load_signal_rules()
+    to = load_settings().digest_to if to is None else to
+    return DigestActivities(sessions, mailer, lambda week: digests.compose(sessions, policy, rules, week), to)
 
 
 def stop_event() -> asyncio.Event:

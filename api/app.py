@@ -42,6 +42,7 @@ from schema.claims import (
     SeverityRequest,
     WithdrawRequest,
 )
+from schema.digests import DigestView
 from schema.enums import (
     Action,
     ClaimSort,
@@ -57,7 +58,7 @@ from schema.finance import LedgerPage, ReconcileRequest, ReconciliationView
 from schema.kpis import Breakdown, KpiReport
 from schema.referrals import ReferralAnswer, ReferralRequest, ReferralView
 from schema.signals import SignalList, load_signal_rules
-from service import audit, claims, inbox, kpis, links, queries, reconciliations, referrals, signals
+from service import audit, claims, digests, inbox, kpis, links, queries, reconciliations, referrals, signals
 from service.context import Context
 from stack import tracing
 from stack.logs import RequestIds
@@ -221,11 +222,29 @@ def _routes(app: FastAPI) -> None:
         ctx: Ctx,
         actor: Actor = Depends(allow(Action.read_kpis)),
         at: Annotated[Day | None, Query(description="the end of that UTC day; default: now")] = None,
+        claim: Annotated[str | None, Query(max_length=200, description="only the signals touching this claim")] = None,
     ) -> SignalList:
-        """Trend and risk signals for leads: each rule of the signal rules (versioned data) that holds at `at`."""
+        """Trend and risk signals for leads: each rule of the signal rules (versioned data) that holds at `at`;
+        with `claim`, only those that touch that claim (its risk flags, as its web page shows them)."""
         now = datetime.now(UTC) if at is None else datetime.combine(at, time(23, 59, 59), tzinfo=UTC)
-        found = await run_in_threadpool(signals.find, ctx.sessions, ctx.policy, load_signal_rules(), now)
+        found = await run_in_threadpool(signals.find, ctx.sessions, ctx.policy, load_signal_rules(), now, claim)
         return found
+
+    @app.get("/digests")
+    async def list_digests(
+        ctx: Ctx,
+        actor: Actor = Depends(allow(Action.read_kpis)),
+        limit: Annotated[int, Query(ge=1, le=520)] = 52,
+    ) -> list[DigestView]:
+        """The weekly digests, newest first, without their bodies: whom each was for and where it was mailed."""
+        return await run_in_threadpool(digests.recent, ctx.sessions, limit)
+
+    @app.get("/digests/{digest_id}")
+    async def get_digest(
+        digest_id: Annotated[str, Path(max_length=200)], ctx: Ctx, actor: Actor = Depends(allow(Action.read_kpis))
+    ) -> DigestView:
+        """One weekly digest as it was built: the week's KPIs by claim type and the signals new that week."""
+        return await run_in_threadpool(digests.get, ctx.sessions, digest_id)
 
     @app.get("/audit/verify")
     async def verify_audit(

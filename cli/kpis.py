@@ -105,3 +105,27 @@ def signals(found: dict) -> str:
         for s in found["signals"]
     ]
     return f"{head}\n\n" + table(["rule", "subject", "count", "detail", "claims"], rows)
+
+
+def digests(found: list) -> str:
+    if not found:
+        return "No weekly digests yet (the Schedule builds one every Monday for the week before)."
+    rows = [
+        [d["id"], f"{d['week_start']} to {d['week_end']}", d["built_at"][:16].replace("T", " "), d["mail_state"]]
+        + [", ".join(d["recipients"]) or "none"]
+        for d in found
+    ]
+    return table(["id", "week", "built (UTC)", "mail", "for"], rows)
+
+
+def digest(found: dict) -> str:
+    body = found["body"]
+    new = {"at": body["signals_at"], "rules_version": body["rules_version"], "signals": body["new_signals"]}
+    mail = found["mail_state"] + (f" to {', '.join(found['mailed_to'])}" if found["mailed_to"] else "")
+    mail += f" ({found['mail_error']})" if found.get("mail_error") else ""
+    head = [
+        f"Weekly digest {found['id']}: {found['week_start']} to {found['week_end']}, built {found['built_at']}",
+        f"for {', '.join(found['recipients']) or 'nobody'}; mail {mail}",
+        "",
+    ]
+    return "\n".join(head) + report(body["kpis"]) + "\n\nNew " + signals(new)

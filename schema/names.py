@@ -6,6 +6,7 @@ Plain strings, so anything can use them without importing a workflow.
 TASK_QUEUE = "guarantee-claims"
 RECONCILIATION_SCHEDULE_ID = "reconciliation-daily"
 RECONCILIATION_PREFIX = "reconciliation-"
+DIGEST_SCHEDULE_ID = "digest-weekly"
 
 
 def claim_workflow_id(claim_id: str) -> str:

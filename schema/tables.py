@@ -306,6 +306,22 @@ class Reconciliation(Base):
     failure: Mapped[str | None] = mapped_column(Text)
 
 
+class Digest(Base):
+    """A weekly digest: last week's KPIs and new signals, kept as built; whom it was for and where it was mailed."""
+
+    __tablename__ = "digests"
+
+    id: Mapped[str] = mapped_column(primary_key=True)
+    week_start: Mapped[date] = mapped_column(Date, unique=True)
+    built_at: Mapped[datetime]
+    body: Mapped[dict] = mapped_column(JSON)
+    recipients: Mapped[list] = mapped_column(JSON, default=list)
+    mailed_to: Mapped[list] = mapped_column(JSON, default=list)
+    mail_state: Mapped[str] = mapped_column(String(10), default="pending")
+    mail_error: Mapped[str | None] = mapped_column(Text)
+    mailed_at: Mapped[datetime | None]
+
+
 class ReconciliationFinding(Base):
     """A discrepancy a reconciliation found (matched lines are only counted)."""
 

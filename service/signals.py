@@ -7,7 +7,7 @@ import statistics
 from collections import defaultdict
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import sessionmaker
 
 from schema import tables
@@ -15,7 +15,14 @@ from schema.policy import Policy
 from schema.signals import Signal, SignalList, SignalRules
 
 
-def find(sessions: sessionmaker, policy: Policy, rules: SignalRules, now: datetime) -> SignalList:
+def find(
+    sessions: sessionmaker, policy: Policy, rules: SignalRules, now: datetime, claim_id: str | None = None
+) -> SignalList:
+    """Every signal that holds at `now`; with `claim_id`, only those that touch that claim (its risk flags).
+
+    For one claim only the claims that share its pro, customer, project or type are read, and the
+    decisions of whoever approved it: each signal it can be in is then computed over all its claims.
+    """
     c, d = tables.Claim, tables.Decision
     longest = max(
         rules.pro_claims.window_days,
@@ -23,18 +30,30 @@ def find(sessions: sessionmaker, policy: Policy, rules: SignalRules, now: dateti
         rules.project_claims.window_days,
         7 * (rules.type_surge.weeks + 1),
     )
+    near = rules.near_tier_limit
+    claim_query = select(c.id, c.customer_id, c.pro_id, c.project_id, c.type, c.opened_at).where(
+        c.opened_at > now - timedelta(days=longest), c.opened_at <= now
+    )
+    decision_query = select(d.claim_id, d.decided_by, d.amount_cents, d.decided_at).where(
+        d.outcome == "approve", d.decided_at > now - timedelta(days=near.window_days), d.decided_at <= now
+    )
     with sessions() as db:
-        claims = db.execute(
-            select(c.id, c.customer_id, c.pro_id, c.project_id, c.type, c.opened_at).where(
-                c.opened_at > now - timedelta(days=longest), c.opened_at <= now
+        if claim_id is not None:
+            one = db.get(tables.Claim, claim_id)
+            if one is None:
+                return SignalList(at=now.isoformat(), rules_version=rules.version, signals=[])
+            claim_query = claim_query.where(
+                or_(
+                    c.pro_id == one.pro_id,
+                    c.customer_id == one.customer_id,
+                    c.project_id == one.project_id,
+                    c.type == one.type,
+                )
             )
-        ).all()
-        near = rules.near_tier_limit
-        decisions = db.execute(
-            select(d.claim_id, d.decided_by, d.amount_cents, d.decided_at).where(
-                d.outcome == "approve", d.decided_at > now - timedelta(days=near.window_days), d.decided_at <= now
-            )
-        ).all()
+            deciders = select(d.decided_by).where(d.claim_id == claim_id, d.outcome == "approve")
+            decision_query = decision_query.where(d.decided_by.in_(deciders))
+        claims = db.execute(claim_query).all()
+        decisions = db.execute(decision_query).all()
     found: list[Signal] = []
     for rule, column in (("pro_claims", 2), ("repeat_customer", 1), ("project_claims", 3)):
         limits = getattr(rules, rule)
@@ -57,6 +76,8 @@ def find(sessions: sessionmaker, policy: Policy, rules: SignalRules, now: dateti
                 )
     found += _surges(claims, rules, now)
     found += _near_limits(decisions, policy, rules, now)
+    if claim_id is not None:
+        found = [s for s in found if claim_id in s.claim_ids]
     return SignalList(at=now.isoformat(), rules_version=rules.version, signals=found)
 
 

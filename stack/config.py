@@ -44,6 +44,9 @@ class Settings:
     smtp_out: str | None = None
     mail_from: str = "Guarantee claims <claims@guarantee.local>"
     public_url: str | None = None
+    # The weekly digest: when its Schedule runs (cron, UTC), and the addresses it is mailed to (users have none).
+    digest_cron: str = "0 6 * * 1"
+    digest_to: tuple[str, ...] = ()
 
     @property
     def evidence_dir(self) -> Path:
@@ -97,6 +100,8 @@ def load_settings() -> Settings:
         smtp_out=os.environ.get("GUARANTEE_SMTP_OUT", "").strip() or None,
         mail_from=os.environ.get("GUARANTEE_MAIL_FROM", "").strip() or "Guarantee claims <claims@guarantee.local>",
         public_url=os.environ.get("GUARANTEE_PUBLIC_URL", "").strip().rstrip("/") or None,
+        digest_cron=os.environ.get("GUARANTEE_DIGEST_CRON", "").strip() or "0 6 * * 1",
+        digest_to=tuple(a.strip() for a in os.environ.get("GUARANTEE_DIGEST_TO", "").split(",") if a.strip()),
     )
 
 

@@ -7,14 +7,18 @@ the claim exactly as it was.
 """
 
 import uuid
+from datetime import date
 from email.message import EmailMessage
 
 import pytest
 
+from activities.digest import DigestActivities
+from mail.out import Mailer, Outbox
 from schema.claims import ClaimOpen, Contacts
 from schema.enums import STAFF_ROLES, Role
 from schema.policy import load_policy
-from service import claims, inbox
+from schema.signals import load_signal_rules
+from service import claims, digests, inbox
 from tests.test_api import Desk, assert_error, auth, claim_body
 from tests.test_api_payouts import refused_payouts
 
@@ -92,6 +96,8 @@ EXPECTED = {
     # The KPI report names specialists, customers and pros: those who oversee the work, finance and admin.
     ("GET", "/kpis"): only(200, KPI_READERS),
     ("GET", "/signals"): only(200, KPI_READERS),
+    ("GET", "/digests"): only(200, KPI_READERS),
+    ("GET", "/digests/{digest_id}"): only(200, KPI_READERS),
 }
 
 
@@ -160,6 +166,8 @@ class Cells:
             url = url.replace("{referral_id}", await self.a_referral(claim_id, path.endswith("/answer") and role))
         if "{message_id}" in path:
             url = url.replace("{message_id}", await self.a_message())
+        if "{digest_id}" in path:
+            url = path.replace("{digest_id}", self.a_digest())
         if "{reconciliation_id}" in path:
             url = path.replace("{reconciliation_id}", await self.a_reconciliation())
         return url, bodies.get(path, {}) if method != "GET" else {}, claim_id
@@ -237,6 +245,13 @@ class Cells:
         msg.set_content("my countertop")
         view = await inbox.receive(self.desk.client._transport.app.state.ctx, bytes(msg), "http")
         return str(view.id)
+
+    def a_digest(self) -> str:
+        """A digest of a week nothing is planted in, stored as the workflow's activity stores it."""
+        sessions, policy, rules = self.desk.stack.sessions, load_policy(), load_signal_rules()
+        mailer = Mailer(Outbox(self.desk.stack.outbox), "claims@guarantee.test", "http://api")
+        made = DigestActivities(sessions, mailer, lambda week: digests.compose(sessions, policy, rules, week), ())
+        return made.build_digest(date(2038, 1, 4)).id
 
     async def a_reconciliation(self) -> str:
         if self.reconciliation is None:

@@ -11,6 +11,8 @@ from rules.errors import DomainError
 from service.context import OUTAGES, Context
 from web.door import Door
 from web.pages import cases, finance, handoffs, home, inbox, kpis, links, opening, outbox, people, signing_in
+from web.pages import digests as digest_pages
+from web.pages import signals as signal_pages
 from web.render import render
 
 HERE = Path(__file__).parent
@@ -23,6 +25,8 @@ def create_web(ctx: Context) -> FastAPI:
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     # opening's /cases/new before cases' /cases/{id}
     for page in (signing_in, home, opening, links, cases, finance, people, inbox, outbox, kpis, handoffs):
+        app.include_router(page.router)
+    for page in (signal_pages, digest_pages):
         app.include_router(page.router)
 
     @app.exception_handler(DomainError)

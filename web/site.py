@@ -3,7 +3,7 @@
 The two keep their own door: the API takes bearer tokens, the web app a session cookie and a
 CSRF token on every form.
 
-`/inbox` and `/kpis` are both: pages for people, and API routes for scripts and the command
+`/inbox`, `/kpis`, `/signals` and `/digests` are all: pages for people, and API routes for scripts and the command
 line. A request with an `Authorization` header (a bearer token: browsers never send one
 to this site) goes to the API; any other to the page.
 """
@@ -23,8 +23,10 @@ PAGES = (
     "/e/",
     "/inbox",
     "/kpis",
+    "/signals",
+    "/digests",
 )
-SHARED = ("/inbox", "/kpis")  # pages whose paths the API serves too, to requests with a token
+SHARED = ("/inbox", "/kpis", "/signals", "/digests")  # pages whose paths the API serves too, to requests with a token
 
 
 def is_page(path: str, authorization: bool = False) -> bool:

@@ -5,6 +5,7 @@ to the claim (so a reload never sends it twice); a refused one shows the claim a
 the rule's reason and what the person typed.
 """
 
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -45,8 +46,10 @@ from schema.enums import (
 from schema.money import parse_amount
 from schema.policy import load_policy
 from schema.referrals import ReferralRequest
-from service import claims, links, offers, queries, referrals, users
+from schema.signals import load_signal_rules
+from service import claims, links, offers, queries, referrals, signals, users
 from web.door import MAX_FILES, csrf_checked, session_of
+from web.pages.signals import RULE_NAMES
 from web.render import render
 from web.uploads import staged_evidence
 
@@ -155,6 +158,10 @@ async def claim_page(request: Request, claim_id: str, status: int = 200, **extra
     link_list = await links.list_links(ctx, claim_id, me) if Action.add_evidence in offer else []
     makers = {x.created_by for x in link_list} | {x.revoked_by for x in link_list}
     names |= await run_in_threadpool(users.names, ctx.sessions, makers)
+    # Risk signals across claims that touch this one: read now from the database, never kept on the claim.
+    touching = await run_in_threadpool(
+        signals.find, ctx.sessions, ctx.policy, load_signal_rules(), datetime.now(UTC), claim_id
+    )
     in_use = next((d for d in claim.payout_details if d.id == claim.payout_details_id), None) or (
         claim.payout_details[-1] if claim.payout_details else None
     )
@@ -172,6 +179,8 @@ async def claim_page(request: Request, claim_id: str, status: int = 200, **extra
         assignable=assignable,
         in_use=in_use,
         referrals=asked,
+        signals=touching.signals,
+        signal_names=RULE_NAMES,
         teams=list(Team),
         contacts={c.party.value: c.email for c in claim.contacts},
         decision=claim.decisions[-1] if claim.decisions and claim.status == ClaimStatus.pending_approval else None,
