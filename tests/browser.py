@@ -141,5 +141,10 @@ async def check_page(page, name: str) -> None:
     await shoot(page, name)
 
 
+# An image's own width once it has loaded (a preview may still be on its way when the page shows it).
+LOADED_WIDTH = """img => img.complete && img.naturalWidth ? img.naturalWidth
+    : new Promise(done => img.addEventListener("load", () => done(img.naturalWidth), { once: true }))"""
+
+
 def unique(prefix: str) -> str:
     return f"{prefix}{uuid.uuid4().hex[:8]}"

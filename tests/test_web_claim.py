@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from schema.claims import ClaimOpen, PayoutDetails
 from schema.enums import Role
 from service import claims
-from tests.browser import check_page, unique
+from tests.browser import LOADED_WIDTH, check_page, unique
 from tests.test_api import claim_body
 
 
@@ -77,7 +77,7 @@ async def test_a_claim_from_evidence_to_payment_as_four_people(people, stack, si
     await spec_page.get_by_role("status").filter(has_text="Done: evidence").wait_for()
     previews = spec_page.locator(".previews img")
     assert await previews.count() == 2
-    assert await previews.first.evaluate("img => img.naturalWidth") == 40, "the preview is the photo itself"
+    assert await previews.first.evaluate(LOADED_WIDTH) == 40, "the preview is the photo itself"
     await spec_page.get_by_role("button", name="Evidence is complete: ask for a decision").click()
     await status_reads(spec_page, "specialist review")
     await spec_page.get_by_label("Amount to pay (if paying)").fill("20,000.00")

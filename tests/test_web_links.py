@@ -3,7 +3,7 @@
 import re
 
 from schema.enums import Role
-from tests.browser import check_page
+from tests.browser import LOADED_WIDTH, check_page
 from tests.test_web_claim import open_through_form, png
 
 
@@ -39,7 +39,7 @@ async def test_a_customer_sends_a_photo_from_a_phone_and_the_specialist_sees_it(
     previews = spec_page.locator(".previews img")
     await previews.first.wait_for()
     assert await previews.count() == 1
-    assert await previews.first.evaluate("img => img.naturalWidth") == 40
+    assert await previews.first.evaluate(LOADED_WIDTH) == 40
     evidence = spec_page.locator(".previews li").first
     assert "from the customer" in (await evidence.inner_text()).lower()
     assert "customer (link" in await evidence.inner_text()
