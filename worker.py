@@ -55,12 +55,16 @@ def build_worker(
     audit_key: str,
     mailer: Mailer | None = None,
     digest_to: tuple[str, ...] | None = None,
+    max_cached_workflows: int = 1000,
 ) -> Worker:
     """`audit_key` seals the claims' audit chains (`stack.config.audit_key`); read once, here.
 
     `mailer` sends the claims' mail; by default as configured (`stack.config.mailer`): SMTP at
     GUARANTEE_SMTP_OUT, else the outbox folder under GUARANTEE_HOME. The weekly digest goes by the same
     mailer to `digest_to` (by default GUARANTEE_DIGEST_TO).
+
+    With `max_cached_workflows` 0 no claim stays in memory: each task replays the claim's history, as after a
+    restart, and no task waits on a sticky queue (the time-skipping test server never times those out).
     """
     claims = ClaimActivities(sessions, audit_key)
     mailer = mailer or configured_mailer(load_settings())
@@ -87,6 +91,7 @@ def build_worker(
         activity_executor=ThreadPoolExecutor(max_workers=MAX_ACTIVITIES),
         max_concurrent_activities=MAX_ACTIVITIES,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+        max_cached_workflows=max_cached_workflows,
     )
 
 

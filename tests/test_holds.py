@@ -1,14 +1,19 @@
 """Legal holds on the time-skipping server: deadlines stop and resume, no payout starts, legal releases."""
 
+import dataclasses
+import uuid
 from datetime import timedelta
 
 import pytest
 
+from mail.out import Mailer, Outbox
 from rules.errors import DomainError
 from schema import tables
 from schema.claims import HoldPlacement, HoldRelease, HoldReleaseRequest, HoldRequest
 from schema.enums import ClaimStatus, Role
+from schema.names import claim_workflow_id
 from service import claims
+from tests.conftest import AUDIT_KEY, SIGNING_KEY
 from tests.test_api import Desk, assert_error
 from tests.test_claim_workflow import (
     APPROVE,
@@ -18,10 +23,12 @@ from tests.test_claim_workflow import (
     approve,
     eventually,
     keep_history,
+    new_claim,
     open_,
     rejected,
     to_review,
 )
+from worker import build_worker
 from workflows.claim import ClaimWorkflow
 
 
@@ -76,6 +83,49 @@ async def test_a_hold_stops_each_timer_and_it_resumes_with_the_time_left(stack):
     assert await stack.result(claim_id) == ClaimStatus.paid
     await keep_history(handle, "held_and_resumed")
     assert [a for a in stack.actions(claim_id) if a.startswith("hold")] == ["hold_placed", "hold_released"] * 3
+
+
+async def test_a_hold_survives_a_restart_of_the_worker(stack, provider, tmp_path):
+    """The worker stops while the claim is held, and the held time passes with no worker at all. A new worker,
+    which knows the claim only from its history and the database, keeps it held, then resumes its deadline."""
+    queue = f"restart-{uuid.uuid4().hex[:8]}"
+    ctx = dataclasses.replace(stack.ctx, task_queue=queue)
+
+    def worker():
+        mailer = Mailer(Outbox(tmp_path / "outbox"), "claims@guarantee.test", "http://api")
+        return build_worker(
+            stack.client,
+            stack.sessions,
+            provider,
+            SIGNING_KEY,
+            task_queue=queue,
+            audit_key=AUDIT_KEY,
+            mailer=mailer,
+            max_cached_workflows=0,
+        )
+
+    specialist, lead, legal = stack.user(Role.specialist), stack.user(Role.lead), stack.user(Role.legal)
+    async with worker():
+        claim = await claims.open_claim(ctx, specialist, new_claim())
+        handle = stack.client.get_workflow_handle(claim_workflow_id(claim.id))
+        await to_review(stack, handle, specialist)
+        await stack.act(handle, ClaimWorkflow.decide, specialist, approve(10_000))
+        await stack.env.sleep(POLICY.approval_sla() - timedelta(hours=1))
+        await stack.act(handle, ClaimWorkflow.hold, placed(specialist, "police_report", "a police report was filed"))
+    await stack.env.sleep(timedelta(hours=30))
+    async with worker():
+        assert (stack.claim(claim.id).held, stack.claim(claim.id).required_tier) == (True, "lead")
+        await rejected(stack.act(handle, ClaimWorkflow.review, lead, APPROVE), "on_legal_hold")
+        await stack.env.sleep(timedelta(hours=30))
+        assert stack.claim(claim.id).required_tier == "lead", "no escalation while held, across the restart"
+        await stack.act(handle, ClaimWorkflow.release_hold, released(legal))
+        await stack.env.sleep(timedelta(minutes=50))
+        assert stack.claim(claim.id).required_tier == "lead", "the hour left is not over yet"
+        await stack.env.sleep(timedelta(minutes=20))
+        await eventually(lambda: stack.claim(claim.id).required_tier == "manager", "the escalation, resumed")
+        await stack.act(handle, ClaimWorkflow.review, stack.user(Role.manager), APPROVE)
+        assert await stack.result(claim.id) == ClaimStatus.paid
+    await keep_history(handle, "held_across_a_restart")
 
 
 async def test_an_approval_is_refused_on_hold_and_only_legal_releases(stack):
