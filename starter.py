@@ -30,6 +30,8 @@ from schema.enums import (
     EvidenceKind,
     EvidenceSource,
     HoldReason,
+    MediationKind,
+    MediationOutcome,
     PayoutStatus,
     ReferralStatus,
     Role,
@@ -434,6 +436,15 @@ def cmd_claim_hold(args) -> int:
 
 def cmd_claim_release(args) -> int:
     return _act(args, "hold", "release", body={"note": args.note})
+
+
+def cmd_claim_mediate(args) -> int:
+    body = {"kind": args.kind, "terms": args.terms, "evidence_ids": args.evidence, "follow_up_by": args.follow_up_by}
+    return _act(args, "mediation", body=body)
+
+
+def cmd_claim_mediation(args) -> int:
+    return _act(args, "mediation", "outcome", body={"outcome": args.outcome, "note": args.note})
 
 
 def cmd_claim_withdraw(args) -> int:
@@ -848,6 +859,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command(claim, "release", cmd_claim_release, "release a claim's legal hold (legal)")
     p.add_argument("id")
+    p.add_argument("--note", required=True)
+
+    mediate_help = "record an agreement between the customer and the pro, followed up until a day (policy v5 on)"
+    p = command(claim, "mediate", cmd_claim_mediate, mediate_help)
+    p.add_argument("id")
+    p.add_argument("--kind", required=True, choices=values(MediationKind))
+    p.add_argument("--terms", required=True)
+    p.add_argument("--evidence", required=True, type=int, nargs="+", metavar="ID", help="the evidence that shows it")
+    p.add_argument("--follow-up-by", required=True, metavar="YYYY-MM-DD", help="the claim waits until this day ends")
+
+    outcome_help = "what the customer said of the agreement: kept (the claim ends, unpaid) or broken (back to review)"
+    p = command(claim, "mediation", cmd_claim_mediation, outcome_help)
+    p.add_argument("id")
+    p.add_argument("outcome", choices=[MediationOutcome.kept.value, MediationOutcome.broken.value])
     p.add_argument("--note", required=True)
 
     p = command(claim, "withdraw", cmd_claim_withdraw, "withdraw a claim before money moves")

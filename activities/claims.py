@@ -130,11 +130,26 @@ def _apply(db: Session, claim: tables.Claim, event: ClaimEvent):
     claim.updated_at = event.at
     if event.actor is None and event.notification is None:
         claim.stuck_reason = claim.stuck_since = None  # a step of the process was recorded: it moves again
+    if event.mediation_outcome is not None:
+        _end_mediation(db, event, actor_id)
     child = _child_row(event, actor_id)
     if child is not None:
         db.add(child)
         db.flush()
     return child
+
+
+def _end_mediation(db: Session, event: ClaimEvent, actor_id: str | None) -> None:
+    """The agreement the claim waits on ends as the event says (kept, broken, or expired with nobody acting)."""
+    agreement = db.scalar(
+        select(tables.Mediation)
+        .where(tables.Mediation.claim_id == event.claim_id, tables.Mediation.outcome.is_(None))
+        .order_by(tables.Mediation.id.desc())
+        .limit(1)
+    )
+    if agreement is not None:
+        agreement.outcome = event.mediation_outcome
+        agreement.outcome_note, agreement.outcome_by, agreement.outcome_at = event.reason, actor_id, event.at
 
 
 def _audit_entry(event: ClaimEvent) -> tables.AuditEntry:
@@ -217,4 +232,15 @@ def _child_row(event: ClaimEvent, actor_id: str | None):
     if event.notification is not None:
         n = event.notification
         return tables.Notification(**common, recipient=n.recipient, kind=n.kind, message=n.message, at=event.at)
+    if event.mediation is not None:
+        m = event.mediation
+        return tables.Mediation(
+            **common,
+            kind=m.kind,
+            terms=m.terms,
+            evidence_ids=m.evidence_ids,
+            due_at=event.mediation_due,
+            agreed_by=actor_id,
+            agreed_at=event.at,
+        )
     return None

@@ -36,6 +36,8 @@ SUBJECTS = {
     "payout_sent": "Your guarantee claim was paid",
     "pro_statement_request": "Your statement on a guarantee claim, please",
     "pro_statement_reminder": "Reminder: your statement on a guarantee claim",
+    "mediation_agreed": "Your agreement with the pro",
+    "claim_resolved": "Your guarantee claim was resolved",
 }
 
 

@@ -36,6 +36,8 @@ from schema.claims import (
     FileRef,
     HoldReleaseRequest,
     HoldRequest,
+    MediationOutcomeRequest,
+    MediationRequest,
     PayoutCancel,
     PayoutDetails,
     PayoutRetry,
@@ -463,6 +465,24 @@ def _routes(app: FastAPI) -> None:
     ) -> ClaimDetail:
         """Legal only: the deadlines resume with the time they had left."""
         return await claims.release_hold(ctx, claim_id, actor, req)
+
+    @app.post("/claims/{claim_id}/mediation")
+    async def mediate(
+        claim_id: str, req: MediationRequest, ctx: Ctx, actor: Actor = Depends(allow(Action.mediate))
+    ) -> ClaimDetail:
+        """The customer and the pro agreed between themselves (policy v5 on): terms, the evidence of it on the
+        claim, and the day to follow up by. The claim waits until that day ends, and pays nothing."""
+        return await claims.mediate(ctx, claim_id, actor, req)
+
+    @app.post("/claims/{claim_id}/mediation/outcome")
+    async def settle_mediation(
+        claim_id: str,
+        req: MediationOutcomeRequest,
+        ctx: Ctx,
+        actor: Actor = Depends(allow(Action.settle_mediation)),
+    ) -> ClaimDetail:
+        """What the customer said: `kept` ends the claim `resolved_by_mediation`; `broken` sends it back to review."""
+        return await claims.settle_mediation(ctx, claim_id, actor, req)
 
     @app.post("/claims/{claim_id}/withdraw")
     async def withdraw(

@@ -19,8 +19,9 @@ The design:
     `chain_hash`   MAC of (claim, position, prev_hash, row_mac, covered_mac): the link
   Keeping the row's own MAC, the covered row's MAC and the link apart is what lets the walk say
   which: an edited row still links (its stored MACs are the writer's), a forged one does not.
-- What an event covers: the evidence, decision, approval or notification row it wrote (same
-  transaction); for `payout_details_added` and `payout_retried` to new details, the payout
+- What an event covers: the evidence, decision, approval, notification or mediated agreement row it
+  wrote (same transaction; an agreement as recorded, not how it ended, which the events ending it
+  say); for `payout_details_added` and `payout_retried` to new details, the payout
   details row it names; for `paid` and `payout_failed`, the ledger row of that attempt, which
   activities/payouts.py completed before the workflow records the outcome; for `opened`, the claim
   as opened (its fields that never change after: `COVERED_FIELDS["claims"]`). The sealed fields
@@ -42,8 +43,8 @@ What the walk reports, per claim, as (claim, table, row id, event key, kind):
   reads the same: its seal is not the writer's);
 - a genuine row whose fields no longer match `row_mac`: `edited`; the row it covers changed:
   `edited`, or gone: `deleted`;
-- an evidence, decision, approval or notification row of the claim with no audit row for its
-  event key: `inserted`.
+- an evidence, decision, approval, notification or agreement row of the claim with no audit row
+  for its event key: `inserted`.
 
 Limits: a claim deleted whole, with every row that names it, leaves nothing to walk (Temporal's
 workflows are the other record of which claims exist). Someone who saved a claim's rows and head
@@ -143,6 +144,18 @@ COVERED_FIELDS = {
         "payout_details_id",  # the destination the approver confirmed
     ),
     "notifications": ("id", "claim_id", "reconciliation_id", "event_key", "recipient", "kind", "message", "at"),
+    # The agreement as recorded; how it ended (`outcome`...) is written later, by the events that end it.
+    "mediations": (
+        "id",
+        "claim_id",
+        "event_key",
+        "kind",
+        "terms",
+        "evidence_ids",
+        "due_at",
+        "agreed_by",
+        "agreed_at",
+    ),
     "payout_details": ("id", "claim_id", "method", "destination", "added_by", "added_at"),
     "payouts": (
         "id",
@@ -168,11 +181,12 @@ TABLES = {
     "decisions": tables.Decision,
     "approvals": tables.Approval,
     "notifications": tables.Notification,
+    "mediations": tables.Mediation,
     "payout_details": tables.PayoutDetail,
     "payouts": tables.Payout,
 }
 # Rows written in the same transaction as their audit row, found by its event key.
-EVENT_CHILDREN = ("evidence", "decisions", "approvals", "notifications")
+EVENT_CHILDREN = ("evidence", "decisions", "approvals", "notifications", "mediations")
 
 
 class ChainBroken(RuntimeError):

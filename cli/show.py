@@ -217,6 +217,24 @@ def claim_detail(claim: dict) -> str:
             for a in claim["approvals"]
         ],
     )
+    if claim.get("mediations"):
+        out += _section(
+            "Agreements between the parties",
+            ["#", "KIND", "TERMS", "EVIDENCE", "FOLLOW UP TO (UTC)", "BY", "OUTCOME", "NOTE"],
+            [
+                [
+                    m["id"],
+                    m["kind"],
+                    m["terms"],
+                    ", ".join(map(str, m["evidence_ids"])),
+                    when(m["due_at"]),
+                    m["agreed_by"],
+                    m["outcome"] or "waiting",
+                    m["outcome_note"],
+                ]
+                for m in claim["mediations"]
+            ],
+        )
     out += _section(
         "Payout details",
         ["#", "METHOD", "DESTINATION", "ADDED BY", "AT (UTC)"],

@@ -47,6 +47,9 @@ ROLES: dict[Action, frozenset[Role]] = {
     # A legal hold: put on by whoever works the claim (a specialist) or a lead and above; released by legal only.
     Action.hold: CASEWORK,
     Action.release_hold: LEGAL,
+    # An agreement between the parties, and what the customer says of it: the casework of whoever works the claim.
+    Action.mediate: CASEWORK,
+    Action.settle_mediation: CASEWORK,
 }
 
 

@@ -3,7 +3,13 @@
 from rules.errors import DomainError
 from schema.enums import Action, ClaimStatus
 
-EVIDENCE_STATES = (ClaimStatus.evidence_collection, ClaimStatus.specialist_review, ClaimStatus.pending_approval)
+# The states in which a claim is still worked: evidence comes in, people change what is on it.
+EVIDENCE_STATES = (
+    ClaimStatus.evidence_collection,
+    ClaimStatus.specialist_review,
+    ClaimStatus.pending_approval,
+    ClaimStatus.mediation,
+)
 MONEY_STATES = (ClaimStatus.paying, ClaimStatus.paid, ClaimStatus.payout_failed)
 
 # Each action on a claim: the states that allow it, and how a refusal names it.
@@ -19,6 +25,8 @@ ALLOWED: dict[Action, tuple[tuple[ClaimStatus, ...], str]] = {
     Action.set_severity: ((*EVIDENCE_STATES, ClaimStatus.approved), "change the severity"),
     Action.hold: ((*EVIDENCE_STATES, ClaimStatus.approved), "put the claim on legal hold"),
     Action.release_hold: ((*EVIDENCE_STATES, ClaimStatus.approved), "release the legal hold"),
+    Action.mediate: ((ClaimStatus.evidence_collection, ClaimStatus.specialist_review), "record an agreement"),
+    Action.settle_mediation: ((ClaimStatus.mediation,), "record how the agreement ended"),
 }
 
 

@@ -45,6 +45,9 @@ class ClaimState(BaseModel):
     held_for: timedelta = timedelta(0)
     due_held_for: timedelta = timedelta(0)  # `held_for` when the current wait began
     needs_legal: bool = False
+    # A mediated agreement being followed up: the end of its follow-up day (None: no agreement waits).
+    mediation_due: datetime | None = None
+    mediation_evidence: int = 0  # `evidence_count` when the agreement was recorded
     # Set by `workflow.patched` gates: claims opened before a change keep behaving as they did.
     needs_payout_details: bool = True
     status_leads_record: bool = True
@@ -53,6 +56,7 @@ class ClaimState(BaseModel):
     mail_out: bool = True
     severity_rules: bool = False  # `patched("severity")` under a policy with severity rules
     holds: bool = False  # `patched("legal-hold")`
+    mediation: bool = False  # `patched("mediation")`
 
     @property
     def decided_amount(self) -> int:

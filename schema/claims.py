@@ -17,6 +17,8 @@ from schema.enums import (
     EvidenceKind,
     EvidenceSource,
     HoldReason,
+    MediationKind,
+    MediationOutcome,
     PayoutMethod,
     PayoutStatus,
     Role,
@@ -253,6 +255,51 @@ class HoldRelease(BaseModel):
     request: HoldReleaseRequest
 
 
+class MediationRequest(Strict):
+    """An agreement between the customer and the pro, instead of a guarantee payout: what the pro does, its
+    terms, the evidence on the claim that shows it (a message, a signed note), and the day to follow up by."""
+
+    kind: MediationKind
+    terms: str = Field(min_length=1, max_length=10_000)
+    evidence_ids: list[int] = Field(min_length=1, max_length=50)
+    follow_up_by: Day
+
+    @field_validator("evidence_ids")
+    @classmethod
+    def _ids(cls, ids: list[int]) -> list[int]:
+        if any(i <= 0 for i in ids):
+            raise ValueError("evidence ids are positive")
+        return sorted(set(ids))
+
+
+class MediationAgreement(BaseModel):
+    """The `mediate` Update's one input."""
+
+    actor: Actor
+    request: MediationRequest
+
+
+class MediationOutcomeRequest(Strict):
+    """What the customer said at the follow-up: the pro kept the agreement, or did not."""
+
+    outcome: MediationOutcome
+    note: str = Field(min_length=1, max_length=10_000)
+
+    @field_validator("outcome")
+    @classmethod
+    def _said(cls, outcome: MediationOutcome) -> MediationOutcome:
+        if outcome == MediationOutcome.expired:
+            raise ValueError("an agreement expires by itself at its deadline; say kept or broken")
+        return outcome
+
+
+class MediationSettlement(BaseModel):
+    """The `settle_mediation` Update's one input."""
+
+    actor: Actor
+    request: MediationOutcomeRequest
+
+
 class WithdrawRequest(Strict):
     reason: str = Field(min_length=1, max_length=10_000)
 
@@ -301,6 +348,20 @@ class DecisionView(BaseModel):
     rationale: str
     decided_by: str
     decided_at: datetime
+
+
+class MediationView(BaseModel):
+    id: int
+    kind: MediationKind
+    terms: str
+    evidence_ids: list[int]
+    due_at: datetime  # the end of the follow-up day (UTC)
+    agreed_by: str
+    agreed_at: datetime
+    outcome: MediationOutcome | None  # None while the claim waits for the follow-up
+    outcome_note: str | None
+    outcome_by: str | None  # None when the deadline passed without a complaint
+    outcome_at: datetime | None
 
 
 class ApprovalView(BaseModel):
@@ -400,6 +461,7 @@ class ClaimDetail(ClaimSummary):
     payouts: list[PayoutView]
     payout_details: list[PayoutDetailsView]
     contacts: list[ContactView] = []
+    mediations: list[MediationView] = []
     notifications: list[NotificationView]
     timeline: list[TimelineEntry]
 

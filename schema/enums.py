@@ -21,6 +21,10 @@ class ClaimStatus(StrEnum):
     closed_no_evidence = "closed_no_evidence"
     payout_failed = "payout_failed"
     payout_cancelled = "payout_cancelled"
+    # The parties agreed between themselves; the claim waits for the follow-up deadline.
+    mediation = "mediation"
+    # The customer confirmed the agreement was kept, or the deadline passed without a complaint: no payout.
+    resolved_by_mediation = "resolved_by_mediation"
 
     @property
     def is_final(self) -> bool:
@@ -34,6 +38,7 @@ FINAL_STATUSES = frozenset(
         ClaimStatus.withdrawn,
         ClaimStatus.closed_no_evidence,
         ClaimStatus.payout_cancelled,
+        ClaimStatus.resolved_by_mediation,
     }
 )
 
@@ -83,6 +88,21 @@ class HoldReason(StrEnum):
 
 # Holds after which the claim also needs a legal approval before it pays.
 LEGAL_REVIEW_HOLDS = frozenset({HoldReason.injury, HoldReason.legal_threat})
+
+
+class MediationKind(StrEnum):
+    """What the pro agreed to do instead of a guarantee payout."""
+
+    pro_refunds = "pro_refunds"  # the pro refunds the customer directly
+    pro_returns = "pro_returns"  # the pro comes back to fix the work
+
+
+class MediationOutcome(StrEnum):
+    """What the customer says when the specialist follows up."""
+
+    kept = "kept"  # the pro did as agreed: the claim ends resolved_by_mediation
+    broken = "broken"  # the pro did not: the claim goes back to specialist_review, the agreement on it
+    expired = "expired"  # the deadline passed without a complaint: resolved_by_mediation too
 
 
 class EvidenceSource(StrEnum):
@@ -171,6 +191,8 @@ class Action(StrEnum):
     set_severity = "set_severity"  # the specialist's judgment of how urgent the claim is, with a reason
     hold = "hold"  # put a claim on legal hold: its deadlines stop and no payout starts
     release_hold = "release_hold"  # legal only
+    mediate = "mediate"  # record an agreement between the customer and the pro, with a follow-up deadline
+    settle_mediation = "settle_mediation"  # record what the customer said: the agreement was kept, or broken
 
 
 class Team(StrEnum):

@@ -9,8 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from schema.claims import Actor, ApprovalRequest, ClaimStart, DecisionRequest, EvidenceAdd
-from schema.enums import ApprovalTier, ClaimStatus, EvidenceSource, HoldReason, Severity
+from schema.claims import Actor, ApprovalRequest, ClaimStart, DecisionRequest, EvidenceAdd, MediationRequest
+from schema.enums import ApprovalTier, ClaimStatus, EvidenceSource, HoldReason, MediationOutcome, Severity
 from schema.names import payout_key
 
 
@@ -56,6 +56,9 @@ class ClaimEvent(BaseModel):
     notification: Notification | None = None
     sla_breach: str | None = None
     payout_details_id: int | None = None  # the details the event sets, or an approval confirmed
+    mediation: MediationRequest | None = None  # an agreement recorded, followed up until `mediation_due`
+    mediation_due: datetime | None = None
+    mediation_outcome: MediationOutcome | None = None  # how the agreement waiting on the claim ended
 
 
 class MailOrder(BaseModel):

@@ -70,6 +70,9 @@ class Policy(BaseModel):
     pro_statement_days: int | None = Field(default=None, gt=0)
     # Severity rules and the SLAs per severity; absent (v1..v3): every claim has the policy's one SLA.
     severity: SeverityRules | None = None
+    # The latest follow-up day a mediated agreement may set, in days from when it is recorded; absent (v1..v4):
+    # claims have no mediation.
+    mediation_max_days: int | None = Field(default=None, gt=0)
 
     def cap(self, claim_type: ClaimType) -> int:
         return self.claim_types[claim_type].cap_cents

@@ -206,6 +206,26 @@ class Contact(Base):
     set_at: Mapped[datetime]
 
 
+class Mediation(Base):
+    """An agreement between the customer and the pro recorded on a claim, and how it ended."""
+
+    __tablename__ = "mediations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    claim_id: Mapped[str] = mapped_column(ForeignKey("claims.id"), index=True)
+    event_key: Mapped[str] = mapped_column(unique=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    terms: Mapped[str] = mapped_column(Text)
+    evidence_ids: Mapped[list] = mapped_column(JSON)
+    due_at: Mapped[datetime]
+    agreed_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    agreed_at: Mapped[datetime]
+    outcome: Mapped[str | None] = mapped_column(String(10))
+    outcome_note: Mapped[str | None] = mapped_column(Text)
+    outcome_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    outcome_at: Mapped[datetime | None]
+
+
 class Referral(Base):
     """A claim's question handed to another team; taken by one person there, who answers it."""
 

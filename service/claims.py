@@ -11,6 +11,7 @@ import logging
 import uuid
 from datetime import UTC, datetime
 
+from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 from temporalio.client import WorkflowUpdateFailedError
@@ -39,6 +40,10 @@ from schema.claims import (
     HoldRelease,
     HoldReleaseRequest,
     HoldRequest,
+    MediationAgreement,
+    MediationOutcomeRequest,
+    MediationRequest,
+    MediationSettlement,
     PayoutDetails,
     PayoutRetry,
     ProStatementAsk,
@@ -220,6 +225,23 @@ async def release_hold(ctx: Context, claim_id: str, actor: Actor, request: HoldR
     return await _act(ctx, claim_id, Action.release_hold, actor, ClaimWorkflow.release_hold, release)
 
 
+async def mediate(ctx: Context, claim_id: str, actor: Actor, request: MediationRequest) -> ClaimDetail:
+    """Record the parties' agreement; its evidence must be on this claim (the workflow knows only how much)."""
+    permit(Action.mediate, actor.role)
+    claim = await get(ctx, claim_id)
+    missing = set(request.evidence_ids) - {e.id for e in claim.evidence}
+    if missing:
+        raise DomainError("unknown_evidence", f"no evidence {', '.join(map(str, sorted(missing)))} on this claim")
+    agreement = MediationAgreement(actor=actor, request=request)
+    return await _act(ctx, claim_id, Action.mediate, actor, ClaimWorkflow.mediate, agreement)
+
+
+async def settle_mediation(ctx: Context, claim_id: str, actor: Actor, request: MediationOutcomeRequest) -> ClaimDetail:
+    """What the customer said of the agreement: kept (the claim ends, no payout) or broken (back to review)."""
+    settlement = MediationSettlement(actor=actor, request=request)
+    return await _act(ctx, claim_id, Action.settle_mediation, actor, ClaimWorkflow.settle_mediation, settlement)
+
+
 async def withdraw(ctx: Context, claim_id: str, actor: Actor, request: WithdrawRequest) -> ClaimDetail:
     return await _act(ctx, claim_id, Action.withdraw, actor, ClaimWorkflow.withdraw, [request])
 
@@ -291,7 +313,7 @@ async def _act(
     action: Action,
     actor: Actor,
     update,
-    args: list | Assignment | ProStatementAsk | SeverityChange | HoldPlacement | HoldRelease,
+    args: list | BaseModel,
     id: str | None = None,
 ) -> ClaimDetail:
     """Send one human action, signed, to the claim's workflow and return the claim as it now stands.

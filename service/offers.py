@@ -22,6 +22,8 @@ CASEWORK_ACTIONS = (
     Action.withdraw,
     Action.set_severity,
     Action.hold,
+    Action.mediate,
+    Action.settle_mediation,
 )
 
 
@@ -58,6 +60,8 @@ def for_person(claim: ClaimDetail, actor: Actor, current_policy: Policy) -> Offe
     if claim.severity is None:  # a claim under a policy without severity rules
         allowed.discard(Action.set_severity)
     allowed.discard(Action.release_hold if not claim.held else Action.hold)
+    if not _has_mediation(claim):
+        allowed.discard(Action.mediate)
     try:  # a question to another team, in any state
         roles.permit(Action.refer, actor.role)
         roles.check_casework(caseworker(claim), actor)
@@ -83,6 +87,14 @@ def may_ask_pro(claim: ClaimDetail, offer: Offers) -> bool:
     ends = ("pro_statement_requested", "pro_statement_received", "pro_statement_overdue")
     last = next((t.action for t in reversed(claim.timeline) if t.action in ends), None)
     return last != "pro_statement_requested"
+
+
+def _has_mediation(claim: ClaimDetail) -> bool:
+    """The claim's policy follows agreements up, and the claim has the evidence an agreement needs."""
+    try:
+        return load_policy(claim.policy_version).mediation_max_days is not None and bool(claim.evidence)
+    except LookupError:
+        return False
 
 
 def _check_review(claim: ClaimDetail, actor: Actor, current_policy: Policy) -> None:

@@ -17,6 +17,7 @@ from schema.claims import (
     DecisionView,
     EvidenceView,
     FileRef,
+    MediationView,
     NotificationView,
     PayoutDetailsView,
     PayoutView,
@@ -52,6 +53,9 @@ def get_claim(sessions: sessionmaker, claim_id: str) -> ClaimDetail | None:
             ],
             contacts=[
                 ContactView.model_validate(c, from_attributes=True) for c in _children(db, tables.Contact, claim_id)
+            ],
+            mediations=[
+                MediationView.model_validate(m, from_attributes=True) for m in _children(db, tables.Mediation, claim_id)
             ],
             notifications=[
                 NotificationView.model_validate(n, from_attributes=True)

@@ -7,14 +7,14 @@ the claim exactly as it was.
 """
 
 import uuid
-from datetime import date
+from datetime import date, timedelta
 from email.message import EmailMessage
 
 import pytest
 
 from activities.digest import DigestActivities
 from mail.out import Mailer, Outbox
-from schema.claims import ClaimOpen, Contacts
+from schema.claims import ClaimOpen, Contacts, EvidenceAdd, MediationRequest
 from schema.enums import STAFF_ROLES, Role
 from schema.policy import load_policy
 from schema.signals import load_signal_rules
@@ -37,6 +37,7 @@ def only(success: int, allowed: set, **special) -> dict:
 
 
 PUBLIC = dict.fromkeys(EVERYONE, 200)
+WEEK = timedelta(days=7)
 
 EXPECTED = {
     ("GET", "/healthz"): PUBLIC,
@@ -71,6 +72,9 @@ EXPECTED = {
     # Legal holds: put on by whoever works the claim (or a lead and above); released by legal only.
     ("POST", "/claims/{claim_id}/hold"): only(200, CASEWORK),
     ("POST", "/claims/{claim_id}/hold/release"): only(200, {Role.legal}),
+    # Mediated outcomes (policy v5): the agreement and what the customer said of it, by whoever works the claim.
+    ("POST", "/claims/{claim_id}/mediation"): only(200, CASEWORK),
+    ("POST", "/claims/{claim_id}/mediation/outcome"): only(200, CASEWORK),
     ("POST", "/claims/{claim_id}/assignee"): only(200, {Role.lead, Role.manager, Role.director}),
     ("POST", "/claims/{claim_id}/referrals"): only(201, CASEWORK),
     ("GET", "/referrals"): only(200, set(STAFF_ROLES)),
@@ -152,6 +156,7 @@ class Cells:
             "/claims/{claim_id}/severity": {"json": {"severity": "s2", "reason": "no heat in winter"}},
             "/claims/{claim_id}/hold": {"json": {"reason_code": "attorney_letter", "note": "a letter came"}},
             "/claims/{claim_id}/hold/release": {"json": {"note": "cleared"}},
+            "/claims/{claim_id}/mediation/outcome": {"json": {"outcome": "kept", "note": "the customer confirmed"}},
             "/claims/{claim_id}/assignee": {"json": {"assignee": desk.specialist.user_id, "reason": "theirs"}},
             "/reconciliations": {"json": {"from": "2026-01-01", "to": "2026-01-01"}},
             "/codec/decode": {"json": {"payloads": []}},
@@ -160,6 +165,8 @@ class Cells:
             "/inbox/{message_id}/dismiss": {"json": {"reason": "not a claim"}},
             "/inbound/email": {"content": b"From: a@example.com\r\nSubject: hi\r\n\r\nhello\r\n"},
         }
+        if path.endswith("/mediation"):
+            bodies[path] = {"json": (await self.agreement(claim_id)).model_dump(mode="json")}
         if "{link_id}" in path:
             url = url.replace("{link_id}", await self.a_link(claim_id))
         if "{referral_id}" in path:
@@ -190,6 +197,12 @@ class Cells:
             return (await desk.open())["id"]
         if path.endswith("/hold/release"):
             return await self.held()
+        if path.endswith("/mediation"):
+            return await self.under_v5()
+        if path.endswith("/mediation/outcome"):
+            claim_id = await self.under_v5()
+            await claims.mediate(self.desk.stack.ctx, claim_id, self.desk.specialist, await self.agreement(claim_id))
+            return claim_id
         if path.endswith(("/withdraw", "/evidence/complete", "/assignee")):
             return (await desk.open())["id"]
         return self.shared["id"]
@@ -216,6 +229,23 @@ class Cells:
         ctx = stack.context(load_policy("v4"), stack.ctx.evidence.root)
         body = ClaimOpen.model_validate({k: v for k, v in claim_body().items() if k != "payout"})
         return (await claims.open_claim(ctx, self.desk.specialist, body)).id
+
+    async def under_v5(self) -> str:
+        """A claim under policy v5, which follows agreements up, with the customer's photo on it."""
+        stack = self.desk.stack
+        ctx = stack.context(load_policy("v5"), stack.ctx.evidence.root)
+        body = ClaimOpen.model_validate({k: v for k, v in claim_body().items() if k != "payout"})
+        claim = await claims.open_claim(ctx, self.desk.specialist, body)
+        photo = EvidenceAdd(kind="message", source="customer", note="we agreed he comes back on Monday")
+        return (await claims.add_evidence(ctx, claim.id, self.desk.specialist, photo)).id
+
+    async def agreement(self, claim_id: str) -> MediationRequest:
+        """An agreement on the claim's evidence, to be followed up in a week (of the test server's time)."""
+        evidence = [e.id for e in (await claims.get(self.desk.stack.ctx, claim_id)).evidence] or [1]
+        today = (await self.desk.stack.env.get_current_time()).date()
+        return MediationRequest(
+            kind="pro_returns", terms="the pro redoes the grout", evidence_ids=evidence, follow_up_by=today + WEEK
+        )
 
     async def a_link(self, claim_id: str) -> str:
         desk = self.desk

@@ -8,7 +8,7 @@ from schema.policy import POLICY_DIR, load_policy
 def test_the_newest_policy_file_is_the_default():
     load_policy.cache_clear()
     newest = max(POLICY_DIR.glob("v*.json"), key=lambda p: int(p.stem[1:])).stem
-    assert load_policy().version == newest == "v4"
+    assert load_policy().version == newest == "v5"
 
 
 def test_v1_holds_the_design_defaults():

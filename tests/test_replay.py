@@ -59,6 +59,17 @@ def test_the_newest_generation_covers_severity_and_holds():
     assert {"severity_s1_sla", "severity_changed", "held_and_resumed", "approval_refused_on_hold", "legal_tier"} <= v6
 
 
+def test_the_newest_generation_covers_mediation_and_a_restart_while_held():
+    v7 = {p.stem.split("-", 1)[1] for p in ENCRYPTED if p.stem.startswith("v7-")}
+    assert {
+        "mediation_kept",
+        "mediation_expired",
+        "mediation_broken",
+        "mediation_follow_up",
+        "held_across_a_restart",
+    } <= v7
+
+
 def test_histories_recorded_through_the_codec_are_encrypted_and_cover_a_payout():
     assert {"paid", "refund", "payout_retried", "reconciliation"} <= {p.stem.split("-", 1)[1] for p in ENCRYPTED}
     for path in ENCRYPTED:

@@ -4,13 +4,22 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from rules import authority, decisions, payouts, roles, states
+from rules import authority, decisions, mediation, payouts, roles, states
 from rules.eligibility import PriorClaims, check_request, eligibility_issues
 from rules.errors import DomainError
 from rules.risk import repeat_customer_since, risk_flags
 from schema import tables
 from schema.claim_state import ClaimState
-from schema.claims import Actor, ApprovalRequest, ClaimOpen, ClaimStart, DecisionRequest, PayoutDetailsRef
+from schema.claims import (
+    Actor,
+    ApprovalRequest,
+    ClaimOpen,
+    ClaimStart,
+    DecisionRequest,
+    MediationOutcomeRequest,
+    MediationRequest,
+    PayoutDetailsRef,
+)
 from schema.enums import Action, ApprovalTier, ClaimStatus, ClaimType, Role
 from schema.policy import load_policy
 
@@ -98,6 +107,8 @@ CASEWORK_ACTIONS = {
     "refer",
     "set_severity",
     "hold",
+    "mediate",
+    "settle_mediation",
 }
 
 
@@ -337,3 +348,38 @@ def test_only_finance_settles_a_refused_payout():
     )
     refund = PayoutDetailsRef(id=3, method="refund")
     refused("invalid_payout_method", payouts.check_settlement, start(), failed, person(Role.finance), refund)
+
+
+# Mediated outcomes.
+
+
+def test_an_agreement_needs_the_policy_evidence_and_a_follow_up_day_in_reach():
+    v5 = load_policy("v5")
+    review = ClaimState(status=ClaimStatus.specialist_review, evidence_count=1)
+
+    def agreement(day: date) -> MediationRequest:
+        return MediationRequest(kind="pro_refunds", terms="refund of 300.00", evidence_ids=[3, 1, 3], follow_up_by=day)
+
+    latest = TODAY + timedelta(days=v5.mediation_max_days)
+    assert agreement(TODAY).evidence_ids == [1, 3]
+    assert mediation.check_agreement(v5, review, agreement(TODAY), NOW) == datetime(2026, 11, 29, tzinfo=UTC)
+    assert mediation.check_agreement(v5, review, agreement(latest), NOW) == mediation.follow_up_due(latest)
+    for day in (TODAY - timedelta(days=1), latest + timedelta(days=1)):
+        assert str(latest) in refused("invalid_follow_up", mediation.check_agreement, v5, review, agreement(day), NOW)
+    refused("invalid_state", mediation.check_agreement, V1, review, agreement(TODAY), NOW)
+    no_evidence = review.model_copy(update={"evidence_count": 0})
+    refused("no_evidence", mediation.check_agreement, v5, no_evidence, agreement(TODAY), NOW)
+    pending = review.model_copy(update={"status": ClaimStatus.pending_approval})
+    refused("invalid_state", mediation.check_agreement, v5, pending, agreement(TODAY), NOW)
+    mediation.check_settlement(review.model_copy(update={"status": ClaimStatus.mediation}))
+    refused("invalid_state", mediation.check_settlement, review)
+
+
+def test_an_agreement_names_its_evidence_and_what_the_customer_said():
+    with pytest.raises(ValueError):
+        MediationRequest(kind="pro_refunds", terms="x", evidence_ids=[], follow_up_by=TODAY)
+    with pytest.raises(ValueError):
+        MediationRequest(kind="pro_refunds", terms="x", evidence_ids=[0], follow_up_by=TODAY)
+    with pytest.raises(ValueError, match="expires by itself"):
+        MediationOutcomeRequest(outcome="expired", note="x")
+    assert ClaimStatus.resolved_by_mediation.is_final and not ClaimStatus.mediation.is_final

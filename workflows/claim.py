@@ -25,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.claims import ClaimActivities
     from activities.mail import MAIL_ATTEMPTS, MailActivities
     from activities.payouts import PayoutActivities
-    from rules import authority, decisions, holds, payouts, roles, severity, states
+    from rules import authority, decisions, holds, mediation, payouts, roles, severity, states
     from rules.errors import DomainError
     from schema.claim_state import ClaimState
     from schema.claims import (
@@ -37,6 +37,8 @@ with workflow.unsafe.imports_passed_through():
         EvidenceAdd,
         HoldPlacement,
         HoldRelease,
+        MediationAgreement,
+        MediationSettlement,
         PayoutDetailsRef,
         ProStatementAsk,
         SeverityChange,
@@ -49,6 +51,7 @@ with workflow.unsafe.imports_passed_through():
         ClaimStatus,
         DecisionOutcome,
         EvidenceSource,
+        MediationOutcome,
         Role,
         Severity,
     )
@@ -85,6 +88,8 @@ PARTY_MAIL = frozenset(
         "payout_sent",
         "pro_statement_request",
         "pro_statement_reminder",
+        "mediation_agreed",
+        "claim_resolved",
     }
 )
 MARK_RETRY = RetryPolicy(maximum_attempts=5)
@@ -136,6 +141,8 @@ class ClaimWorkflow:
             state.severity = start.severity
         # Legal holds: the claim's deadlines stop while held, and no payout starts.
         state.holds = workflow.patched("legal-hold")
+        # Mediated outcomes: an agreement between the parties is followed up, and the claim may end without a payout.
+        state.mediation = workflow.patched("mediation")
         await self._record("opened", actor=start.opened_by, to_status=ClaimStatus.evidence_collection, opened=start)
         state.opened = True
         if state.severity == Severity.s1:
@@ -167,6 +174,8 @@ class ClaimWorkflow:
             await self._start_payout()
         elif status == ClaimStatus.paying:
             await self._pay()
+        elif status == ClaimStatus.mediation:
+            await self._await_mediation()
         else:
             await workflow.wait_condition(lambda: self.state.status != ClaimStatus.payout_failed)
 
@@ -418,6 +427,74 @@ class ClaimWorkflow:
             )
 
     @workflow.update
+    async def mediate(self, agreement: MediationAgreement) -> ClaimStatus:
+        """The customer and the pro agreed between themselves: the claim follows up until the end of the
+        agreed day, and pays nothing. The terms are in the database (the event's row), never in a reason."""
+        state = self.state
+        async with self._locked():
+            self._validate_mediate(agreement)
+            request = agreement.request
+            due = mediation.follow_up_due(request.follow_up_by)
+            await self._record(
+                "mediation_agreed",
+                actor=agreement.actor,
+                to_status=ClaimStatus.mediation,
+                reason=f"{request.kind.value}; follow up by {request.follow_up_by}",
+                mediation=request,
+                mediation_due=due,
+                changes={"mediation_due": due, "mediation_evidence": state.evidence_count},
+            )
+            await self._notify(
+                self.start.request.customer_id,
+                "mediation_agreed",
+                f"We recorded your agreement with the pro. If it is not kept by {request.follow_up_by}, reply "
+                "to this email by the end of that day; otherwise your claim closes as resolved between you.",
+            )
+        return state.status
+
+    @mediate.validator
+    def _validate_mediate(self, agreement: MediationAgreement) -> None:
+        check(roles.permit, Action.mediate, agreement.actor.role)
+        self._check_casework(agreement.actor)
+        self._require_mediation()
+        check(mediation.check_agreement, self.policy, self.state, agreement.request, workflow.now())
+
+    @workflow.update
+    async def settle_mediation(self, settlement: MediationSettlement) -> ClaimStatus:
+        """What the customer said at the follow-up: kept ends the claim without a payout; broken sends it back
+        to review, where the specialist decides with the agreement on the claim."""
+        state = self.state
+        async with self._locked():
+            self._validate_settle_mediation(settlement)
+            request = settlement.request
+            if request.outcome == MediationOutcome.kept:
+                await self._resolve_by_mediation("mediation_kept", request.outcome, settlement.actor, request.note)
+            else:
+                await self._record(
+                    "mediation_broken",
+                    actor=settlement.actor,
+                    to_status=ClaimStatus.specialist_review,
+                    reason=request.note[:500],
+                    mediation_outcome=request.outcome,
+                    changes={"mediation_due": None},
+                    patch={"decision_requested_at": workflow.now()},
+                )
+        return state.status
+
+    @settle_mediation.validator
+    def _validate_settle_mediation(self, settlement: MediationSettlement) -> None:
+        check(roles.permit, Action.settle_mediation, settlement.actor.role)
+        self._check_casework(settlement.actor)
+        self._require_mediation()
+        check(mediation.check_settlement, self.state)
+
+    def _require_mediation(self) -> None:
+        if not self.state.mediation:
+            raise ApplicationError(
+                "this claim was opened before mediation existed", type="invalid_state", non_retryable=True
+            )
+
+    @workflow.update
     async def withdraw(self, actor: Actor, request: WithdrawRequest) -> ClaimStatus:
         async with self._locked():
             self._validate_withdraw(actor, request)
@@ -576,6 +653,50 @@ class ClaimWorkflow:
                 else ("pro_statement_received", "the pro's statement arrived")
             )
             await self._retried(lambda: self._record(action, reason=reason, changes={"pro_due": None}))
+
+    async def _await_mediation(self) -> None:
+        """Waits for the customer's word or the end of the follow-up day (a hold stops it, like every deadline).
+
+        With no word by then the agreement stands and the claim ends. If evidence came in meanwhile (a reply
+        from the customer, say), nobody has read it yet: the claim does not end by itself, and whoever works
+        it is told to say whether the agreement was kept."""
+        state = self.state
+        due = state.mediation_due
+        if await self._times_out(lambda: state.status != ClaimStatus.mediation, due):
+            async with self.lock:
+                if state.status == ClaimStatus.mediation and state.handled_due != due:
+                    await self._follow_up_over(due)
+        await workflow.wait_condition(lambda: state.status != ClaimStatus.mediation)
+
+    async def _follow_up_over(self, due: datetime) -> None:
+        state = self.state
+        if state.evidence_count == state.mediation_evidence:
+            reason = f"no complaint by {due:%Y-%m-%d %H:%M} UTC"
+            await self._resolve_by_mediation("mediation_expired", MediationOutcome.expired, None, reason)
+            return
+        await self._record(
+            "mediation_follow_up_due",
+            reason="evidence arrived during the follow-up: say whether the agreement was kept",
+            changes={"handled_due": due},
+        )
+        await self._notify(self._caseworker(), "mediation_follow_up", "New evidence: was the agreement kept?")
+
+    async def _resolve_by_mediation(
+        self, action: str, outcome: MediationOutcome, actor: Actor | None, reason: str
+    ) -> None:
+        await self._record(
+            action,
+            actor=actor,
+            to_status=ClaimStatus.resolved_by_mediation,
+            reason=reason[:500],
+            mediation_outcome=outcome,
+            changes={"mediation_due": None},
+        )
+        await self._notify(
+            self.start.request.customer_id,
+            "claim_resolved",
+            "Your claim is closed: resolved between you and the pro, as you agreed.",
+        )
 
     async def _retried(self, write: Callable) -> None:
         """A write of a step beside the claim's main one: tried until it holds, the claim marked stuck meanwhile."""
@@ -944,6 +1065,6 @@ class ClaimWorkflow:
             return f"tier:{self.state.tier.value}"
         if status == ClaimStatus.payout_failed:
             return "tier:finance"
-        if status in (ClaimStatus.evidence_collection, ClaimStatus.specialist_review):
+        if status in (ClaimStatus.evidence_collection, ClaimStatus.specialist_review, ClaimStatus.mediation):
             return self._caseworker()
         return None
