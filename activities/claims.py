@@ -14,6 +14,7 @@ from activities.errors import classified
 from audit.chain import Sealer, append
 from schema import tables
 from schema.claims import Actor
+from schema.enums import LEGAL_REVIEW_HOLDS
 from schema.events import ClaimEvent, ClaimPatch, StuckMark
 
 
@@ -122,6 +123,7 @@ def _apply(db: Session, claim: tables.Claim, event: ClaimEvent):
     actor_id = event.actor.user_id if event.actor else None
     if event.to_status is not None:
         claim.status = event.to_status
+    _follow_holds(claim, event)
     values = ClaimPatch.model_validate(event.patch)
     for field in event.patch:
         setattr(claim, field, getattr(values, field))
@@ -137,6 +139,15 @@ def _apply(db: Session, claim: tables.Claim, event: ClaimEvent):
         db.add(child)
         db.flush()
     return child
+
+
+def _follow_holds(claim: tables.Claim, event: ClaimEvent) -> None:
+    """Since when the claim is held, and whether its release asks legal to approve a payout (legal's queue)."""
+    if event.action == "hold_placed":
+        claim.held_since = event.at
+    elif event.action == "hold_released":
+        claim.needs_legal = claim.needs_legal or claim.hold_reason in LEGAL_REVIEW_HOLDS
+        claim.held_since = None
 
 
 def _end_mediation(db: Session, event: ClaimEvent, actor_id: str | None) -> None:

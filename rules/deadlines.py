@@ -37,7 +37,9 @@ def next_step(
     decision_requested_at: datetime | None,
     approval_waiting_since: datetime | None,
     severity: Severity | None = None,
+    follow_up_due: datetime | None = None,
 ) -> NextStep:
+    """`follow_up_due`: when the follow-up of the agreement the claim waits on ends (in mediation)."""
     if status == ClaimStatus.evidence_collection:
         return NextStep("evidence, then the evidence window closes", assignee, evidence_deadline(policy, opened_at))
     if status == ClaimStatus.specialist_review:
@@ -46,6 +48,9 @@ def next_step(
     if status == ClaimStatus.pending_approval:
         due = approval_waiting_since and approval_due(policy, approval_waiting_since, severity)
         return NextStep("an approval of the decision and where it pays", assignee, due)
+    if status == ClaimStatus.mediation:
+        what = "the customer's word on the agreement; without a complaint the claim closes as resolved"
+        return NextStep(what, assignee, follow_up_due)
     if status in (ClaimStatus.approved, ClaimStatus.paying):
         return NextStep("the payout, which is on its way", "payments", None)
     if status == ClaimStatus.payout_failed:

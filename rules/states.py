@@ -10,6 +10,8 @@ EVIDENCE_STATES = (
     ClaimStatus.pending_approval,
     ClaimStatus.mediation,
 )
+# The states in which a claim waits on whoever works it: for evidence, a decision, or an agreement's follow-up.
+CASEWORK_STATES = (ClaimStatus.evidence_collection, ClaimStatus.specialist_review, ClaimStatus.mediation)
 MONEY_STATES = (ClaimStatus.paying, ClaimStatus.paid, ClaimStatus.payout_failed)
 
 # Each action on a claim: the states that allow it, and how a refusal names it.

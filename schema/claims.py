@@ -452,6 +452,8 @@ class ClaimSummary(BaseModel):
     severity: Severity | None = None
     held: bool = False
     hold_reason: HoldReason | None = None
+    held_since: datetime | None = None
+    needs_legal: bool = False
 
 
 class ClaimDetail(ClaimSummary):

@@ -110,6 +110,9 @@ class Claim(Base):
     severity: Mapped[str | None] = mapped_column(String(2), index=True)  # s1..s4 under policies with severity rules
     held: Mapped[bool] = mapped_column(default=False, index=True)  # on legal hold: deadlines stopped, no payout
     hold_reason: Mapped[str | None] = mapped_column(String(30))
+    held_since: Mapped[datetime | None]
+    # Released from an injury or legal-threat hold: a decision to pay waits on legal's approval too.
+    needs_legal: Mapped[bool] = mapped_column(default=False)
 
 
 class Evidence(Base):

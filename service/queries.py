@@ -94,21 +94,33 @@ def awaiting(actor: Actor):
     """Claims whose next move is this person's: their own casework, approvals they may give, payouts to settle.
 
     Built from the rules: the tiers within the role's reach, minus the claims the person is
-    conflicted on (maker-checker), and for those who settle payouts, the states that allow it.
+    conflicted on (maker-checker), and for those who settle payouts, the states that allow it; for
+    legal, the holds and the payouts waiting on legal's approval.
     """
     claim = tables.Claim
-    mine = and_(
-        claim.assignee == actor.user_id,
-        claim.status.in_([ClaimStatus.evidence_collection, ClaimStatus.specialist_review]),
-    )
+    mine = and_(claim.assignee == actor.user_id, claim.status.in_(states.CASEWORK_STATES))
+    people = [getattr(claim, field) for field in authority.CONFLICTED]
+    not_conflicted = [or_(person.is_(None), person != actor.user_id) for person in people]
+    if actor.role in roles.ROLES[Action.release_hold]:
+        # Legal: the holds only legal releases, and the payouts a release after an injury or legal threat
+        # held back for legal's approval (`authority.needs_legal`: a decision to pay).
+        return or_(
+            claim.held.is_(True),
+            and_(
+                claim.status.in_(states.ALLOWED[Action.review][0]),
+                claim.needs_legal.is_(True),
+                claim.approved_amount_cents.is_not(None),
+                *not_conflicted,
+                ~_approved_by_role(actor.role),
+            ),
+        )
     tiers = authority.tiers_for(actor.role)
     if not tiers:
         return mine
-    conflicted = (getattr(claim, field) for field in authority.CONFLICTED)
     approvable = and_(
         claim.status.in_(states.ALLOWED[Action.review][0]),
         claim.required_tier.in_(tiers),
-        *(or_(person.is_(None), person != actor.user_id) for person in conflicted),
+        *not_conflicted,
         ~_approved_by_role(actor.role),
     )
     if actor.role in roles.ROLES[Action.settle_payout]:

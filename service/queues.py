@@ -1,4 +1,5 @@
-"""What waits on a person, for their home page: their casework, the approvals they may give, payouts to settle.
+"""What waits on a person, for their home page: their casework, the approvals they may give, payouts to settle,
+the holds legal releases.
 
 Each entry carries its deadline under the claim's own policy version (and its severity), so the most
 urgent comes first: the most severe (claims without a severity after s4), then SLA breaches, then the
@@ -9,9 +10,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from rules import deadlines
+from rules.states import CASEWORK_STATES
 from schema import tables
 from schema.claims import Actor, ClaimSummary
 from schema.enums import ClaimStatus
@@ -45,21 +47,42 @@ def _urgent_first(items: list[Waiting]) -> list[Waiting]:
 
 
 def casework(sessions: sessionmaker, actor: Actor) -> list[Waiting]:
-    """The claims this person works now: evidence to chase and decisions to make."""
+    """The claims this person works now: evidence to chase, decisions to make, agreements to follow up."""
     claim = tables.Claim
-    statuses = (ClaimStatus.evidence_collection, ClaimStatus.specialist_review)
     with sessions() as db:
-        rows = db.scalars(select(claim).where(claim.assignee == actor.user_id, claim.status.in_(statuses)).limit(LIMIT))
+        rows = list(
+            db.scalars(
+                select(claim).where(claim.assignee == actor.user_id, claim.status.in_(CASEWORK_STATES)).limit(LIMIT)
+            )
+        )
+        agreements = _open_agreements(db, [r.id for r in rows if r.status == ClaimStatus.mediation])
         items = []
         for row in rows:
             summary, policy = ClaimSummary(**summary_of(row)), _policy(row.policy_version)
             if row.status == ClaimStatus.evidence_collection:
                 since, due = row.opened_at, policy and deadlines.evidence_deadline(policy, row.opened_at)
+            elif row.status == ClaimStatus.mediation:
+                since, due = agreements.get(row.id, (row.updated_at, None))
             else:
                 since = row.decision_requested_at
                 due = policy and since and deadlines.decision_due(policy, since, row.severity)
             items.append(Waiting(summary, since, due))
     return _urgent_first(items)
+
+
+def _open_agreements(db: Session, claim_ids: list[str]) -> dict[str, tuple[datetime, datetime]]:
+    """When each claim's agreement being followed up was made, and when its follow-up ends."""
+    m = tables.Mediation
+    query = select(m.claim_id, m.agreed_at, m.due_at).where(m.claim_id.in_(claim_ids), m.outcome.is_(None))
+    return {claim_id: (agreed, due) for claim_id, agreed, due in db.execute(query)}
+
+
+def held(sessions: sessionmaker) -> list[ClaimSummary]:
+    """Claims on legal hold, the longest held first: only legal releases them."""
+    claim = tables.Claim
+    with sessions() as db:
+        rows = db.scalars(select(claim).where(claim.held.is_(True)).order_by(claim.held_since, claim.id).limit(LIMIT))
+        return [ClaimSummary(**summary_of(row)) for row in rows]
 
 
 def approvals(sessions: sessionmaker, actor: Actor) -> list[Waiting]:

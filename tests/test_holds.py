@@ -205,3 +205,36 @@ async def test_the_api_holds_and_releases_as_each_role_allows(api, stack):
     assert r.json()["held"] is False
     trail = [(t["action"], t["actor_role"]) for t in r.json()["timeline"] if t["action"].startswith("hold")]
     assert trail == [("hold_placed", "specialist"), ("hold_released", "legal")]
+
+
+async def test_legal_waits_on_the_holds_and_the_payouts_a_release_held_back(api, stack):
+    """`awaiting=me` for legal: every claim on hold, and each decision to pay after an injury or legal-threat
+    hold until legal approves it; not a denial, not a payout legal approved, not one after another kind of hold."""
+    desk = Desk(api, stack)
+    legal_h, lead_h = desk.person(Role.legal)[1], desk.person(Role.lead)[1]
+
+    async def post(url: str, body: dict, headers: dict) -> dict:
+        r = await api.post(url, json=body, headers=headers)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    async def held_then_released(code: str) -> str:
+        claim = await desk.in_review()
+        await post(f"/claims/{claim['id']}/hold", {"reason_code": code, "note": "counsel reads it"}, desk.specialist_h)
+        await post(f"/claims/{claim['id']}/hold/release", {"note": "cleared"}, legal_h)
+        return claim["id"]
+
+    held = await desk.open()
+    await post(f"/claims/{held['id']}/hold", {"reason_code": "police_report", "note": "a report"}, desk.specialist_h)
+    to_pay, to_deny, other = [await held_then_released(code) for code in ("injury", "legal_threat", "attorney_letter")]
+    for claim_id in (to_pay, other):
+        await desk.decide(claim_id, outcome="approve", amount_cents=10_000, rationale="ok")
+        await desk.approve(claim_id, lead_h)
+    await desk.decide(to_deny, outcome="deny", reason_code="excluded_peril", rationale="not covered")
+    mine = set(await desk.ids(legal_h, awaiting="me", limit=200))
+    assert held["id"] in mine and to_pay in mine
+    assert not {to_deny, other} & mine
+    assert to_pay not in await desk.ids(lead_h, awaiting="me", limit=200), "the lead approved already"
+    assert (await desk.get(held["id"]))["held_since"] is not None
+    await desk.approve(to_pay, legal_h)
+    assert to_pay not in await desk.ids(legal_h, awaiting="me", limit=200)

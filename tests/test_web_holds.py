@@ -18,6 +18,11 @@ async def test_a_specialist_holds_a_claim_and_legal_releases_it(people, stack):
     await check_page(page, "claim-on-hold")
 
     _, counsel = await people.signed_in(Role.legal)
+    await counsel.goto("/")
+    held = counsel.get_by_role("region", name="Claims on legal hold")
+    await held.get_by_role("link", name=claim_id).wait_for()
+    assert "attorney letter" in await held.inner_text()
+    await check_page(counsel, "home-legal")
     await counsel.goto(f"/cases/{claim_id}")
     await counsel.get_by_label("Why it is released").fill("the letter makes no claim")
     await counsel.get_by_role("button", name="Release the hold").click()

@@ -26,6 +26,8 @@ from schema.claims import (
     EvidenceAdd,
     HoldReleaseRequest,
     HoldRequest,
+    MediationOutcomeRequest,
+    MediationRequest,
     PayoutCancel,
     PayoutDetails,
     PayoutRetry,
@@ -41,6 +43,7 @@ from schema.enums import (
     EvidenceKind,
     EvidenceSource,
     HoldReason,
+    MediationKind,
     Team,
 )
 from schema.money import parse_amount
@@ -144,11 +147,12 @@ async def claim_page(request: Request, claim_id: str, status: int = 200, **extra
         claim.decision_requested_at,
         waiting_since,
         claim.severity,
+        next((m.due_at for m in claim.mediations if m.outcome is None), None),
     )
     mentioned = {claim.opened_by, claim.assignee, step.waits_on, claim.payout_details_by}
     mentioned |= {e.added_by for e in claim.evidence} | {d.decided_by for d in claim.decisions}
     mentioned |= {a.approver_id for a in claim.approvals} | {d.added_by for d in claim.payout_details}
-    mentioned |= {t.actor_id for t in claim.timeline}
+    mentioned |= {t.actor_id for t in claim.timeline} | {m.agreed_by for m in claim.mediations}
     asked = await run_in_threadpool(lambda: referrals.listed(ctx.sessions, me, claim_id=claim_id))
     mentioned |= {r.referred_by for r in asked} | {r.owner for r in asked}
     names = await run_in_threadpool(users.names, ctx.sessions, mentioned)
@@ -189,6 +193,8 @@ async def claim_page(request: Request, claim_id: str, status: int = 200, **extra
         sources=list(EvidenceSource),
         reasons=list(DenialReason),
         hold_reasons=list(HoldReason),
+        mediation_kinds=list(MediationKind),
+        follow_up_days=policy.mediation_max_days,
         max_files=MAX_FILES,
         links=link_list,
         ask_pro=offers.may_ask_pro(claim, offer),
@@ -376,6 +382,29 @@ async def release_hold(request: Request, claim_id: str):
         await claims.release_hold(ctx, claim_id, me, HoldReleaseRequest.model_validate({"note": _text(form, "note")}))
 
     return await _act(request, claim_id, "release", call)
+
+
+@router.post("/cases/{claim_id}/mediation")
+async def mediate(request: Request, claim_id: str):
+    async def call(ctx, me, form):
+        agreement = {
+            "kind": _text(form, "kind"),
+            "terms": _text(form, "terms"),
+            "evidence_ids": [int(i) for i in form.getlist("evidence_ids") if str(i).isdigit()],
+            "follow_up_by": _text(form, "follow_up_by"),
+        }
+        await claims.mediate(ctx, claim_id, me, MediationRequest.model_validate(agreement))
+
+    return await _act(request, claim_id, "mediation", call)
+
+
+@router.post("/cases/{claim_id}/mediation/outcome")
+async def settle_mediation(request: Request, claim_id: str):
+    async def call(ctx, me, form):
+        said = {"outcome": _text(form, "outcome"), "note": _text(form, "note")}
+        await claims.settle_mediation(ctx, claim_id, me, MediationOutcomeRequest.model_validate(said))
+
+    return await _act(request, claim_id, "mediation_outcome", call)
 
 
 @router.post("/cases/{claim_id}/severity")

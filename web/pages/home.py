@@ -37,6 +37,9 @@ async def home(request: Request):
             found["approvals"] = queues.approvals(sessions, me)
             found["to_settle"] = queues.with_status(sessions, ClaimStatus.payout_failed)
             found["reconciliation"] = next(iter(reconciliations.recent(sessions, 1)), None)
+        if me.role == Role.legal:
+            found["held"] = queues.held(sessions)
+            found["approvals"] = queues.approvals(sessions, me)
         if me.role in (Role.finance, Role.admin):
             found["stuck"] = queues.stuck(sessions)
         return found
