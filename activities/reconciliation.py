@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 
 from activities.errors import classified
-from finance.matching import DISCREPANCIES, Finding
+from finance.matching import DISCREPANCIES, Finding, Kind
 from finance.reconcile import reconcile
 from schema import tables
 from schema.finance import ReconcileRun, ReconciliationCounts
@@ -36,12 +36,15 @@ class ReconciliationActivities:
             )
         counts: Counter = Counter()
         batch: list[dict] = []
-        with self._sessions() as reader:
-            findings = reconcile(reader.connection(), self._stripe, run.date_from, run.date_to, tick=activity.heartbeat)
-            for seen, finding in enumerate(findings):
+        with (
+            self._sessions() as reader,
+            reconcile(reader.connection(), self._stripe, run.date_from, run.date_to, activity.heartbeat) as found,
+        ):
+            counts[Kind.matched.value] += found.plain
+            for seen, finding in enumerate(found.findings):
                 counts[finding.kind.value] += 1
                 if finding.kind in DISCREPANCIES:
-                    batch.append(_finding_row(run.id, finding))
+                    batch.append(finding_row(run.id, finding))
                     if len(batch) >= BATCH:
                         self._store(batch)
                 if seen % HEARTBEAT_EVERY == 0:
@@ -112,7 +115,7 @@ def open_report(db: Session, run: ReconcileRun) -> tables.Reconciliation:
     return row
 
 
-def _finding_row(run_id: str, finding: Finding) -> dict:
+def finding_row(run_id: str, finding: Finding) -> dict:
     ledger, provider = finding.ledger, finding.provider
     return {
         "reconciliation_id": run_id,
