@@ -28,8 +28,14 @@ def in_search_attributes(path: tuple) -> bool:
 
 def left_plain(path: tuple) -> bool:
     """Payloads that are not the product's and never pass the codec: search attributes (indexed by the
-    server, so they must stay readable) and the SDK's own patch markers (`{"id": <patch id>, ...}`)."""
-    return in_search_attributes(path) or "patch-data" in path
+    server, so they must stay readable), the SDK's own patch markers (`{"id": <patch id>, ...}`) and the
+    bookkeeping of its local-activity markers (`{"seq", "attempt", "activity_type", times}`; their
+    `result` is the product's, and encrypted)."""
+    return (
+        in_search_attributes(path)
+        or "patch-data" in path
+        or path[2:5] == ("markerRecordedEventAttributes", "details", "data")
+    )
 
 
 def encoding(payload: dict) -> bytes:

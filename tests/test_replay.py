@@ -70,6 +70,31 @@ def test_the_newest_generation_covers_mediation_and_a_restart_while_held():
     } <= v7
 
 
+def test_lean_histories_cover_every_path():
+    """From v8 on, claims record through local activities under one `lean-history` marker: every path again."""
+    v8 = {p.stem.split("-", 1)[1] for p in ENCRYPTED if p.stem.startswith("v8-")}
+    assert {
+        "paid",
+        "denied",
+        "sent_back",
+        "withdrawn",
+        "no_evidence",
+        "escalated_twice",
+        "director_and_finance",
+        "refund",
+        "payout_retried",
+        "payout_cancelled",
+        "voided_and_reassigned",
+        "held_and_resumed",
+        "held_across_a_restart",
+        "legal_tier",
+        "severity_s1_sla",
+        "mediation_kept",
+        "mediation_expired",
+        "mediation_broken",
+    } <= v8
+
+
 def test_histories_recorded_through_the_codec_are_encrypted_and_cover_a_payout():
     assert {"paid", "refund", "payout_retried", "reconciliation"} <= {p.stem.split("-", 1)[1] for p in ENCRYPTED}
     for path in ENCRYPTED:

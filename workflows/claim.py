@@ -124,25 +124,32 @@ class ClaimWorkflow:
     @workflow.run
     async def run(self, start: ClaimStart) -> ClaimStatus:
         state = self.state
+        # Claims started from here on carry one marker for every change below (each of them on), record their
+        # events through local activities and upsert search attributes only when one changes: a history about
+        # half as long, as fast. Claims started before replay each change's own marker, as they were.
+        state.lean = workflow.patched("lean-history")
+        patched = lambda change: state.lean or workflow.patched(change)  # noqa: E731
+        if state.lean:
+            state.attributes = self._attributes(ClaimStatus.evidence_collection, start.opened_by.user_id)
         # Claims opened before payout details existed are approved without them, as they were.
-        state.needs_payout_details = workflow.patched("payout-details-required")
+        state.needs_payout_details = patched("payout-details-required")
         # A new status is visible to validators while it is being recorded (under the lock), so a
         # person who reads it from the database and acts at once is never refused as too early.
-        state.status_leads_record = workflow.patched("status-leads-record")
+        state.status_leads_record = patched("status-leads-record")
         # Changing where the money goes voids the decision, and whoever set it may not approve.
-        state.destination_checks = workflow.patched("destination-maker-checker")
+        state.destination_checks = patched("destination-maker-checker")
         # Only the claim's assignee, or a lead and above, works the claim.
-        state.assignee_checks = workflow.patched("casework-by-assignee")
+        state.assignee_checks = patched("casework-by-assignee")
         # The customer's and the pro's notifications are mailed to them.
-        state.mail_out = workflow.patched("mail-out")
+        state.mail_out = patched("mail-out")
         # A severity shortens the SLAs, and an s1 claim tells the lead at once: only under a policy with severity rules.
-        state.severity_rules = self.policy.severity is not None and workflow.patched("severity")
+        state.severity_rules = self.policy.severity is not None and patched("severity")
         if state.severity_rules:
             state.severity = start.severity
         # Legal holds: the claim's deadlines stop while held, and no payout starts.
-        state.holds = workflow.patched("legal-hold")
+        state.holds = patched("legal-hold")
         # Mediated outcomes: an agreement between the parties is followed up, and the claim may end without a payout.
-        state.mediation = workflow.patched("mediation")
+        state.mediation = patched("mediation")
         await self._record("opened", actor=start.opened_by, to_status=ClaimStatus.evidence_collection, opened=start)
         state.opened = True
         if state.severity == Severity.s1:
@@ -1038,10 +1045,9 @@ class ClaimWorkflow:
         )
         if to_status is not None and state.status_leads_record:
             state.status = to_status
+        run = workflow.execute_local_activity_method if state.lean else workflow.execute_activity_method
         try:
-            await workflow.execute_activity_method(
-                ClaimActivities.record_event, event, start_to_close_timeout=DB_TIMEOUT, retry_policy=DB_RETRY
-            )
+            await run(ClaimActivities.record_event, event, start_to_close_timeout=DB_TIMEOUT, retry_policy=DB_RETRY)
         except ActivityError:
             for name, value in undo.items():
                 setattr(state, name, value)
@@ -1051,13 +1057,20 @@ class ClaimWorkflow:
             # Every wait ends with a transition; a wait of the new status, begun while this was recorded, stays.
             if not state.holds or state.due_key == waiting_for:
                 state.due_key = None
-        workflow.upsert_search_attributes(
-            [
-                sa.CLAIM_STATUS.value_set(state.status.value),
-                sa.CLAIM_AMOUNT.value_set(state.decided_amount or self.start.request.amount_cents),
-                sa.CLAIM_ASSIGNEE.value_set(assignee or ""),
-            ]
-        )
+        attributes = self._attributes(state.status, assignee)
+        if attributes != state.attributes:
+            workflow.upsert_search_attributes(
+                [
+                    sa.CLAIM_STATUS.value_set(attributes[0]),
+                    sa.CLAIM_AMOUNT.value_set(attributes[1]),
+                    sa.CLAIM_ASSIGNEE.value_set(attributes[2]),
+                ]
+            )
+            state.attributes = attributes if state.lean else None
+
+    def _attributes(self, status: ClaimStatus, assignee: str | None) -> tuple[str, int, str]:
+        """The claim's search attributes: its status, amount (the decided one once decided) and whose move it is."""
+        return status.value, self.state.decided_amount or self.start.request.amount_cents, assignee or ""
 
     def _assignee(self, status: ClaimStatus) -> str | None:
         """Whose move it is: a person, an approval tier's queue, finance, or nobody."""
