@@ -14,8 +14,9 @@ from datetime import UTC, datetime
 from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
-from temporalio.client import WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from rules.eligibility import PriorClaims, check_request, eligibility_issues
@@ -124,18 +125,17 @@ async def _open(
         eligibility_issues=eligibility_issues(req, ctx.policy, now.date(), prior),
         severity=propose(ctx.policy, req),
     )
+    # One request starts the claim and waits for its Update: both reach the workflow in its first task.
+    opening = WithStartWorkflowOperation(
+        ClaimWorkflow.run,
+        start,
+        id=claim_workflow_id(claim_id),
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        task_queue=ctx.task_queue,
+        search_attributes=sa.initial(ClaimStatus.evidence_collection, req.amount_cents, actor.user_id),
+    )
     try:
-        handle = await ctx.client.start_workflow(
-            ClaimWorkflow.run,
-            start,
-            id=claim_workflow_id(claim_id),
-            task_queue=ctx.task_queue,
-            search_attributes=sa.initial(ClaimStatus.evidence_collection, req.amount_cents, actor.user_id),
-        )
-    except WorkflowAlreadyStartedError:
-        handle = ctx.client.get_workflow_handle(claim_workflow_id(claim_id))
-    try:
-        await handle.execute_update(ClaimWorkflow.wait_opened)
+        await ctx.client.execute_update_with_start_workflow(ClaimWorkflow.wait_opened, start_workflow_operation=opening)
     except WorkflowUpdateFailedError as err:
         raise DomainError("not_recorded", f"the claim could not be opened: {err.cause or err}") from None
     if contacts:

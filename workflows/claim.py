@@ -125,8 +125,8 @@ class ClaimWorkflow:
     async def run(self, start: ClaimStart) -> ClaimStatus:
         state = self.state
         # Claims started from here on carry one marker for every change below (each of them on), record their
-        # events through local activities and upsert search attributes only when one changes: a history about
-        # half as long, as fast. Claims started before replay each change's own marker, as they were.
+        # events through local activities (idempotent by key, so a retry is safe) and upsert search attributes
+        # only when one changes: a history half as long. Claims started before replay each change's own marker.
         state.lean = workflow.patched("lean-history")
         patched = lambda change: state.lean or workflow.patched(change)  # noqa: E731
         if state.lean:
