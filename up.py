@@ -166,11 +166,13 @@ async def run_up(
         await ensure_schedule(client, settings.reconcile_cron)
         await ensure_digest_schedule(client, settings.digest_cron)
 
+        evidence = EvidenceStore(sessions, settings.evidence_dir / "incoming")
+        await asyncio.to_thread(evidence.adopt, settings.evidence_dir)  # files kept on disk before 0016
         ctx = Context(
             client=client,
             sessions=sessions,
             policy=load_policy(),
-            evidence=EvidenceStore(settings.evidence_dir),
+            evidence=evidence,
             signing_key=keys[0],
             audit_key=keys[1],
             inbound_secret=settings.inbound_secret,
