@@ -167,7 +167,7 @@ async def run_up(
         await ensure_digest_schedule(client, settings.digest_cron)
 
         evidence = EvidenceStore(sessions, settings.evidence_dir / "incoming")
-        await asyncio.to_thread(evidence.adopt, settings.evidence_dir)  # files kept on disk before 0016
+        await asyncio.to_thread(evidence.adopt, settings.evidence_dir)  # files earlier versions kept on disk
         ctx = Context(
             client=client,
             sessions=sessions,
