@@ -62,6 +62,13 @@ def cmd_up(args) -> int:
     return 0
 
 
+def cmd_api(args) -> int:
+    from up import run_up
+
+    asyncio.run(run_up(args.port, smtp_port=args.smtp_port, worker=False))
+    return 0
+
+
 def cmd_worker(args) -> int:
     from worker import run_worker
 
@@ -693,14 +700,17 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--customer-email", metavar="ADDRESS", help="where mail to the customer goes")
         p.add_argument("--pro-email", metavar="ADDRESS", help="where mail to the pro goes")
 
+    serving = Parser(add_help=False)
+    serving.add_argument("--port", type=int, metavar="PORT", help="HTTP API port (default: GUARANTEE_API_PORT or 8000)")
+    serving.add_argument("--smtp-port", type=int, metavar="PORT", help="mail in (default: GUARANTEE_SMTP_PORT or 2525)")
     up = command(
-        sub, "up", cmd_up, "run Temporal, the worker and the HTTP API (ports taken or 0: free ones)", parents=()
+        sub, "up", cmd_up, "run Temporal, the worker and the HTTP API (ports taken or 0: free ones)", parents=(serving,)
     )
-    up.add_argument("--port", type=int, metavar="PORT", help="HTTP API port (default: GUARANTEE_API_PORT or 8000)")
     up.add_argument("--temporal-port", type=int, metavar="PORT", help="Temporal dev server port (default: 7233)")
     up.add_argument("--temporal-ui-port", type=int, metavar="PORT", help="its web UI port (default: 8233)")
-    up.add_argument("--smtp-port", type=int, metavar="PORT", help="mail in (default: GUARANTEE_SMTP_PORT or 2525)")
-    command(sub, "worker", cmd_worker, "run only a worker, against TEMPORAL_ADDRESS", parents=())
+    api_help = "run only the web app, the HTTP API and mail in, against TEMPORAL_ADDRESS; workers run apart"
+    command(sub, "api", cmd_api, f"{api_help} (`guarantee worker`)", parents=(serving,))
+    command(sub, "worker", cmd_worker, "run only a worker, against TEMPORAL_ADDRESS and STRIPE_API_BASE", parents=())
 
     users = sub.add_parser("users", help="manage users and their API tokens").add_subparsers(
         dest="users_command", required=True, metavar="COMMAND"

@@ -1,4 +1,5 @@
-"""`guarantee up`: Temporal, the Stripe stub, a worker and the HTTP API in one process.
+"""`guarantee up`: Temporal, the Stripe stub, a worker and the HTTP API in one process; `guarantee api`: the
+HTTP API alone, for a cluster whose workers run apart (`guarantee worker`).
 
 `run_up` starts everything on embedded defaults, each part replaceable by configuration
 (stack/config.py): the Temporal dev server persisting to GUARANTEE_HOME/temporal.db unless
@@ -70,8 +71,25 @@ async def serve_site(
     return server, task
 
 
+def check_cluster(settings: Settings, worker: bool) -> None:
+    """Refuse what would quietly split a cluster: an API with no Temporal to share, or a worker paying
+    through a private stub while the other workers on the same Temporal pay through another provider."""
+    if not worker and not settings.temporal_address:
+        raise SystemExit(
+            "error: TEMPORAL_ADDRESS is not set: `guarantee api` joins an existing Temporal (host:port) whose "
+            "workers run apart (`guarantee worker`); `guarantee up` runs everything on embedded defaults"
+        )
+    if worker and settings.temporal_address and not settings.stripe_api_base:
+        raise SystemExit(
+            "error: TEMPORAL_ADDRESS is set but STRIPE_API_BASE is not: every worker on a shared Temporal must pay "
+            "through the same Stripe API, so set STRIPE_API_BASE (and STRIPE_API_KEY) rather than start a private stub"
+        )
+
+
 def _lock_home(settings: Settings):
-    """One `guarantee up` per data directory: two dev servers on one Temporal file would corrupt it."""
+    """One `guarantee up` with the embedded dev server per data directory: two dev servers on one Temporal
+    file would corrupt it. With TEMPORAL_ADDRESS (and so STRIPE_API_BASE) nothing in the directory is one
+    process's alone, and any number of processes share it."""
     lock = open(settings.home / "up.lock", "a+")  # held open until `up` stops
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -94,9 +112,12 @@ async def run_up(
     temporal_port: int | None = None,
     temporal_ui_port: int | None = None,
     smtp_port: int | None = None,
+    *,
+    worker: bool = True,
 ) -> None:
     """Temporal (embedded unless TEMPORAL_ADDRESS is set), the worker, the HTTP API and the SMTP receiver,
-    until Ctrl-C or SIGTERM.
+    until Ctrl-C or SIGTERM. Without `worker` (`guarantee api`): only the HTTP API and the SMTP receiver,
+    against the Temporal at TEMPORAL_ADDRESS.
 
     Ports: the API on `port` (else GUARANTEE_API_PORT, else 8000), the dev server on 7233 and its
     UI on 8233 unless given, the SMTP receiver on `smtp_port` (else GUARANTEE_SMTP_PORT, else 2525);
@@ -105,8 +126,9 @@ async def run_up(
     logs.configure()  # JSON lines unless GUARANTEE_LOG_FORMAT=text
     tracing.configure()  # OTLP export when OTEL_EXPORTER_OTLP_ENDPOINT is set; else no tracing at all
     settings = load_settings()
+    check_cluster(settings, worker)
     private_home(settings.home)  # before anything is created: the databases, the keys, the dev server's file
-    lock = _lock_home(settings)
+    lock = None if settings.temporal_address else _lock_home(settings)
     stop = stop_event()
     try:
         runtime, temporal_metrics = metrics_runtime()  # the SDK's metrics: one runtime for this process's client
@@ -115,7 +137,8 @@ async def run_up(
     engine = await asyncio.to_thread(open_database, settings)
     sessions = make_sessions(engine)
     async with contextlib.AsyncExitStack() as cleanup:
-        cleanup.callback(lock.close)
+        if lock:
+            cleanup.callback(lock.close)
         cleanup.callback(engine.dispose)
         # The API's socket first: the dev server's UI is told where the codec endpoint is.
         sock = bind(port if port is not None else settings.api_port)
@@ -138,33 +161,18 @@ async def run_up(
             temporal, temporal_ui = f"{HOST}:{temporal_port}", f"http://{HOST}:{ui_port}"
             ui_origins += (temporal_ui, f"http://localhost:{ui_port}")
 
-        stripe_base, stripe_key = settings.stripe_api_base, settings.stripe_api_key
-        if stripe_base is None:
-            stripe_key = embedded_stub_key(settings)  # the stub's admin routes need it: not a key in the source
-            stripe_base, stop_stub = await asyncio.to_thread(
-                start_in_thread, settings.stripe_stub_state, api_key=stripe_key
-            )
-            cleanup.callback(stop_stub)
-            settings.stub_url_file.write_text(stripe_base + "\n")
-            cleanup.callback(_forget, settings.stub_url_file, stripe_base)
-        else:
-            settings.stub_url_file.unlink(missing_ok=True)
         keys = signing_key(settings), audit_key(settings)
-        try:
-            mail = mailer(settings, api_url)
-        except MailConfigError as err:
-            raise SystemExit(f"error: {err}") from None
-        provider = StripeProvider(stripe_key, stripe_base)
-        worker = build_worker(client, sessions, provider, keys[0], audit_key=keys[1], mailer=mail)
-        await cleanup.enter_async_context(worker)
+        worker_lines = await _start_worker(cleanup, settings, client, sessions, keys, api_url) if worker else []
         await ensure_schedule(client, settings.reconcile_cron)
         await ensure_digest_schedule(client, settings.digest_cron)
 
+        evidence = EvidenceStore(sessions, settings.evidence_dir / "incoming")
+        await asyncio.to_thread(evidence.adopt, settings.evidence_dir)  # files earlier versions kept on disk
         ctx = Context(
             client=client,
             sessions=sessions,
             policy=load_policy(),
-            evidence=EvidenceStore(settings.evidence_dir),
+            evidence=evidence,
             signing_key=keys[0],
             audit_key=keys[1],
             inbound_secret=settings.inbound_secret,
@@ -187,12 +195,11 @@ async def run_up(
         if temporal_ui:
             lines.append(("Temporal UI", temporal_ui))
         lines.append(("Temporal metrics", temporal_metrics or f"off ({METRICS_PORT_VARIABLE}=off)"))
-        lines.append(("Stripe API", stripe_base if settings.stripe_api_base else f"{stripe_base} (embedded stub)"))
         inbound = "POST /inbound/email" if settings.inbound_secret else "off (set GUARANTEE_INBOUND_SECRET)"
         lines += [("Mail in", f"smtp://{HOST}:{smtp.port}  (HTTP: {inbound})")]
-        lines.append(("Mail out", mail.transport.describe()))
+        lines += worker_lines or [("Worker", "none here: `guarantee worker` runs them")]
         lines += [("data", str(settings.home)), ("database", shown(settings.database_url))]
-        print("Guarantee payouts is up.")
+        print("Guarantee payouts is up." if worker else "Guarantee payouts' API is up.")
         for name, value in lines:
             print(f"  {name:<17} {value}")
         print("Press Ctrl-C to stop. Open claims go on where they were when you start it again.", flush=True)
@@ -204,6 +211,29 @@ async def run_up(
         stopping.cancel()
         await serving
     print("Stopped.", flush=True)
+
+
+async def _start_worker(cleanup, settings: Settings, client, sessions, keys, api_url: str) -> list[tuple[str, str]]:
+    """The worker, paying through STRIPE_API_BASE or else a stub started here; what `up` prints of it."""
+    stripe_base, stripe_key = settings.stripe_api_base, settings.stripe_api_key
+    if stripe_base is None:
+        stripe_key = embedded_stub_key(settings)  # the stub's admin routes need it: not a key in the source
+        stripe_base, stop_stub = await asyncio.to_thread(
+            start_in_thread, settings.stripe_stub_state, api_key=stripe_key
+        )
+        cleanup.callback(stop_stub)
+        settings.stub_url_file.write_text(stripe_base + "\n")
+        cleanup.callback(_forget, settings.stub_url_file, stripe_base)
+    else:
+        settings.stub_url_file.unlink(missing_ok=True)
+    try:
+        mail = mailer(settings, api_url)
+    except MailConfigError as err:
+        raise SystemExit(f"error: {err}") from None
+    provider = StripeProvider(stripe_key, stripe_base)
+    await cleanup.enter_async_context(build_worker(client, sessions, provider, keys[0], audit_key=keys[1], mailer=mail))
+    stripe = stripe_base if settings.stripe_api_base else f"{stripe_base} (embedded stub)"
+    return [("Stripe API", stripe), ("Mail out", mail.transport.describe())]
 
 
 def _forget(url_file: Path, url: str) -> None:

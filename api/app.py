@@ -506,8 +506,9 @@ EVIDENCE_BODY = {
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
+                    "description": "A file (at most 25 MB; 413 past that), a note, or both.",
                     "properties": _EVIDENCE_FIELDS | {"file": {"type": "string", "format": "binary"}},
-                    "required": ["kind", "source", "file"],
+                    "required": ["kind", "source"],
                 }
             },
         },

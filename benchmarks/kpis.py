@@ -226,7 +226,7 @@ def measure(sessions, token: str, repeat: int) -> int:
     date_from, date_to = YEAR
     slow = 0
     with TemporaryDirectory() as tmp:
-        ctx = Context(None, sessions, load_policy(), EvidenceStore(Path(tmp)), b"bench")
+        ctx = Context(None, sessions, load_policy(), EvidenceStore(sessions, Path(tmp)), b"bench")
 
         async def api_times() -> dict[Breakdown, float]:
             """Over HTTP to the site `up` serves (the API answers a request with a token), in this process."""

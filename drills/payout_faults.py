@@ -425,7 +425,7 @@ async def run(
             client=client,
             sessions=sessions,
             policy=load_policy(),
-            evidence=EvidenceStore(work / "evidence"),
+            evidence=EvidenceStore(sessions, work / "evidence"),
             signing_key=secret(work, "GUARANTEE_SIGNING_KEY", "signing-key").encode(),  # the worker's, in its home
         )
         gate = asyncio.Semaphore(16)

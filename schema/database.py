@@ -1,13 +1,19 @@
 """Engine, sessions and migrations, the same for SQLite and PostgreSQL."""
 
+import contextlib
+import fcntl
+import zlib
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import sessionmaker
+from sqlalchemy.pool import NullPool
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# The PostgreSQL advisory lock that migrations run under: any fixed number, the same in every process.
+MIGRATION_LOCK = zlib.crc32(b"guarantee migrations")
 
 
 def make_engine(url: str) -> Engine:
@@ -31,8 +37,40 @@ def make_sessions(engine: Engine) -> sessionmaker:
 
 
 def migrate(url: str) -> None:
-    """Bring the database to the newest schema; safe to run on every start."""
+    """Bring the database to the newest schema; safe to run on every start, in any number of processes at once.
+
+    Alembic takes no lock of its own: processes started together on an empty database would each
+    create the same tables and all but one crash. So the upgrade runs under a lock on the database,
+    one process after another; those after the first find it at the newest schema and do nothing.
+    """
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    command.upgrade(cfg, "head")
+    with _migration_lock(url):
+        command.upgrade(cfg, "head")
+
+
+@contextlib.contextmanager
+def _migration_lock(url: str):
+    """PostgreSQL: an advisory lock, held by a connection of its own. SQLite: a lock file beside the database."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if not parsed.database or parsed.database == ":memory:":
+            yield  # a database no other process sees
+            return
+        with open(f"{parsed.database}.migrating", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+        return
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+            conn.commit()  # the lock is the session's: it outlives this transaction, and the upgrade's
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
+                conn.commit()
+    finally:
+        engine.dispose()

@@ -2,7 +2,19 @@
 
 from datetime import UTC, date, datetime
 
-from sqlalchemy import JSON, BigInteger, Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import DateTime, TypeDecorator
 
@@ -131,6 +143,28 @@ class Evidence(Base):
     added_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
     added_at: Mapped[datetime]
     after_decision_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class EvidenceFile(Base):
+    """A file in the evidence store (an evidence file, or an email's raw bytes), stored once by its SHA-256.
+
+    Its content is in `chunks` rows of evidence_chunks, so that neither writing nor reading it holds it whole.
+    """
+
+    __tablename__ = "evidence_files"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size_bytes: Mapped[int]
+    chunks: Mapped[int] = mapped_column(Integer)
+    stored_at: Mapped[datetime]
+
+
+class EvidenceChunk(Base):
+    __tablename__ = "evidence_chunks"
+
+    sha256: Mapped[str] = mapped_column(ForeignKey("evidence_files.sha256"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class EvidenceLink(Base):

@@ -46,7 +46,7 @@ from schema.enums import Action, ClaimStatus, EvidenceKind, EvidenceSource, Role
 from service import claims
 from service import contacts as claim_contacts
 from service.context import OUTAGES, Context
-from service.evidence import MAX_BYTES
+from service.evidence import MAX_BYTES, EvidenceMissing
 
 MAX_ATTACHMENTS = 10
 # A whole message, as it arrives: an evidence file's limit and room for the text and the encoding's
@@ -338,8 +338,8 @@ async def get(ctx: Context, actor: Actor, row_id: int) -> MessageDetail:
 
 def _parsed(ctx: Context, view: MessageView) -> ParsedMail:
     try:
-        raw = ctx.evidence.path(_sha256(ctx, view.id)).read_bytes()
-    except FileNotFoundError:
+        raw = ctx.evidence.read(_sha256(ctx, view.id))
+    except EvidenceMissing:
         raise DomainError("message_lost", f"message {view.id}'s stored copy is missing from the store") from None
     return parse(raw, fallback_id=view.message_id)
 

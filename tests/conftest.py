@@ -129,7 +129,7 @@ class Stack:
 
         It signs at the test server's time, which skips ahead as timers fire.
         """
-        evidence = EvidenceStore(evidence_dir)
+        evidence = EvidenceStore(self.sessions, evidence_dir)
         return Context(
             self.client,
             self.sessions,

@@ -210,7 +210,7 @@ class Cells:
     async def asks_a_pro(self) -> str:
         """A claim under policy v3 (the API's claims are under v1), with the pro's address."""
         stack = self.desk.stack
-        ctx = stack.context(load_policy("v3"), stack.ctx.evidence.root)
+        ctx = stack.context(load_policy("v3"), stack.ctx.evidence.staging)
         body = ClaimOpen.model_validate({k: v for k, v in claim_body().items() if k != "payout"})
         claim = await claims.open_claim(ctx, self.desk.specialist, body, contacts=Contacts(pro_email="p@example.com"))
         return claim.id
@@ -226,14 +226,14 @@ class Cells:
     async def under_v4(self) -> str:
         """A claim under policy v4, which has severity rules (the API's claims are under v1): proposed s3."""
         stack = self.desk.stack
-        ctx = stack.context(load_policy("v4"), stack.ctx.evidence.root)
+        ctx = stack.context(load_policy("v4"), stack.ctx.evidence.staging)
         body = ClaimOpen.model_validate({k: v for k, v in claim_body().items() if k != "payout"})
         return (await claims.open_claim(ctx, self.desk.specialist, body)).id
 
     async def under_v5(self) -> str:
         """A claim under policy v5, which follows agreements up, with the customer's photo on it."""
         stack = self.desk.stack
-        ctx = stack.context(load_policy("v5"), stack.ctx.evidence.root)
+        ctx = stack.context(load_policy("v5"), stack.ctx.evidence.staging)
         body = ClaimOpen.model_validate({k: v for k, v in claim_body().items() if k != "payout"})
         claim = await claims.open_claim(ctx, self.desk.specialist, body)
         photo = EvidenceAdd(kind="message", source="customer", note="we agreed he comes back on Monday")

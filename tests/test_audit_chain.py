@@ -278,7 +278,7 @@ async def test_guarantee_audit_verify_exits_0_when_intact_and_3_naming_each_prob
 async def test_get_audit_verify_answers_admins_with_the_problems(own, provider, stack, tmp_path):
     claims = Claims(own, provider)
     claim_id, keys = claims.paid()
-    evidence = EvidenceStore(tmp_path / "evidence")
+    evidence = EvidenceStore(own, tmp_path / "evidence")
     ctx = Context(stack.client, own, load_policy("v1"), evidence, SIGNING_KEY, audit_key=AUDIT_KEY)
     tokens = {role: add_user(own, f"{role.value}-{uuid.uuid4().hex[:6]}", role)[1] for role in STAFF_ROLES}
     transport = httpx.ASGITransport(app=create_app(ctx))

@@ -49,7 +49,7 @@ def new_claim(amount_cents=50_000, type="property_damage", incident=None, **ids)
 
 
 async def open_(stack, opener, policy=POLICY, **kwargs):
-    ctx = stack.ctx if policy is POLICY else stack.context(policy, stack.ctx.evidence.root)
+    ctx = stack.ctx if policy is POLICY else stack.context(policy, stack.ctx.evidence.staging)
     claim = await claims.open_claim(ctx, opener, new_claim(**kwargs))
     return stack.client.get_workflow_handle(claim_workflow_id(claim.id)), claim.id
 

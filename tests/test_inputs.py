@@ -14,17 +14,20 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 from urllib.parse import quote
 
 import httpx
 import psutil
 import pytest
+from sqlalchemy import select
 
 from api.app import create_app
+from schema import tables
 from schema.enums import Role
 from schema.policy import load_policy
-from service.evidence import INCOMING, MAX_BYTES
+from service.evidence import MAX_BYTES
 from tests.conftest import SIGNING_KEY
 from tests.test_api import Desk, assert_error, auth, claim_body
 
@@ -37,13 +40,19 @@ def desk(api, stack) -> Desk:
     return Desk(api, stack)
 
 
-def evidence_dir(desk: Desk) -> Path:
-    return desk.client._transport.app.state.ctx.evidence.root
+def staging(desk: Desk) -> Path:
+    return desk.client._transport.app.state.ctx.evidence.staging
 
 
-def stored_files(root: Path) -> list[Path]:
-    """Every file under the evidence store, staged ones included."""
+def staged_files(root: Path) -> list[Path]:
+    """Every upload staged under `root` and not yet kept or discarded."""
     return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def stored(desk: Desk) -> set[str]:
+    """The SHA-256 of every file in the evidence store."""
+    with desk.stack.sessions() as db:
+        return set(db.scalars(select(tables.EvidenceFile.sha256)))
 
 
 def multipart(boundary: str, fields: dict, file: tuple[str, str] | None, content_size: int, piece: int = 64 * 1024):
@@ -133,7 +142,7 @@ async def test_no_token_is_401_before_the_body_is_read(stack, tmp_path, method, 
     for credentials in ({}, auth("gp_wrong"), auth(""), {"Authorization": "Basic dXNlcjpwdw=="}):
         status, answer, reads = await call_asgi(app, method, path, headers | credentials)
         assert (status, answer["error"]["code"], reads) == (401, "unauthenticated", 0), (credentials, answer)
-    assert stored_files(tmp_path / "evidence") == []
+    assert staged_files(tmp_path / "evidence") == []
 
 
 async def test_public_routes_need_no_token_and_the_gate_keeps_the_actor(stack, tmp_path):
@@ -179,7 +188,7 @@ async def test_json_bodies_stop_at_one_mib(desk):
 
 async def test_an_evidence_file_past_25_mb_is_refused_and_nothing_is_kept(desk):
     claim = await desk.open()
-    store = evidence_dir(desk)
+    store, before = staging(desk), stored(desk)
     boundary = "b0undary"
     headers = desk.specialist_h | {"Content-Type": f"multipart/form-data; boundary={boundary}"}
     fields = {"kind": "photo", "source": "customer"}
@@ -189,7 +198,7 @@ async def test_an_evidence_file_past_25_mb_is_refused_and_nothing_is_kept(desk):
     # Declared too large: refused from its Content-Length alone.
     huge = b"".join(multipart(boundary, fields, ("big.jpg", "image/jpeg"), MAX_BYTES + MiB))
     await desk.refused(claim["id"], "/evidence", 413, "too_large", headers=headers, content=huge)
-    assert stored_files(store) == []
+    assert (staged_files(store), stored(desk)) == ([], before)
 
     # Exactly 25 MB is accepted, hashed as it streamed, and stored under its hash.
     exact = b"".join(multipart(boundary, fields, ("exact.jpg", "image/jpeg"), MAX_BYTES))
@@ -198,12 +207,13 @@ async def test_an_evidence_file_past_25_mb_is_refused_and_nothing_is_kept(desk):
     [evidence] = r.json()["evidence"]
     digest = hashlib.sha256(b"x" * MAX_BYTES).hexdigest()
     assert (evidence["file"]["size_bytes"], evidence["file"]["sha256"]) == (MAX_BYTES, digest)
-    assert stored_files(store) == [store / digest[:2] / digest]
+    assert (staged_files(store), stored(desk)) == ([], before | {digest})
+    assert desk.client._transport.app.state.ctx.evidence.read(digest) == b"x" * MAX_BYTES
 
 
 async def test_an_upload_joins_the_store_only_once_the_claim_accepted_it(desk, stack):
-    store = evidence_dir(desk)
-    photo = ("a.jpg", b"a photo of the crack", "image/jpeg")
+    store, before, evidence = staging(desk), stored(desk), desk.client._transport.app.state.ctx.evidence
+    photo = ("a.jpg", f"a photo of the crack {uuid.uuid4()}".encode(), "image/jpeg")
     digest = hashlib.sha256(photo[1]).hexdigest()
     form = {"kind": "photo", "source": "customer"}
 
@@ -212,7 +222,7 @@ async def test_an_upload_joins_the_store_only_once_the_claim_accepted_it(desk, s
         "/claims/c0ffee000000/evidence", files={"file": photo}, data=form, headers=desk.specialist_h
     )
     assert_error(r, 404, "not_found")
-    assert stored_files(store) == []
+    assert (staged_files(store), stored(desk)) == ([], before)
 
     # Refused by the claim (a final claim: 409) or by the form (422): nothing kept either.
     claim = await desk.open()
@@ -231,15 +241,15 @@ async def test_an_upload_joins_the_store_only_once_the_claim_accepted_it(desk, s
         claim["id"], "/evidence", 403, "forbidden", headers=desk.person(Role.finance)[1], files={"file": photo},
         data=form,
     )  # fmt: skip
-    assert stored_files(store) == []
+    assert (staged_files(store), stored(desk)) == ([], before)
 
-    # Accepted: in the store under its hash, and nothing left in incoming/.
+    # Accepted: in the store under its hash, and nothing left staged.
     r = await desk.client.post(
         f"/claims/{claim['id']}/evidence", files={"file": photo}, data=form, headers=desk.specialist_h
     )
     assert r.status_code == 201, r.text
-    assert stored_files(store) == [store / digest[:2] / digest]
-    assert (store / digest[:2] / digest).read_bytes() == photo[1]
+    assert (staged_files(store), stored(desk)) == ([], before | {digest})
+    assert evidence.read(digest) == photo[1]
     # The same content again, for another claim: stored once; a refusal of it keeps the stored copy.
     other = await desk.open()
     r = await desk.client.post(
@@ -247,13 +257,12 @@ async def test_an_upload_joins_the_store_only_once_the_claim_accepted_it(desk, s
     )
     assert r.status_code == 201, r.text
     await desk.refused(withdrawn["id"], "/evidence", 409, "invalid_state", files={"file": photo}, data=form)
-    assert stored_files(store) == [store / digest[:2] / digest]
-    assert not any((store / INCOMING).iterdir())
+    assert (staged_files(store), stored(desk)) == ([], before | {digest})
 
 
 async def test_broken_multipart_bodies_are_refused_and_leave_nothing(desk):
     claim = await desk.open()
-    store = evidence_dir(desk)
+    store, before = staging(desk), stored(desk)
     head = b'--B\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n\r\n'
     for content_type, content in [
         ("multipart/form-data; boundary=B", head + b"no end"),  # the body stops before its closing boundary
@@ -262,12 +271,12 @@ async def test_broken_multipart_bodies_are_refused_and_leave_nothing(desk):
         ("multipart/form-data; boundary=B", head + b"x\r\n" + head + b"y\r\n--B--\r\n"),  # two files
     ]:
         headers = desk.specialist_h | {"Content-Type": content_type}
-        before = await desk.get(claim["id"])
+        unchanged = await desk.get(claim["id"])
         r = await desk.client.post(f"/claims/{claim['id']}/evidence", content=content, headers=headers)
         assert r.status_code in (400, 422), r.text
         assert_error(r, r.status_code, "invalid_request")
-        assert await desk.get(claim["id"]) == before
-    assert stored_files(store) == []
+        assert await desk.get(claim["id"]) == unchanged
+    assert (staged_files(store), stored(desk)) == ([], before)
 
 
 # Ids and addresses with invisible characters.
@@ -312,7 +321,7 @@ async def main(target, db_url, evidence, queue, signing_key):
     client = await Client.connect(target, data_converter=CONVERTER)
     sessions = make_sessions(make_engine(db_url))
     key = bytes.fromhex(signing_key)
-    ctx = Context(client, sessions, load_policy("v1"), EvidenceStore(Path(evidence)), key, task_queue=queue)
+    ctx = Context(client, sessions, load_policy("v1"), EvidenceStore(sessions, Path(evidence)), key, task_queue=queue)
     sock = bind(0)
     server, serving = await serve_site(ctx, sock)
     print(f"http://127.0.0.1:{sock.getsockname()[1]}", flush=True)
@@ -455,5 +464,5 @@ async def test_an_anonymous_100_mb_upload_costs_the_server_no_memory(served, sta
         )
     assert anonymous_growth < 20 * MiB
     assert authenticated_growth < 20 * MiB
-    assert stored_files(evidence) == [], "no temporary file left behind"
-    assert stored_files(temp) == [], "nothing spooled to the temporary folder"
+    assert staged_files(evidence) == [], "no temporary file left behind"
+    assert staged_files(temp) == [], "nothing spooled to the temporary folder"

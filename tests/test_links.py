@@ -1,10 +1,11 @@
 """Evidence links: a specialist asks the customer or the pro for evidence, who add it with nothing but the link.
 
 The API and the web app run on one context, as `guarantee up` serves them, so a link made through
-the API opens on the web app, and the evidence store's folder can be counted file by file.
+the API opens on the web app, and what the evidence store holds and stages can be counted file by file.
 """
 
 import dataclasses
+import os
 import re
 import uuid
 from datetime import timedelta
@@ -12,9 +13,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 import starter
 from api.app import create_app
+from schema import tables
 from schema.enums import Role
 from schema.policy import load_policy
 from service import links
@@ -31,6 +34,7 @@ class Links:
     def __init__(self, client: httpx.AsyncClient, stack, ctx, evidence_dir: Path):
         self.client, self.stack, self.ctx, self.evidence_dir = client, stack, ctx, evidence_dir
         self.desk = Desk(client, stack)
+        self.earlier = self.stored()  # files other tests stored in this session's database
 
     async def make(self, claim_id: str, party: str = "customer", headers: dict | None = None, **body) -> dict:
         r = await self.client.post(
@@ -39,8 +43,14 @@ class Links:
         assert r.status_code == 201, r.text
         return r.json()
 
-    def files(self) -> list[Path]:
-        return sorted(p for p in self.evidence_dir.rglob("*") if p.is_file())
+    def stored(self) -> set[str]:
+        with self.stack.sessions() as db:
+            return set(db.scalars(select(tables.EvidenceFile.sha256)))
+
+    def files(self) -> list[str | Path]:
+        """The files this test stored, then the uploads staged and not yet kept or discarded."""
+        staged = sorted(p for p in self.evidence_dir.rglob("*") if p.is_file())
+        return sorted(self.stored() - self.earlier) + staged
 
     async def send(
         self, url: str, files: list[tuple[str, bytes, str]], kind: str = "photo", note: str | None = None, client=None
@@ -67,7 +77,8 @@ async def site(stack, tmp_path):
 
 
 def photo() -> tuple[str, bytes, str]:
-    return ("damage.png", png(8, 6, (200, 40, 40)), "image/png")
+    """A photo no other test stored: the store keeps each content once."""
+    return ("damage.png", png(8, 6, tuple(os.urandom(3))), "image/png")
 
 
 async def test_a_customer_adds_photos_through_a_fresh_link(site):
@@ -80,7 +91,8 @@ async def test_a_customer_adds_photos_through_a_fresh_link(site):
     assert page.status_code == 200
     assert claim["id"] in page.text and claim["description"] not in page.text and claim["customer_id"] not in page.text
 
-    r = await site.send(link["url"], [photo(), ("invoice.pdf", b"%PDF-1.4 invoice", "application/pdf")], note="hi")
+    invoice = ("invoice.pdf", f"%PDF-1.4 invoice {uuid.uuid4()}".encode(), "application/pdf")
+    r = await site.send(link["url"], [photo(), invoice], note="hi")
     assert r.status_code == 303 and r.headers["location"].endswith("?done=1")
     done = await site.client.get(r.headers["location"])
     assert done.status_code == 200 and "Thank you" in done.text

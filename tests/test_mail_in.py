@@ -104,7 +104,7 @@ async def test_a_new_message_lands_in_the_inbox_and_becomes_a_claim_with_its_fil
     assert files_in == [("crack.png", "customer", "photo"), ("invoice.pdf", "customer", "other")]
     store = desk.client._transport.app.state.ctx.evidence
     shas = [e["file"]["sha256"] for e in claim["evidence"] if e["file"]]
-    assert [store.path(s).read_bytes() for s in shas] == [PHOTO, INVOICE]
+    assert [store.read(s) for s in shas] == [PHOTO, INVOICE]
     assert stored(stack, msg["Message-ID"])[0].state == "opened"
     assert stored(stack, msg["Message-ID"])[0].claim_id == claim["id"]
 

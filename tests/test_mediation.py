@@ -92,7 +92,7 @@ async def test_an_agreement_with_no_complaint_by_its_day_ends_the_claim(stack):
     specialist, legal = stack.user(Role.specialist), stack.user(Role.legal)
     contacts = Contacts(customer_email="ana@example.com")
     claim = await claims.open_claim(
-        stack.context(V5, stack.ctx.evidence.root), specialist, new_claim(), contacts=contacts
+        stack.context(V5, stack.ctx.evidence.staging), specialist, new_claim(), contacts=contacts
     )
     handle = stack.client.get_workflow_handle(claim_workflow_id(claim.id))
     await stack.act(handle, ClaimWorkflow.add_evidence, specialist, MESSAGE)
@@ -176,7 +176,7 @@ async def test_agreements_are_refused_where_the_rules_say(stack):
 
 async def test_the_service_refuses_evidence_of_another_claim(stack):
     specialist = stack.user(Role.specialist)
-    ctx = stack.context(V5, stack.ctx.evidence.root)
+    ctx = stack.context(V5, stack.ctx.evidence.staging)
     mine = await claims.open_claim(ctx, specialist, new_claim())
     mine = await claims.add_evidence(ctx, mine.id, specialist, MESSAGE)
     theirs = await claims.open_claim(ctx, specialist, new_claim())
@@ -194,7 +194,7 @@ async def test_the_service_refuses_evidence_of_another_claim(stack):
 
 async def test_the_api_records_and_settles_agreements(api, stack):
     desk = Desk(api, stack)
-    ctx = stack.context(V5, stack.ctx.evidence.root)
+    ctx = stack.context(V5, stack.ctx.evidence.staging)
     claim = await claims.open_claim(ctx, desk.specialist, new_claim())
     claim = await claims.add_evidence(ctx, claim.id, desk.specialist, MESSAGE)
     url = f"/claims/{claim.id}/mediation"

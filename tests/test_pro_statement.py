@@ -22,7 +22,7 @@ PRO = "pat.pro@example.com"
 
 
 async def open_v3(stack, specialist, **contacts):
-    ctx = stack.context(V3, stack.ctx.evidence.root)
+    ctx = stack.context(V3, stack.ctx.evidence.staging)
     contacts = Contacts(**({"customer_email": "cy@example.com", "pro_email": PRO} | contacts))
     return ctx, await claims.open_claim(ctx, specialist, new_claim(), contacts=contacts)
 
@@ -112,7 +112,7 @@ async def test_the_claim_page_offers_asking_the_pro_once(stack):
     name = f"lead-{uuid.uuid4().hex[:6]}"
     sign_in.add_user(stack.sessions, name, Role.lead, "a long enough password")
     session = sign_in.sign_in(stack.sessions, name, "a long enough password")
-    transport = httpx.ASGITransport(app=create_web(stack.context(V3, stack.ctx.evidence.root)))
+    transport = httpx.ASGITransport(app=create_web(stack.context(V3, stack.ctx.evidence.staging)))
     cookies = {sign_in.COOKIE: session.token}
     async with httpx.AsyncClient(transport=transport, base_url="http://site", cookies=cookies) as web:
         page = await web.get(f"/cases/{claim.id}")

@@ -46,7 +46,7 @@ def s1_claim(**kwargs):
 
 
 async def open_v4(stack, opener, request=None, **kwargs):
-    ctx = stack.context(V4, stack.ctx.evidence.root)
+    ctx = stack.context(V4, stack.ctx.evidence.staging)
     claim = await claims.open_claim(ctx, opener, request or new_claim(**kwargs))
     return stack.client.get_workflow_handle(claim_workflow_id(claim.id)), claim.id
 
@@ -80,7 +80,7 @@ async def test_a_new_severity_is_in_the_timeline_and_the_sla_follows_it(stack):
     await to_review(stack, handle, specialist)
     await stack.env.sleep(timedelta(hours=3))
     assert stack.claim(claim_id).sla_breaches == []
-    ctx = stack.context(V4, stack.ctx.evidence.root)
+    ctx = stack.context(V4, stack.ctx.evidence.staging)
     claim = await claims.set_severity(ctx, claim_id, specialist, SeverityRequest(severity="s1", reason="a child hurt"))
     assert claim.severity == Severity.s1
     [entry] = [t for t in claim.timeline if t.action == "severity_changed"]

@@ -13,7 +13,7 @@ from tests.test_web_claim import status_reads
 
 async def test_a_specialist_records_an_agreement_and_the_customer_confirms_it(people, stack):
     specialist, page = await people.signed_in(Role.specialist)
-    ctx = stack.context(load_policy("v5"), stack.ctx.evidence.root)
+    ctx = stack.context(load_policy("v5"), stack.ctx.evidence.staging)
     body = ClaimOpen.model_validate({k: v for k, v in claim_body(amount_cents=90_000).items() if k != "payout"})
     claim = await claims.open_claim(ctx, specialist, body)
     note = EvidenceAdd(kind="message", source="customer", note="Bo agreed to refund the 900.00 by Friday")

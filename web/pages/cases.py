@@ -6,10 +6,10 @@ the rule's reason and what the person typed.
 """
 
 from datetime import UTC, datetime
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.responses import RedirectResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
@@ -51,6 +51,7 @@ from schema.policy import load_policy
 from schema.referrals import ReferralRequest
 from schema.signals import load_signal_rules
 from service import claims, links, offers, queries, referrals, signals, users
+from service.evidence import EvidenceMissing
 from web.door import MAX_FILES, csrf_checked, session_of
 from web.pages.signals import RULE_NAMES
 from web.render import render
@@ -228,13 +229,26 @@ async def file(request: Request, claim_id: str, sha256: str):
     if ref is None:
         raise DomainError("not_found", "this claim has no such file")
     inline = ref.content_type in RASTER
-    return FileResponse(
-        ctx.evidence.path(ref.sha256),
+    try:
+        content = await run_in_threadpool(ctx.evidence.chunks, ref.sha256)
+    except EvidenceMissing:
+        raise DomainError("not_found", "this file is missing from the evidence store") from None
+    return StreamingResponse(
+        content,
         media_type=ref.content_type if inline else "application/octet-stream",
-        filename=ref.filename,
-        content_disposition_type="inline" if inline else "attachment",
-        headers={"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox; default-src 'none'"},
+        headers={
+            "Content-Disposition": _disposition("inline" if inline else "attachment", ref.filename),
+            "Content-Length": str(ref.size_bytes),
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "sandbox; default-src 'none'",
+        },
     )
+
+
+def _disposition(kind: str, filename: str) -> str:
+    """The file's name as Starlette's FileResponse gives it: plain when it can be, else RFC 5987's UTF-8 form."""
+    quoted = quote(filename)
+    return f'{kind}; filename="{filename}"' if quoted == filename else f"{kind}; filename*=utf-8''{quoted}"
 
 
 async def _act(request: Request, claim_id: str, action: str, call):
