@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.claims import ClaimActivities
@@ -1045,9 +1045,8 @@ class ClaimWorkflow:
         )
         if to_status is not None and state.status_leads_record:
             state.status = to_status
-        run = workflow.execute_local_activity_method if state.lean else workflow.execute_activity_method
         try:
-            await run(ClaimActivities.record_event, event, start_to_close_timeout=DB_TIMEOUT, retry_policy=DB_RETRY)
+            await self._write(event)
         except ActivityError:
             for name, value in undo.items():
                 setattr(state, name, value)
@@ -1067,6 +1066,29 @@ class ClaimWorkflow:
                 ]
             )
             state.attributes = attributes if state.lean else None
+
+    async def _write(self, event: ClaimEvent) -> None:
+        """Record the event: by a local activity in a lean history, whose failure comes unwrapped (its cause
+        alone), so it is wrapped here as an activity's is, for the callers that tell a failed write apart."""
+        if not self.state.lean:
+            await workflow.execute_activity_method(
+                ClaimActivities.record_event, event, start_to_close_timeout=DB_TIMEOUT, retry_policy=DB_RETRY
+            )
+            return
+        try:
+            await workflow.execute_local_activity_method(
+                ClaimActivities.record_event, event, start_to_close_timeout=DB_TIMEOUT, retry_policy=DB_RETRY
+            )
+        except FailureError as err:
+            raise ActivityError(
+                err.message,
+                scheduled_event_id=0,
+                started_event_id=0,
+                identity="",
+                activity_type="record_event",
+                activity_id="",
+                retry_state=None,
+            ) from err
 
     def _attributes(self, status: ClaimStatus, assignee: str | None) -> tuple[str, int, str]:
         """The claim's search attributes: its status, amount (the decided one once decided) and whose move it is."""
