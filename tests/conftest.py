@@ -16,6 +16,7 @@ import stripe
 from sqlalchemy import select
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
 from api.app import create_app
 from mail.out import Mailer, Outbox
@@ -34,6 +35,7 @@ from stack.temporal import TEST_SERVER, ensure_search_attributes
 from stripe_stub.control import StubControl
 from stripe_stub.server import start_in_thread
 from tests.codec_key import CONVERTER
+from tests.ticker import Ticker
 from worker import build_worker
 from workflows.claim import ClaimWorkflow
 from workflows.signed_actions import sign
@@ -53,7 +55,11 @@ async def env():
         test_server_existing_path=str(TEST_SERVER), data_converter=CONVERTER
     )
     await ensure_search_attributes(env.client, "default")
-    yield env
+    queue = f"ticker-{uuid.uuid4().hex[:8]}"
+    async with Worker(env.client, task_queue=queue, workflows=[Ticker]):
+        ticker = await env.client.start_workflow(Ticker.run, id=queue, task_queue=queue)
+        yield env
+        await ticker.terminate()
     await env.shutdown()
 
 
