@@ -61,7 +61,10 @@ WEEK = timedelta(days=7)
 DEFINITIONS = {
     "period": "whole UTC days, both ends included; each figure counts the events that happened in it",
     "opened": "claims opened in the period",
-    "resolved": "claims that reached a final state (paid, denied, withdrawn, closed_no_evidence, payout_cancelled)",
+    "resolved": "claims that reached a final state (paid, denied, withdrawn, closed_no_evidence, payout_cancelled, "
+    "resolved_by_mediation)",
+    "mediated": "claims resolved by mediation in the period: the customer said the parties' agreement was kept, "
+    "or its follow-up day ended without a complaint; no payout",
     "cycle_times": "open_to_decision: opening to the first decision; decision_to_approval: the last decision to "
     "the review that confirmed it (approved or denied); approval_to_paid: the last approval to the payout; "
     "open_to_final: opening to the final state. Each over the claims whose later milestone is in the period; "
@@ -361,6 +364,7 @@ def figures(t: Tally, group: str, label: str) -> Figures:
         withdrawn=finals[ClaimStatus.withdrawn],
         closed_no_evidence=finals[ClaimStatus.closed_no_evidence],
         payout_cancelled=finals[ClaimStatus.payout_cancelled],
+        mediated=finals[ClaimStatus.resolved_by_mediation],
         cycle_times={name: cycle(t.spans[name]) for name in CYCLES},
         sla_breaches={kind: breaches[kind] for kind in BREACH_KINDS},
         resolved_with_breach=resolved_with_breach,
@@ -395,6 +399,7 @@ def flat(row: Figures) -> dict[str, object]:
         "label": row.label,
         **{k: getattr(row, k) for k in ("opened", "resolved", "paid", "denied", "withdrawn", "closed_no_evidence")},
         "payout_cancelled": row.payout_cancelled,
+        "mediated": row.mediated,
     }
     for name, times in row.cycle_times.items():
         for stat in ("p50", "p90", "max"):
