@@ -5,6 +5,8 @@ transaction, covering the row the event wrote or names. An event by a person is 
 while that person is an active user with the role they acted in.
 """
 
+from datetime import datetime
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
@@ -14,8 +16,18 @@ from activities.errors import classified
 from audit.chain import Sealer, append
 from schema import tables
 from schema.claims import Actor
-from schema.enums import LEGAL_REVIEW_HOLDS
+from schema.enums import FINAL_STATUSES, LEGAL_REVIEW_HOLDS
 from schema.events import ClaimEvent, ClaimPatch, StuckMark
+
+# The claim's milestones each action sets (for the KPI report): a `last_` one moves with every such event,
+# the others keep the first. Any event that ends the claim sets `final_at`.
+MILESTONES = {
+    "decided": ("first_decided_at", "last_decided_at"),
+    "approved": ("first_reviewed_at", "first_confirmed_at", "last_confirmed_at", "last_approved_at"),
+    "denied": ("first_reviewed_at", "first_confirmed_at", "last_confirmed_at"),
+    "sent_back": ("first_reviewed_at",),
+    "paid": ("paid_at",),
+}
 
 
 class ClaimActivities:
@@ -130,6 +142,7 @@ def _apply(db: Session, claim: tables.Claim, event: ClaimEvent):
     if event.sla_breach:
         claim.sla_breaches = [*claim.sla_breaches, event.sla_breach]
     claim.updated_at = event.at
+    mark_milestones(claim, event.action, event.to_status, event.at)
     if event.actor is None and event.notification is None:
         claim.stuck_reason = claim.stuck_since = None  # a step of the process was recorded: it moves again
     if event.mediation_outcome is not None:
@@ -148,6 +161,14 @@ def _follow_holds(claim: tables.Claim, event: ClaimEvent) -> None:
     elif event.action == "hold_released":
         claim.needs_legal = claim.needs_legal or claim.hold_reason in LEGAL_REVIEW_HOLDS
         claim.held_since = None
+
+
+def mark_milestones(claim, action: str, to_status: str | None, at: datetime) -> None:
+    """Sets the milestones an event is (`MILESTONES`) on the claim: events come in order, so the last is the newest."""
+    columns = MILESTONES.get(action, ()) + (("final_at",) if to_status in FINAL_STATUSES else ())
+    for column in columns:
+        if column.startswith("last_") or getattr(claim, column) is None:
+            setattr(claim, column, at)
 
 
 def _end_mediation(db: Session, event: ClaimEvent, actor_id: str | None) -> None:

@@ -115,7 +115,7 @@ def digest_text(body: DigestBody, url: str) -> str:
         f"The week {k.date_from} to {k.date_to} in figures:",
         "",
         f"  opened {t.opened}, resolved {t.resolved}, paid {t.paid}, denied {t.denied}, withdrawn {t.withdrawn}, "
-        f"closed for no evidence {t.closed_no_evidence}",
+        f"closed for no evidence {t.closed_no_evidence}, resolved by mediation {t.mediated}",
         "  SLA breaches: " + (", ".join(f"{n} {kind}" for kind, n in t.sla_breaches.items()) or "none"),
     ]
     for a in t.amounts:

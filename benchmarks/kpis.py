@@ -6,7 +6,8 @@
 A database of its own (`kpibench_<random>`) is created on the PostgreSQL server at GUARANTEE_BENCH_PG
 (default `postgresql+psycopg://postgres@127.0.0.1:5432/postgres`, trust auth), brought to the newest
 schema with the project's `migrate`, filled with COPY, analysed, and dropped at the end (`--keep`
-keeps it). Each claim gets the timeline the workflow would have written, in realistic proportions:
+keeps it). Each claim gets the timeline the workflow would have written, and the milestones the
+activity sets from it (`activities.claims.mark_milestones`), in realistic proportions:
 
     of 100 claims: 60 paid (3 after a payout the provider refused), 15 denied, 8 withdrawn,
     7 closed for no evidence, 10 still open; one decision in 7 sent back once and decided again;
@@ -28,10 +29,12 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from tempfile import TemporaryDirectory
+from types import SimpleNamespace
 
 import httpx
 from sqlalchemy import create_engine, make_url, text
 
+from activities.claims import MILESTONES, mark_milestones
 from schema.database import make_engine, make_sessions, migrate
 from schema.enums import Role
 from schema.kpis import Breakdown
@@ -50,6 +53,7 @@ DENIALS = ("excluded_peril", "outside_filing_window", "insufficient_evidence", "
 TIERS = ("specialist", "lead", "manager", "director")
 SPECIALISTS = 40
 H = timedelta(hours=1)
+MILESTONE_COLUMNS = tuple(dict.fromkeys([c for columns in MILESTONES.values() for c in columns] + ["final_at"]))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,18 +161,22 @@ def plant(engine, n: int, people: list[str]) -> dict[str, int]:
                 payouts.append((claim_id, attempt, amount, "paid", t, None))
                 timeline.append(("paid", t, "paid", None))
                 status = "paid"
+        marks = SimpleNamespace(**dict.fromkeys(MILESTONE_COLUMNS))
+        for action, at, to_status, _ in timeline:
+            mark_milestones(marks, action, to_status, at)
         claims.append(
             (claim_id, f"cus_{rnd.randrange(n)}", f"pro_{rnd.randrange(n // 20 or 1)}", f"prj_{rnd.randrange(n)}")
             + (rnd.choices(TYPES, TYPE_WEIGHTS)[0], status, amount, "USD", approved, opened.date())
             + (CHANNELS[i % len(CHANNELS)], "planted", by, opened, max(e[1] for e in timeline), by, tier, decided_by)
             + ("v1", "[]", "[]", f'["{breaches[0]}"]' if breaches else "[]")
+            + tuple(getattr(marks, column) for column in MILESTONE_COLUMNS)
         )
         for seq, (action, at, to_status, reason) in enumerate(timeline, 1):
             audit.append((claim_id, f"{claim_id}:{seq:05d}", at, by, action, to_status, reason))
     claim_columns = (
         "id, customer_id, pro_id, project_id, type, status, amount_cents, currency, approved_amount_cents, "
         "incident_date, channel, description, opened_by, opened_at, updated_at, assignee, required_tier, "
-        "decided_by, policy_version, risk_flags, eligibility_issues, sla_breaches"
+        "decided_by, policy_version, risk_flags, eligibility_issues, sla_breaches, " + ", ".join(MILESTONE_COLUMNS)
     )
     raw = engine.raw_connection()
     try:

@@ -23,10 +23,10 @@ def report(found: dict) -> str:
     out = [title, "", "Claims"]
     out.append(
         table(
-            ["group", "opened", "resolved", "paid", "denied", "withdrawn", "no evidence", "cancelled"],
+            ["group", "opened", "resolved", "paid", "denied", "withdrawn", "no evidence", "cancelled", "mediated"],
             [
                 [r["label"], r["opened"], r["resolved"], r["paid"], r["denied"], r["withdrawn"]]
-                + [r["closed_no_evidence"], r["payout_cancelled"]]
+                + [r["closed_no_evidence"], r["payout_cancelled"], r["mediated"]]
                 for r in rows
             ],
         )

@@ -45,6 +45,7 @@ class Figures(BaseModel):
     withdrawn: int
     closed_no_evidence: int
     payout_cancelled: int
+    mediated: int = 0  # resolved by mediation; digests kept before it was counted have none
     cycle_times: dict[str, CycleTime]
     sla_breaches: dict[str, int]
     resolved_with_breach: int

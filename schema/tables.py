@@ -125,6 +125,19 @@ class Claim(Base):
     held_since: Mapped[datetime | None]
     # Released from an injury or legal-threat hold: a decision to pay waits on legal's approval too.
     needs_legal: Mapped[bool] = mapped_column(default=False)
+    # The moments the KPI report counts, set as the events are recorded (`activities.claims.MILESTONES`),
+    # so that it reads one row per claim instead of folding the audit trail.
+    first_decided_at: Mapped[datetime | None]
+    last_decided_at: Mapped[datetime | None]
+    first_reviewed_at: Mapped[datetime | None]  # approved, denied or sent back
+    first_confirmed_at: Mapped[datetime | None]  # approved or denied: the review let the decision stand
+    last_confirmed_at: Mapped[datetime | None]
+    last_approved_at: Mapped[datetime | None]
+    paid_at: Mapped[datetime | None]
+    final_at: Mapped[datetime | None]
+
+    # The KPI report reads the claims touched in a period: changed after its start, opened before its end.
+    __table_args__ = (Index("ix_claims_updated_at_opened_at", "updated_at", "opened_at"),)
 
 
 class Evidence(Base):
@@ -430,6 +443,7 @@ class AuditEntry(Base):
 
     __table_args__ = (
         Index("ix_audit_claim_at", "claim_id", "at", "id"),
+        Index("ix_audit_action_at", "action", "at"),  # the KPI report's events of a period
         UniqueConstraint("claim_id", "chain_seq", name="uq_audit_claim_chain_seq"),
     )
 

@@ -5,40 +5,66 @@ it was opened in it, as paid if its `paid` event is in it, and so on. A range is
 both ends included. The `week` breakdown cuts the period into ISO weeks (Monday first); the other
 breakdowns split the claims by a property of the claim and keep the whole period.
 
-Three queries do the work, whatever the number of claims: one row per claim touched in the period
-with its milestones folded by SQL (first and last decision, first and last review, paid, final),
-the rarer events one by one (reviews, send-backs, SLA breaches, denials), and the payouts. Python
-then counts and takes percentiles.
+The activity that records a claim's events keeps its milestones on the claim row (first and last
+decision, first review, first and last confirmation, last approval, paid, final). So, whatever the
+number of claims, the report is one pass over the claims touched in the period and one over each of
+its events (reviews, SLA breaches, denials), its payouts and the discrepancies found. SQL counts and
+sums them per group (a property of the claim, or the week of each moment) and hands over the
+durations of the cycle times as one text per group; Python adds the groups up into the total and
+takes the percentiles.
 """
 
 import csv
 import io
 import math
-from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 from pydantic import ValidationError
-from sqlalchemy import case, func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Connection,
+    Float,
+    String,
+    case,
+    cast,
+    func,
+    literal,
+    select,
+)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import sessionmaker
+from sqlalchemy.sql.functions import FunctionElement
 
 from rules.errors import DomainError
 from schema import tables
-from schema.enums import FINAL_STATUSES, ClaimStatus
+from schema.enums import ClaimStatus
 from schema.finance import DateRange
 from schema.kpis import Amounts, Breakdown, CycleTime, Figures, KpiReport
 
 DEFAULT_DAYS = 7
-CONFIRMED = ("approved", "denied")  # the approval that completes a review: the decision stands
-EVENTS = ("approved", "denied", "sent_back", "sla_breached", "escalated")
+REVIEWS = ("approved", "denied", "sent_back")  # approved and denied confirm the decision: it stands
+EVENTS = (*REVIEWS, "sla_breached", "escalated")
 CYCLES = ("open_to_decision", "decision_to_approval", "approval_to_paid", "open_to_final")
+CYCLE_OF = {  # the cycle time each figure's moment ends
+    "decided": "open_to_decision",
+    "confirmed": "decision_to_approval",
+    "paid": "approval_to_paid",
+    "final": "open_to_final",
+}
 BREACH_KINDS = ("decision", "approval")
+WEEK = timedelta(days=7)
 
 DEFINITIONS = {
     "period": "whole UTC days, both ends included; each figure counts the events that happened in it",
     "opened": "claims opened in the period",
-    "resolved": "claims that reached a final state (paid, denied, withdrawn, closed_no_evidence, payout_cancelled)",
+    "resolved": "claims that reached a final state (paid, denied, withdrawn, closed_no_evidence, payout_cancelled, "
+    "resolved_by_mediation)",
+    "mediated": "claims resolved by mediation in the period: the customer said the parties' agreement was kept, "
+    "or its follow-up day ended without a complaint; no payout",
     "cycle_times": "open_to_decision: opening to the first decision; decision_to_approval: the last decision to "
     "the review that confirmed it (approved or denied); approval_to_paid: the last approval to the payout; "
     "open_to_final: opening to the final state. Each over the claims whose later milestone is in the period; "
@@ -59,39 +85,47 @@ DEFINITIONS = {
 }
 
 
-@dataclass
-class ClaimFacts:
-    id: str
-    type: str
-    channel: str
-    tier: str
-    specialist: str
-    currency: str
-    amount_cents: int
-    approved_cents: int
-    status: str
-    breached: bool
-    opened_at: datetime
-    first_decided: datetime | None = None
-    last_decided: datetime | None = None
-    first_confirmed: datetime | None = None
-    last_confirmed: datetime | None = None
-    first_sent_back: datetime | None = None
-    last_approved: datetime | None = None
-    paid_at: datetime | None = None
-    final_at: datetime | None = None
-    paid_cents: int = 0
-    events: list[tuple[str, datetime, str | None]] = field(default_factory=list)
+class micros(FunctionElement):
+    """The microseconds from one timestamp to a later one, exact on both databases: durations and weeks in SQL."""
+
+    type = BigInteger()
+    inherit_cache = True
+
+
+@compiles(micros, "postgresql")
+def _micros_postgresql(element, compiler, **kw):
+    since, until = (compiler.process(clause, **kw) for clause in element.clauses)
+    # date_part's double (cheaper than EXTRACT's numeric) is within a fraction of a microsecond: rounded, exact.
+    return f"CAST(date_part('epoch', {until} - {since}) * 1000000 AS BIGINT)"
+
+
+@compiles(micros, "sqlite")
+def _micros_sqlite(element, compiler, **kw):
+    # SQLite keeps the text 'YYYY-MM-DD HH:MM:SS.ffffff': whole seconds since 1970, then the microseconds.
+    since, until = (
+        f"(CAST(strftime('%s', {at}) AS INTEGER) * 1000000 + CAST(substr({at}, 21, 6) AS INTEGER))"
+        for at in (compiler.process(clause, **kw) for clause in element.clauses)
+    )
+    return f"({until} - {since})"
 
 
 @dataclass
-class Books:
-    """What a report is computed from: the claims touched in the period, their payouts, the findings."""
+class Tally:
+    """One group's moments as the query counts them: per figure, by label (a currency, a status, a reason...)."""
 
-    claims: dict[str, ClaimFacts]
-    payouts: list[tuple[str, str, int, str, datetime, str | None]]  # claim, status, cents, currency, at, code
-    findings: list[tuple[str | None, str, datetime, str]]  # claim, kind, finished, identity
-    names: dict[str, str]
+    n: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))  # moments
+    # Cents (claimed, approved, paid), or the claims that also meet a second test (breached, confirmed first).
+    value: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    ratio: float = 0.0  # the sum of paid over claimed, of the claims paid
+    spans: dict[str, list[float]] = field(default_factory=lambda: {name: [] for name in CYCLES})  # microseconds
+    found: dict[str, set] = field(default_factory=lambda: defaultdict(set))  # discrepancies' identities, by kind
+
+    def add(self, figure: str, label: str | None, n: int, value: int | None, ratio: float | None, spans: list):
+        self.n[figure][label] += n
+        self.value[figure][label] += int(value or 0)  # PostgreSQL sums integers as numeric
+        self.ratio += ratio or 0.0
+        if spans:
+            self.spans[CYCLE_OF[figure]] += spans
 
 
 def period(date_from: date | None, date_to: date | None, today: date | None = None) -> DateRange:
@@ -113,301 +147,226 @@ def day_bounds(date_from: date, date_to: date) -> tuple[datetime, datetime]:
 def report(sessions: sessionmaker, date_from: date, date_to: date, by: Breakdown = Breakdown.none) -> KpiReport:
     start, end = day_bounds(date_from, date_to)
     with sessions() as db:
-        books = load(db, start, end)
-    total = figures(books, books.claims.values(), start, end, "all", "All claims", lambda _: True)
+        total, tallied = tallies(db.connection(), by, start, end)
+        people = select(tables.User.id, tables.User.name).where(tables.User.id.in_(list(tallied)))
+        names = dict(db.execute(people).all()) if by == Breakdown.specialist else {}
     return KpiReport(
         date_from=date_from,
         date_to=date_to,
         by=by,
-        total=total,
-        groups=list(groups(books, by, start, end)),
+        total=figures(total, "all", "All claims"),
+        groups=list(groups(by, start, end, tallied, names)),
         definitions=DEFINITIONS,
     )
 
 
-def groups(books: Books, by: Breakdown, start: datetime, end: datetime) -> Iterable[Figures]:
+def groups(by: Breakdown, start: datetime, end: datetime, tallied: dict, names: dict[str, str]) -> Iterable[Figures]:
     if by == Breakdown.none:
         return
-    if by == Breakdown.week:
-        first = datetime.combine(start.date() - timedelta(days=start.weekday()), time(), tzinfo=UTC)
-        weeks = _by_week(books, first, start, end)
-        monday = first.date()
-        for number, (claims, payouts, findings) in enumerate(weeks):
-            week = first + timedelta(days=7 * number)
-            lo, hi = max(start, week), min(end, week + timedelta(days=7))
-            label = f"week of {monday.isoformat()}"
-            week_books = Books({}, payouts, findings, books.names)
-            yield figures(week_books, claims, lo, hi, monday.isoformat(), label, lambda _: True)
-            monday += timedelta(days=7)
+    if by == Breakdown.week:  # every week of the period, even a quiet one
+        first = monday(start)
+        for number in range(-(-(end - first).days // 7)):
+            week = (first + number * WEEK).date().isoformat()
+            yield figures(tallied.get(number, Tally()), week, f"week of {week}")
         return
-    key = _key(by)
-    split: dict[str, list[ClaimFacts]] = defaultdict(list)
-    group_of: dict[str, str] = {}
-    for claim in books.claims.values():
-        group_of[claim.id] = name = key(claim)
-        split[name].append(claim)
-    # Each group's payouts and findings: those of its claims (a finding with no claim is in none), split once.
-    payouts, findings = defaultdict(list), defaultdict(list)
-    for payout in books.payouts:
-        if payout[0] in group_of:
-            payouts[group_of[payout[0]]].append(payout)
-    for finding in books.findings:
-        if finding[0] in group_of:
-            findings[group_of[finding[0]]].append(finding)
-    for name in sorted(split):
-        label = books.names.get(name, name) if by == Breakdown.specialist else name
-        own = Books({}, payouts[name], findings[name], books.names)
-        yield figures(own, split[name], start, end, name, label, lambda _: True)
+    for name in sorted(tallied):
+        yield figures(tallied[name], name, names.get(name, name))
 
 
-def _by_week(books: Books, first: datetime, start: datetime, end: datetime) -> list[tuple[list, list, list]]:
-    """Per week from the Monday `first` to `end`: the claims with a moment in it, and its payouts and findings.
-
-    A claim counts in a week only through its moments (opened, decided, reviewed, paid, final, its events),
-    so it goes to every week from its opening to its last moment, and to no other: each week's figures
-    read a few weeks' claims, not the whole period's.
-    """
-    count = -(-(end - first).days // 7)
-    weeks: list[tuple[list, list, list]] = [([], [], []) for _ in range(count)]
-
-    def number(at: datetime) -> int:
-        return min(max((at - first).days // 7, 0), count - 1)
-
-    for c in books.claims.values():
-        moments = (c.first_decided, c.last_decided, c.last_confirmed, c.first_confirmed, c.first_sent_back)
-        moments += (c.last_approved, c.paid_at, c.final_at, *(at for _, at, _ in c.events))
-        last = max((m for m in moments if m is not None), default=c.opened_at)
-        if last < start or c.opened_at >= end:
-            continue
-        for n in range(number(max(c.opened_at, start)), number(min(last, end - timedelta(microseconds=1))) + 1):
-            weeks[n][0].append(c)
-    for payout in books.payouts:
-        if start <= payout[4] < end:
-            weeks[number(payout[4])][1].append(payout)
-    for finding in books.findings:
-        if start <= finding[2] < end:
-            weeks[number(finding[2])][2].append(finding)
-    return weeks
+def monday(start: datetime) -> datetime:
+    """The start of the ISO week of `start`: the week breakdown's first week."""
+    return datetime.combine(start.date() - timedelta(days=start.weekday()), time(), tzinfo=UTC)
 
 
-def _key(by: Breakdown) -> Callable[[ClaimFacts], str]:
-    return {
-        Breakdown.type: lambda c: c.type,
-        Breakdown.channel: lambda c: c.channel,
-        Breakdown.tier: lambda c: c.tier,
-        Breakdown.specialist: lambda c: c.specialist,
-    }[by]
+# The group of a moment, for the breakdowns by a property of its claim.
+GROUP_OF = {
+    Breakdown.type: tables.Claim.type,
+    Breakdown.channel: tables.Claim.channel,
+    Breakdown.tier: func.coalesce(tables.Claim.required_tier, "none"),
+    Breakdown.specialist: func.coalesce(tables.Claim.decided_by, tables.Claim.opened_by),
+}
 
 
-def load(db: Session, start: datetime, end: datetime) -> Books:
-    c, a = tables.Claim, tables.AuditEntry
-    # A claim any of whose events falls in the period was opened before its end and touched after its start.
-    touched = select(c.id).where(c.opened_at < end, c.updated_at >= start)
-    claims: dict[str, ClaimFacts] = {}
-    db = db.connection()  # Core rows: the ORM's per-row work costs more than the query at 100,000 claims
-    rows = db.execute(
-        select(
-            c.id,
-            c.type,
-            c.channel,
-            c.required_tier,
-            func.coalesce(c.decided_by, c.opened_by),
-            c.currency,
-            c.amount_cents,
-            c.approved_amount_cents,
-            c.status,
-            func.coalesce(func.json_array_length(c.sla_breaches), 0) > 0,  # not every breach decoded
-            c.opened_at,
-        ).where(c.id.in_(touched))
-    ).all()  # fetched at once: row by row costs more than the query
-    for row in rows:
-        claims[row[0]] = ClaimFacts(
-            id=row[0],
-            type=row[1],
-            channel=row[2],
-            tier=row[3] or "none",
-            specialist=row[4],
-            currency=row[5],
-            amount_cents=row[6],
-            approved_cents=row[7] or 0,
-            status=row[8],
-            breached=bool(row[9]),
-            opened_at=row[10],
-        )
+def tallies(db: Connection, by: Breakdown, start: datetime, end: datetime) -> tuple[Tally, dict[object, Tally]]:
+    """The total and each group's tally. Each query answers a row per group (`keys`) and label; the total adds
+    the groups up."""
+    c, a, p = tables.Claim, tables.AuditEntry, tables.Payout
+    first = monday(start)
+    total, tallied = Tally(), defaultdict(Tally)
 
-    def first(condition):
-        return func.min(case((condition, a.at)))
+    def inside(at) -> ColumnElement:
+        return (at >= start) & (at < end)
 
-    def last(condition):
-        return func.max(case((condition, a.at)))
+    def week(at) -> ColumnElement:
+        return micros(literal(first, tables.UtcDateTime()), at) // _us(WEEK)
 
-    milestones = select(
-        a.claim_id,
-        first(a.action == "decided"),
-        last(a.action == "decided"),
-        first(a.action.in_(CONFIRMED)),
-        last(a.action.in_(CONFIRMED)),
-        first(a.action == "sent_back"),
-        last(a.action == "approved"),
-        first(a.action == "paid"),
-        first(a.to_status.in_([s.value for s in FINAL_STATUSES])),
-    ).where(
-        a.claim_id.in_(touched),
-        a.action.in_(("decided", *CONFIRMED, "sent_back", "paid")) | a.to_status.in_([s.value for s in FINAL_STATUSES]),
+    def keys(**moments) -> list:
+        """What a query groups by, besides its labels: the claim's key, or the week of each moment."""
+        if by in GROUP_OF:
+            return [GROUP_OF[by].label("key")]
+        if by == Breakdown.week:
+            return [case((inside(at), week(at))).label(name) for name, at in moments.items()]
+        return []
+
+    def counted(row, moment: str) -> tuple[Tally, ...]:
+        """The tallies a row's moment counts in: the total, and its group's (in none for no breakdown)."""
+        group = row["key"] if by in GROUP_OF else row[moment] if by == Breakdown.week else None
+        return (total,) if group is None else (total, tallied[group])
+
+    def add(row, moment: str, figure: str, label, n: int, value=None, ratio=None, spans: str | None = None) -> None:
+        durations = list(map(float, spans.split(","))) if spans else []
+        for tally in counted(row, moment):
+            tally.add(figure, label, n, value, ratio, durations)
+
+    # The claims touched in the period, by currency and status: each milestone in it counted, its amounts and
+    # the cycle it ends (in microseconds, as one text) added up. A claim touched makes its group.
+    touched = (c.opened_at < end) & (c.updated_at >= start)
+    confirmed = case((c.last_decided_at <= c.last_confirmed_at, c.last_confirmed_at))  # confirms the last decision
+    moments = {
+        "opened": c.opened_at,
+        "final": c.final_at,
+        "decided": c.first_decided_at,
+        "confirmed": confirmed,
+        "approval": c.last_approved_at,  # the last: its amount stands
+        "paid": c.paid_at,
+        "reviewed": c.first_reviewed_at,
+    }
+    values = {
+        "opened": c.amount_cents,
+        "final": case((func.coalesce(func.json_array_length(c.sla_breaches), 0) > 0, 1), else_=0),  # breached
+        "approval": func.coalesce(c.approved_amount_cents, 0),
+        "reviewed": case((c.first_confirmed_at == c.first_reviewed_at, 1), else_=0),  # the decision stood
+    }
+    spans = {
+        "final": micros(c.opened_at, c.final_at),
+        "decided": micros(c.opened_at, c.first_decided_at),
+        "confirmed": micros(c.last_decided_at, confirmed),
+        "paid": case((c.last_approved_at <= c.paid_at, micros(c.last_approved_at, c.paid_at))),
+    }
+    labels = {"opened": "currency", "approval": "currency", "final": "status"}
+    grouping = [*keys(**moments), c.currency, c.status]
+    claims = select(
+        *grouping,
+        *(func.count().filter(inside(at)).label(f"{name}_n") for name, at in moments.items()),
+        *(func.sum(v).filter(inside(moments[name])).label(f"{name}_value") for name, v in values.items()),
+        *(
+            func.aggregate_strings(cast(us, String), ",").filter(inside(moments[name])).label(f"{name}_spans")
+            for name, us in spans.items()
+        ),
     )
-    for row in db.execute(milestones.group_by(a.claim_id)).all():
-        facts = claims.get(row[0])
-        if facts is not None:
-            (
-                facts.first_decided,
-                facts.last_decided,
-                facts.first_confirmed,
-                facts.last_confirmed,
-                facts.first_sent_back,
-                facts.last_approved,
-                facts.paid_at,
-                facts.final_at,
-            ) = (_utc(v) for v in row[1:])
-    events = select(a.claim_id, a.action, a.at, a.reason).where(
-        a.claim_id.in_(touched), a.action.in_(EVENTS), a.at >= start, a.at < end
+    for row in db.execute(claims.where(touched).group_by(*grouping)).mappings():
+        if by in GROUP_OF:
+            tallied.setdefault(row["key"], Tally())
+        for name in moments:
+            if row[f"{name}_n"]:
+                label = row[labels[name]] if name in labels else None
+                add(row, name, name, label, row[f"{name}_n"], row.get(f"{name}_value"), None, row.get(f"{name}_spans"))
+
+    # The events: reviews (approved and denied confirm the decision), denials by reason, SLA breaches by kind.
+    kind = case(
+        (a.action == "denied", a.reason),
+        ((a.action == "sla_breached") & (func.substr(a.reason, 1, 8) == "decision"), "decision"),
+        (a.action.in_(("sla_breached", "escalated")), "approval"),
     )
-    for claim_id, action, at, reason in db.execute(events).all():
-        if claim_id in claims:
-            claims[claim_id].events.append((action, at, reason))
+    grouping = [*keys(at=a.at), a.action, kind.label("kind")]
+    events = select(*grouping, func.count().label("n")).where(a.action.in_(EVENTS), inside(a.at))
+    if by in GROUP_OF:
+        events = events.join(c, c.id == a.claim_id)
+    for row in db.execute(events.group_by(*grouping)).mappings():
+        add(row, "at", row["action"], row["kind"], row["n"])
 
-    p = tables.Payout
-    payouts = []
-    for claim_id, status, cents, currency, created, completed, code in db.execute(
-        select(p.claim_id, p.status, p.amount_cents, p.currency, p.created_at, p.completed_at, p.failure_code).where(
-            p.claim_id.in_(touched)
-        )
-    ).all():
-        at = completed or created
-        if status == "paid" and claim_id in claims:
-            claims[claim_id].paid_cents += cents
-        payouts.append((claim_id, status, cents, currency.upper(), at, code))
+    # The payouts paid or refused in the period; and those of the claims paid in it, for paid over claimed.
+    at = func.coalesce(p.completed_at, p.created_at)
+    label = case((p.status == "paid", func.upper(p.currency)), else_=p.failure_code)
+    share = case((c.amount_cents > 0, cast(p.amount_cents, Float) / c.amount_cents), else_=0.0)
+    grouping = [*keys(at=at, paid=c.paid_at), p.status, label.label("label")]
+    payouts = select(
+        *grouping,
+        func.count().filter(inside(at)).label("n"),
+        func.sum(p.amount_cents).filter(inside(at)).label("cents"),
+        func.sum(share).filter(p.status == "paid", inside(c.paid_at)).label("share"),
+    )
+    payouts = payouts.join(c, c.id == p.claim_id)
+    payouts = payouts.where(p.status.in_(("paid", "failed")), inside(at) | inside(c.paid_at))
+    for row in db.execute(payouts.group_by(*grouping)).mappings():
+        if row["n"]:
+            add(row, "at", f"payout_{row['status']}", row["label"], row["n"], row["cents"])
+        if row["share"] is not None:
+            add(row, "paid", "paid", None, 0, None, row["share"])
 
+    # The discrepancies found; one of a claim not touched in the period counts in the total only.
     f, r = tables.ReconciliationFinding, tables.Reconciliation
-    findings = []
-    for claim_id, kind, finished, key, finding_id in db.execute(
-        select(f.claim_id, f.kind, r.finished_at, f.key, f.id)
-        .join(r, r.id == f.reconciliation_id)
-        .where(r.finished_at >= start, r.finished_at < end)
-    ).all():
-        findings.append((claim_id, kind, finished, key or f"finding-{finding_id}"))
-    people = {facts.specialist for facts in claims.values()}
-    names = dict(db.execute(select(tables.User.id, tables.User.name).where(tables.User.id.in_(people))).all())
-    return Books(claims, payouts, findings, names)
+    grouping = [case((touched, GROUP_OF[by])).label("key")] if by in GROUP_OF else keys(at=r.finished_at)
+    found = select(*grouping, f.kind, f.key.label("identity"), f.id).join(r, r.id == f.reconciliation_id)
+    if by in GROUP_OF:
+        found = found.outerjoin(c, c.id == f.claim_id)
+    for row in db.execute(found.where(inside(r.finished_at))).mappings():
+        for tally in counted(row, "at"):
+            tally.found[row["kind"]].add(row["identity"] or f"finding-{row['id']}")
+    return total, tallied
 
 
-def _utc(value):
-    """An aggregate of a timestamp, as an aware UTC datetime (SQLite hands back text without a zone)."""
-    if value is None or isinstance(value, datetime):
-        return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
-    return datetime.fromisoformat(value).replace(tzinfo=UTC)
+def _us(delta: timedelta) -> int:
+    return delta // timedelta(microseconds=1)
 
 
-def percentile(values: list[float], p: int) -> float | None:
-    """The nearest-rank percentile: the smallest value with at least p% of the values at or below it."""
-    if not values:
+def percentile(ordered: list[float], p: int) -> float | None:
+    """The nearest-rank percentile of sorted values: the smallest with at least p% of them at or below it."""
+    if not ordered:
         return None
-    ordered = sorted(values)
     return ordered[max(1, math.ceil(p / 100 * len(ordered))) - 1]
 
 
-def cycle(values: list[float]) -> CycleTime:
+def cycle(micros: list[float]) -> CycleTime:
+    """Durations in microseconds (exact as floats), told in seconds."""
+    ordered = sorted(micros)
     return CycleTime(
-        count=len(values),
-        p50_seconds=percentile(values, 50),
-        p90_seconds=percentile(values, 90),
-        max_seconds=max(values) if values else None,
+        count=len(ordered),
+        p50_seconds=_seconds(percentile(ordered, 50)),
+        p90_seconds=_seconds(percentile(ordered, 90)),
+        max_seconds=_seconds(max(ordered, default=None)),
     )
+
+
+def _seconds(micros: float | None) -> float | None:
+    return None if micros is None else micros / 1_000_000
 
 
 def _ratio(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
-def figures(
-    books: Books,
-    claims: Iterable[ClaimFacts],
-    start: datetime,
-    end: datetime,
-    group: str,
-    label: str,
-    owns: Callable[[str | None], bool],
-) -> Figures:
-    """The figures of `claims` for the events in [start, end); `owns` says which payouts and findings are theirs."""
+def _unknown_merged(counts: Counter) -> dict[str, int]:
+    """Counts by a reason or code, the missing ones as `unknown`, sorted."""
+    merged: Counter = Counter()
+    for name, n in counts.items():
+        merged[name or "unknown"] += n
+    return dict(sorted(merged.items()))
 
-    def inside(at: datetime | None) -> bool:
-        return at is not None and start <= at < end
 
-    finals: dict[str, int] = defaultdict(int)
-    spans: dict[str, list[float]] = {name: [] for name in CYCLES}
-    breaches = dict.fromkeys(BREACH_KINDS, 0)
-    denials: dict[str, int] = defaultdict(int)
-    money: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
-    opened = resolved_with_breach = first_reviews = approved_first = reviews = sent_back = 0
-    ratios: list[float] = []
-    for c in claims:
-        if inside(c.opened_at):
-            opened += 1
-            money[c.currency][0] += c.amount_cents
-        if inside(c.final_at):
-            finals[c.status] += 1
-            resolved_with_breach += c.breached
-            spans["open_to_final"].append((c.final_at - c.opened_at).total_seconds())
-        if inside(c.first_decided):
-            spans["open_to_decision"].append((c.first_decided - c.opened_at).total_seconds())
-        if inside(c.last_confirmed) and c.last_decided and c.last_decided <= c.last_confirmed:
-            spans["decision_to_approval"].append((c.last_confirmed - c.last_decided).total_seconds())
-        if inside(c.last_approved):
-            money[c.currency][1] += c.approved_cents
-        if inside(c.paid_at):
-            if c.last_approved and c.last_approved <= c.paid_at:
-                spans["approval_to_paid"].append((c.paid_at - c.last_approved).total_seconds())
-            ratios.append(c.paid_cents / c.amount_cents if c.amount_cents else 0.0)
-        first_review = min((t for t in (c.first_confirmed, c.first_sent_back) if t), default=None)
-        if inside(first_review):
-            first_reviews += 1
-            approved_first += first_review == c.first_confirmed
-        for action, at, reason in c.events:
-            if not inside(at):
-                continue
-            if action in ("approved", "denied", "sent_back"):
-                reviews += 1
-                sent_back += action == "sent_back"
-            if action == "denied":
-                denials[reason or "unknown"] += 1
-            elif action == "escalated" or (action == "sla_breached" and not (reason or "").startswith("decision")):
-                breaches["approval"] += 1
-            elif action == "sla_breached":
-                breaches["decision"] += 1
-    failures: dict[str, int] = defaultdict(int)
-    for claim_id, status, cents, currency, at, code in books.payouts:
-        if not inside(at) or not owns(claim_id):
-            continue
-        if status == "paid":
-            money[currency][2] += cents
-        elif status == "failed":
-            failures[code or "unknown"] += 1
-    found: dict[str, set] = defaultdict(set)
-    for claim_id, kind, finished, identity in books.findings:
-        if inside(finished) and owns(claim_id):
-            found[kind].add(identity)
-    resolved = sum(finals.values())
+def figures(t: Tally, group: str, label: str) -> Figures:
+    """Names the figures of one tally."""
+    finals, sent_back = t.n["final"], t.n["sent_back"].total()
+    reviews = sum(t.n[action].total() for action in REVIEWS)
+    breaches = t.n["sla_breached"] + t.n["escalated"]
+    resolved, resolved_with_breach = finals.total(), t.value["final"].total()
+    first_reviews, approved_first = t.n["reviewed"][None], t.value["reviewed"][None]
+    failures = _unknown_merged(t.n["payout_failed"])
+    paid = t.n["paid"][None]
+    currencies = sorted({*t.n["opened"], *t.n["approval"], *t.n["payout_paid"]})
     return Figures(
         group=group,
         label=label,
-        opened=opened,
+        opened=t.n["opened"].total(),
         resolved=resolved,
         paid=finals[ClaimStatus.paid],
         denied=finals[ClaimStatus.denied],
         withdrawn=finals[ClaimStatus.withdrawn],
         closed_no_evidence=finals[ClaimStatus.closed_no_evidence],
         payout_cancelled=finals[ClaimStatus.payout_cancelled],
-        cycle_times={name: cycle(values) for name, values in spans.items()},
-        sla_breaches=breaches,
+        mediated=finals[ClaimStatus.resolved_by_mediation],
+        cycle_times={name: cycle(t.spans[name]) for name in CYCLES},
+        sla_breaches={kind: breaches[kind] for kind in BREACH_KINDS},
         resolved_with_breach=resolved_with_breach,
         breach_share=_ratio(resolved_with_breach, resolved),
         first_reviews=first_reviews,
@@ -417,14 +376,19 @@ def figures(
         sent_back=sent_back,
         send_back_rate=_ratio(sent_back, reviews),
         amounts=[
-            Amounts(currency=cur, claimed_cents=v[0], approved_cents=v[1], paid_cents=v[2])
-            for cur, v in sorted(money.items())
+            Amounts(
+                currency=currency,
+                claimed_cents=t.value["opened"][currency],
+                approved_cents=t.value["approval"][currency],
+                paid_cents=t.value["payout_paid"][currency],
+            )
+            for currency in currencies
         ],
-        paid_to_claimed_ratio=sum(ratios) / len(ratios) if ratios else None,
-        denials_by_reason=dict(sorted(denials.items())),
+        paid_to_claimed_ratio=t.ratio / paid if paid else None,
+        denials_by_reason=_unknown_merged(t.n["denied"]),
         payout_failures=sum(failures.values()),
-        payout_failures_by_code=dict(sorted(failures.items())),
-        discrepancies_by_kind={kind: len(ids) for kind, ids in sorted(found.items())},
+        payout_failures_by_code=failures,
+        discrepancies_by_kind={kind: len(ids) for kind, ids in sorted(t.found.items())},
     )
 
 
@@ -435,6 +399,7 @@ def flat(row: Figures) -> dict[str, object]:
         "label": row.label,
         **{k: getattr(row, k) for k in ("opened", "resolved", "paid", "denied", "withdrawn", "closed_no_evidence")},
         "payout_cancelled": row.payout_cancelled,
+        "mediated": row.mediated,
     }
     for name, times in row.cycle_times.items():
         for stat in ("p50", "p90", "max"):

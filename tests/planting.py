@@ -1,13 +1,15 @@
 """Plants claims with known timestamps straight into the database: claims, their timeline, payouts, findings.
 
-What the KPI and signal tests read is the database, so they write it as the workflow would have,
-at moments they choose, and compute every figure by hand. No workflow runs for these claims.
+What the KPI and signal tests read is the database, so they write it as the workflow would have
+(the claim's milestones by the activity's own `mark_milestones`), at moments they choose, and
+compute every figure by hand. No workflow runs for these claims.
 """
 
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from activities.claims import mark_milestones
 from schema import tables
 from schema.enums import ClaimStatus
 
@@ -59,35 +61,36 @@ class Planter:
         for event in events:
             status = event.to_status or status
         last = max([opened_at, *(e.at for e in events), *(p[2] for p in payouts)])
+        timeline = [Event("opened", opened_at, ClaimStatus.evidence_collection), *events]
         with self.sessions.begin() as db:
-            db.add(
-                tables.Claim(
-                    id=claim_id,
-                    customer_id=customer or f"cus_{claim_id}",
-                    pro_id=pro or f"pro_{claim_id}",
-                    project_id=project or f"prj_{claim_id}",
-                    type=type,
-                    status=status,
-                    amount_cents=amount_cents,
-                    currency=currency,
-                    approved_amount_cents=approved_cents,
-                    incident_date=date(2000, 1, 1),
-                    channel=channel,
-                    description="planted",
-                    opened_by=opened_by,
-                    opened_at=opened_at,
-                    updated_at=last,
-                    assignee=opened_by,
-                    required_tier=tier,
-                    decided_by=decided_by,
-                    policy_version="v1",
-                    risk_flags=[],
-                    eligibility_issues=[],
-                    sla_breaches=list(breaches),
-                )
+            claim = tables.Claim(
+                id=claim_id,
+                customer_id=customer or f"cus_{claim_id}",
+                pro_id=pro or f"pro_{claim_id}",
+                project_id=project or f"prj_{claim_id}",
+                type=type,
+                status=status,
+                amount_cents=amount_cents,
+                currency=currency,
+                approved_amount_cents=approved_cents,
+                incident_date=date(2000, 1, 1),
+                channel=channel,
+                description="planted",
+                opened_by=opened_by,
+                opened_at=opened_at,
+                updated_at=last,
+                assignee=opened_by,
+                required_tier=tier,
+                decided_by=decided_by,
+                policy_version="v1",
+                risk_flags=[],
+                eligibility_issues=[],
+                sla_breaches=list(breaches),
             )
+            for event in timeline:
+                mark_milestones(claim, event.action, event.to_status, event.at)
+            db.add(claim)
             db.flush()
-            timeline = [Event("opened", opened_at, ClaimStatus.evidence_collection), *events]
             for seq, event in enumerate(timeline, 1):
                 db.add(
                     tables.AuditEntry(

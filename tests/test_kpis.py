@@ -146,6 +146,35 @@ def test_every_figure_of_the_period(planted):
     assert total["discrepancies_by_kind"] == {"amount_mismatch": 1, "missing_at_provider": 1}
 
 
+def test_mediated_claims_count_as_resolved_apart_from_payouts_and_denials(sessions):
+    """A week of its own (2041-06-02, a Monday): two agreements kept or left to expire, one broken."""
+    monday = datetime(2041, 6, 2, 9, tzinfo=UTC)
+    who, _ = add_user(sessions, f"Mia Three {uuid.uuid4().hex[:8]}", Role.specialist)
+    p = Planter(sessions)
+    for outcome, ends, status in (
+        ("mediation_kept", 2 * D, S.resolved_by_mediation),
+        ("mediation_expired", 3 * D, S.resolved_by_mediation),
+        ("mediation_broken", D, S.specialist_review),  # back to review: not resolved
+    ):
+        agreed = Event("mediation_agreed", monday + H, S.mediation)
+        p.claim(who.user_id, monday, [agreed, Event(outcome, monday + ends, status)], amount_cents=30_000)
+    found = kpis.report(sessions, date(2041, 6, 2), date(2041, 6, 8))
+    total = found.total
+    assert (total.opened, total.resolved, total.mediated, total.paid, total.denied, total.withdrawn) == (
+        3,
+        2,
+        2,
+        0,
+        0,
+        0,
+    )
+    # Opened to final: 2 days (kept) and 3 days (expired); nearest rank: p50 the 1st, p90 the 2nd.
+    assert total.cycle_times["open_to_final"].model_dump() == cycle(2, 2 * 86400, 3 * 86400, 3 * 86400)
+    assert (total.paid_to_claimed_ratio, total.amounts[0].paid_cents, total.breach_share) == (None, 0, 0.0)
+    rows = list(csv.DictReader(io.StringIO(kpis.csv_text(found))))
+    assert (rows[0]["resolved"], rows[0]["mediated"]) == ("2", "2")
+
+
 def test_one_day_periods_hold_only_their_own_events(planted):
     day = kpis.report(planted.sessions, T0.date(), T0.date()).total
     # 2040-03-05: a opened, decided, approved, paid; e escalated, approved, refused; b not yet opened.
@@ -268,8 +297,8 @@ async def test_the_command_prints_tables_json_and_csv(planted, cli, stack):
     out = (await cli.ok("kpis", *days, "--by", "week", token=lead)).out
     assert out.startswith("KPIs 2040-03-05 to 2040-03-18 (UTC days), by week\n")
     claims = out.split("\nClaims\n", 1)[1].split("\n\n", 1)[0].splitlines()
-    assert claims[1].split() == ["All", "claims", "5", "4", "1", "1", "1", "1", "0"]
-    assert claims[2].split()[3:] == ["2", "2", "1", "1", "0", "0", "0"]
+    assert claims[1].split() == ["All", "claims", "5", "4", "1", "1", "1", "1", "0", "0"]
+    assert claims[2].split()[3:] == ["2", "2", "1", "1", "0", "0", "0", "0"]
     assert "6,350.00" in out and "excluded_peril 1" in out
     found = (await cli.ok("kpis", *days, "--json", token=lead)).json
     assert found["total"]["opened"] == 5 and found["groups"] == []

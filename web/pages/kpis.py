@@ -22,7 +22,7 @@ from web.door import session_of
 from web.render import render
 
 router = APIRouter()
-COUNTS = ("opened", "resolved", "paid", "denied", "withdrawn", "closed_no_evidence")
+COUNTS = ("opened", "resolved", "paid", "denied", "withdrawn", "closed_no_evidence", "mediated")
 CYCLE_NAMES = {
     "open_to_decision": "Opened → decision",
     "decision_to_approval": "Decision → approval",
@@ -89,7 +89,10 @@ def _counts_chart(found: KpiReport) -> Markup:
     for name in COUNTS:
         chart.add(name.replace("_", " "), [getattr(r, name) for r in rows])
     summary = "; ".join(f"{r.label}: {r.opened} opened, {r.resolved} resolved, {r.paid} paid" for r in rows[:12])
-    what = "Bars of the claims opened, resolved, paid, denied, withdrawn and closed without evidence, per group."
+    what = (
+        "Bars of the claims opened, resolved, paid, denied, withdrawn, closed without evidence and resolved by "
+        "mediation, per group."
+    )
     desc = f"{what} {summary}."
     return charts.accessible(chart, "kpi-counts", "Claims by outcome", desc)
 
