@@ -85,7 +85,7 @@ class Claim(Base):
     pro_id: Mapped[str] = mapped_column(index=True)
     project_id: Mapped[str] = mapped_column(index=True)
     type: Mapped[str] = mapped_column(String(30))
-    status: Mapped[str] = mapped_column(String(30), index=True)
+    status: Mapped[str] = mapped_column(String(30))
     amount_cents: Mapped[int]
     currency: Mapped[str] = mapped_column(String(3))
     approved_amount_cents: Mapped[int | None]
@@ -95,7 +95,7 @@ class Claim(Base):
     opened_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
     opened_at: Mapped[datetime]
     updated_at: Mapped[datetime]
-    assignee: Mapped[str | None] = mapped_column(index=True)
+    assignee: Mapped[str | None]
     required_tier: Mapped[str | None] = mapped_column(String(30))
     decided_by: Mapped[str | None]
     decision_requested_at: Mapped[datetime | None]
@@ -113,6 +113,13 @@ class Claim(Base):
     held_since: Mapped[datetime | None]
     # Released from an injury or legal-threat hold: a decision to pay waits on legal's approval too.
     needs_legal: Mapped[bool] = mapped_column(default=False)
+
+    # The queues (`service.queries.awaiting`): a person's casework, and the decisions waiting on a tier. Each
+    # serves a filter on its first column alone too.
+    __table_args__ = (
+        Index("ix_claims_assignee_status", "assignee", "status"),
+        Index("ix_claims_status_tier", "status", "required_tier"),
+    )
 
 
 class Evidence(Base):
