@@ -15,7 +15,7 @@ director-and-finance approved by the director already), 15 approved, paying or w
 is history, older and final (paid, denied, withdrawn...), each decided claim with its decision and approval;
 each further size adds only history.
 
-At each size, after VACUUM ANALYZE, the median of `--repeat` runs of: the lead's and a specialist's
+At each size, after VACUUM ANALYZE, the median of `--repeat` runs (default 100) of: the lead's and a specialist's
 `awaiting=me` (the first page, newest first, with its total) through the service (`service.queries.list_claims`)
 and over HTTP (`GET /claims?awaiting=me` to the site `up` serves, started in this process, with a token); and
 the specialist's home queue (`service.queues.casework`). Every answer is checked against the backlog as
@@ -73,7 +73,7 @@ APPROVAL_COLUMNS = "claim_id, event_key, round, verdict, note, approver_id, appr
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 1_000_000], help="claims, increasing")
-    parser.add_argument("--repeat", type=int, default=30)
+    parser.add_argument("--repeat", type=int, default=100)
     parser.add_argument("--keep", action="store_true", help="keep the database (its URL is printed)")
     parser.add_argument("--database", help="an empty database to fill, instead of creating one")
     args = parser.parse_args(argv)
@@ -163,6 +163,7 @@ def plant_backlog(engine, team: Team, n: int) -> int:
             specialist_queue.append(claim_id)
     team.expected = {"lead": lead_queue, "specialist": specialist_queue}  # newest first, as planted
     _copy_all(engine, claims, decisions, approvals)
+    print(f"{n:,} open claims: {len(lead_queue)} await the lead, {len(specialist_queue)} the specialist")
     return n
 
 
