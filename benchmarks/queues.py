@@ -31,7 +31,8 @@ import statistics
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from tempfile import TemporaryDirectory
@@ -44,7 +45,11 @@ from schema.database import make_engine, make_sessions, migrate
 from schema.enums import Role
 from schema.policy import load_policy
 from service import queries, queues
+from service.context import Context
+from service.evidence import EvidenceStore
 from service.users import add_user
+from stack.ports import bind
+from up import serve_site
 
 SERVER = os.environ.get("GUARANTEE_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 SPECIALISTS = 50
@@ -74,33 +79,40 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 1_000_000], help="claims, increasing")
     parser.add_argument("--repeat", type=int, default=100)
-    parser.add_argument("--keep", action="store_true", help="keep the database (its URL is printed)")
-    parser.add_argument("--database", help="an empty database to fill, instead of creating one")
+    parser.add_argument("--keep", action="store_true", help="keep the databases (their URLs are printed)")
+    parser.add_argument("--database", nargs="+", help="empty databases to fill, one per size, instead of new ones")
     args = parser.parse_args(argv)
     if args.sizes != sorted(set(args.sizes)):
         parser.error("--sizes must increase")
     if args.database:
+        if len(args.database) != len(args.sizes):
+            parser.error("--database needs one database per size")
         return run(args.database, args)
-    name = f"queuebench_{uuid.uuid4().hex[:10]}"
+    names = [f"queuebench_{uuid.uuid4().hex[:10]}_{size}" for size in args.sizes]
     admin = create_engine(SERVER, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(SERVER).set(database=name).render_as_string(hide_password=False)
+        for name in names:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    urls = [make_url(SERVER).set(database=name).render_as_string(hide_password=False) for name in names]
     try:
-        return run(url, args)
+        return run(urls, args)
     finally:
         if args.keep:
-            print(f"kept: {url}")
+            print(f"kept: {' '.join(urls)}")
         else:
             with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+                for name in names:
+                    conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
         admin.dispose()
 
 
 class Team:
-    """The people, their tokens, and the claims the benchmark expects in each queue."""
+    """One database: its people, their tokens, and the claims the benchmark expects in each queue."""
 
-    def __init__(self, sessions):
+    def __init__(self, url: str):
+        migrate(url)
+        self.engine = make_engine(url)
+        self.sessions = sessions = make_sessions(self.engine)
         self.specialists = [add_user(sessions, f"bench-specialist-{i}", Role.specialist) for i in range(SPECIALISTS)]
         self.lead, self.lead_token = add_user(sessions, "bench-lead", Role.lead)
         self.approvers = {role: add_user(sessions, f"bench-{role}", Role(role))[0] for role in ("manager", "director")}
@@ -109,33 +121,30 @@ class Team:
         self.expected: dict[str, list[str]] = {}
 
 
-def run(url: str, args) -> int:
-    migrate(url)
-    engine = make_engine(url)
-    sessions = make_sessions(engine)
+def run(urls: list[str], args) -> int:
+    """A database per size, the same backlog in each; every way in is then timed in rounds over the sizes, so
+    that the machine's load falls on each size alike."""
+    teams = []
     try:
-        team = Team(sessions)
-        planted, results = 0, {}
-        for size in args.sizes:
+        for url, size in zip(urls, args.sizes, strict=True):
             started = time.perf_counter()
-            if planted == 0:
-                planted = plant_backlog(engine, team, min(SPECIALISTS * BACKLOG_EACH, size // 5))
-            plant_history(engine, team, planted, size)
-            planted = size
-            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            teams.append(team := Team(url))
+            backlog = plant_backlog(team, min(SPECIALISTS * BACKLOG_EACH, args.sizes[0] // 5))
+            plant_history(team, backlog, size)
+            with team.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.execute(text("VACUUM ANALYZE"))
             print(f"{size:,} claims planted in {time.perf_counter() - started:.1f} s", flush=True)
-            results[size] = measure(sessions, team, args.repeat)
-        report(results)
+        report(dict(zip(args.sizes, asyncio.run(measure(teams, args.repeat)), strict=True)))
         return 0
     except WrongAnswer as err:
         print(f"WRONG: {err}")
         return 1
     finally:
-        engine.dispose()
+        for team in teams:
+            team.engine.dispose()
 
 
-def plant_backlog(engine, team: Team, n: int) -> int:
+def plant_backlog(team: Team, n: int) -> int:
     """The open claims, newest of all; notes which of them each queue must show."""
     rnd = random.Random(14)
     claims, decisions, approvals = [], [], []
@@ -162,12 +171,12 @@ def plant_backlog(engine, team: Team, n: int) -> int:
         if status in CASEWORK_STATES and by == team.specialist.user_id:
             specialist_queue.append(claim_id)
     team.expected = {"lead": lead_queue, "specialist": specialist_queue}  # newest first, as planted
-    _copy_all(engine, claims, decisions, approvals)
+    _copy_all(team.engine, claims, decisions, approvals)
     print(f"{n:,} open claims: {len(lead_queue)} await the lead, {len(specialist_queue)} the specialist")
     return n
 
 
-def plant_history(engine, team: Team, start: int, stop: int) -> None:
+def plant_history(team: Team, start: int, stop: int) -> None:
     """Final claims `start`..`stop`, each older than the last: what grows while the backlog stays."""
     statuses = [status for status, weight in FINAL.items() for _ in range(weight)]
     oldest = NOW - timedelta(minutes=10 * SPECIALISTS * BACKLOG_EACH)
@@ -189,7 +198,7 @@ def plant_history(engine, team: Team, start: int, stop: int) -> None:
     decisions = (_decision(c, 1, by, at, status) for c, status, at, _, by in decided())
     approver = team.approvers
     approvals = (_approval(c, 1, "approve", approver[TIER_ROLE[tier]], at) for c, _, at, tier, _ in decided())
-    _copy_all(engine, claims(), decisions, approvals)
+    _copy_all(team.engine, claims(), decisions, approvals)
 
 
 def _claim(claim_id, i, status, opened_by, by, opened, tier, decided) -> tuple:
@@ -230,72 +239,65 @@ def _copy_all(engine, claims, decisions, approvals) -> None:
         raw.close()
 
 
-def measure(sessions, team: Team, repeat: int) -> dict[str, float]:
-    """The median of each way in, in ms, once its answer is checked against the backlog."""
-    from service.context import Context
-    from service.evidence import EvidenceStore
-    from stack.ports import bind
-    from up import serve_site
+async def measure(teams: list[Team], repeat: int) -> list[dict[str, float]]:
+    """The median of each way in at each size, in ms; each answer is checked against the backlog."""
+    async with AsyncExitStack() as stack:
+        ways = [_ways(team, await stack.enter_async_context(_site(team.sessions))) for team in teams]
+        times = [{name: [] for name in named} for named in ways]
+        for _ in range(repeat):
+            for named, found in zip(ways, times, strict=True):
+                for name, (call, want) in named.items():
+                    t = time.perf_counter()
+                    got = await call()
+                    found[name].append(time.perf_counter() - t)
+                    _check(name, got, want)
+    return [{name: statistics.median(t) * 1000 for name, t in found.items()} for found in times]
 
-    lead, specialist = team.lead, team.specialist
-    expected = team.expected
+
+def _ways(team: Team, client: httpx.AsyncClient) -> dict[str, tuple[Callable[[], Awaitable], object]]:
+    """Each way in, by name: a call, and the answer it must give (the total and the first page, or the queue)."""
+    lead, specialist, expected = team.lead, team.specialist, team.expected
 
     def page(ids: list[str]) -> tuple[int, list[str]]:
         return len(ids), ids[:PAGE]
 
-    def listed(actor) -> tuple[int, list[str]]:
-        found = queries.list_claims(sessions, actor=actor, awaiting_me=True, limit=PAGE)
+    async def listed(actor) -> tuple[int, list[str]]:
+        found = queries.list_claims(team.sessions, actor=actor, awaiting_me=True, limit=PAGE)
         return found.total, [c.id for c in found.items]
 
-    checks = {
+    async def casework() -> list[str]:
+        return sorted(w.claim.id for w in queues.casework(team.sessions, specialist))
+
+    async def over_http(token: str) -> tuple[int, list[str]]:
+        r = await client.get(
+            "/claims", params={"awaiting": "me", "limit": PAGE}, headers={"Authorization": f"Bearer {token}"}
+        )
+        body = r.json()
+        return body["total"], [c["id"] for c in body["items"]]
+
+    return {
         "lead awaiting=me (service)": (lambda: listed(lead), page(expected["lead"])),
         "specialist awaiting=me (service)": (lambda: listed(specialist), page(expected["specialist"])),
-        "specialist casework (service)": (
-            lambda: sorted(w.claim.id for w in queues.casework(sessions, specialist)),
-            sorted(expected["specialist"][: queues.LIMIT]),
-        ),
+        "specialist casework (service)": (casework, sorted(expected["specialist"][: queues.LIMIT])),
+        "lead GET /claims?awaiting=me": (lambda: over_http(team.lead_token), page(expected["lead"])),
+        "specialist GET /claims?awaiting=me": (lambda: over_http(team.specialist_token), page(expected["specialist"])),
     }
-    found = {name: _median(repeat, call, want, name) for name, (call, want) in checks.items()}
-
-    async def over_http() -> None:
-        sock = bind(0)
-        with TemporaryDirectory() as tmp:
-            ctx = Context(None, sessions, load_policy(), EvidenceStore(Path(tmp)), b"bench")
-            server, serving = await serve_site(ctx, sock)
-            try:
-                url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-                async with httpx.AsyncClient(base_url=url, timeout=60) as client:
-                    for who, token in (("lead", team.lead_token), ("specialist", team.specialist_token)):
-                        want, times = page(expected[who]), []
-                        for _ in range(repeat):
-                            t = time.perf_counter()
-                            r = await client.get(
-                                "/claims",
-                                params={"awaiting": "me", "limit": PAGE},
-                                headers={"Authorization": f"Bearer {token}"},
-                            )
-                            times.append(time.perf_counter() - t)
-                            body = r.json()
-                            got = body["total"], [c["id"] for c in body["items"]]
-                            _check(f"GET /claims?awaiting=me as the {who}", got, want)
-                        found[f"{who} GET /claims?awaiting=me"] = statistics.median(times) * 1000
-            finally:
-                server.should_exit = True
-                await serving
-                sock.close()
-
-    asyncio.run(over_http())
-    return found
 
 
-def _median(repeat: int, call, want, name: str) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        got = call()
-        times.append(time.perf_counter() - t)
-        _check(name, got, want)
-    return statistics.median(times) * 1000
+@asynccontextmanager
+async def _site(sessions) -> AsyncIterator[httpx.AsyncClient]:
+    """The site `up` serves, on a port of its own in this event loop, and a client for it."""
+    sock = bind(0)
+    with TemporaryDirectory() as tmp:
+        ctx = Context(None, sessions, load_policy(), EvidenceStore(Path(tmp)), b"bench")
+        server, serving = await serve_site(ctx, sock)
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{sock.getsockname()[1]}", timeout=60) as client:
+                yield client
+        finally:
+            server.should_exit = True
+            await serving
+            sock.close()
 
 
 class WrongAnswer(Exception):
