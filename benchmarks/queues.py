@@ -1,26 +1,25 @@
-"""`GET /claims?awaiting=me` and the specialist's queue among 10,000 claims, then 1,000,000, in PostgreSQL.
+"""`GET /claims?awaiting=me` and the specialist's queue among 10,000 claims and among 1,000,000, in PostgreSQL.
 
-    python -m benchmarks.queues                       # 10,000 claims, then 1,000,000
+    python -m benchmarks.queues                       # 10,000 claims and 1,000,000
     python -m benchmarks.queues --sizes 2000 50000    # smaller, for a quick look
 
-A database of its own (`queuebench_<random>`) is created on the PostgreSQL server at GUARANTEE_BENCH_PG
+A database per size (`queuebench_<random>_<size>`) is created on the PostgreSQL server at GUARANTEE_BENCH_PG
 (default `postgresql+psycopg://postgres@127.0.0.1:5432/postgres`, trust auth) and dropped at the end
-(`--keep` keeps it; `--database URL` fills an empty database given instead and leaves it). It is brought to
-the newest schema with the project's `migrate` and filled by COPY.
+(`--keep` keeps them; `--database URL...` fills empty databases given instead, one per size, and leaves them).
+Each is brought to the newest schema with the project's `migrate` and filled by COPY.
 
 The open claims are what a team of 50 specialists carries, the same at every size: 40 each (a fifth of the
-first size if that is fewer), of 100: 55 in casework (evidence, review, mediation), 30 waiting on an approval
+smallest size if that is fewer), of 100: 55 in casework (evidence, review, mediation), 30 waiting on an approval
 tier (one in 8 opened by the lead, who may not approve them; one in 5 sent back once; half of those at
 director-and-finance approved by the director already), 15 approved, paying or with a refused payout. The rest
-is history, older and final (paid, denied, withdrawn...), each decided claim with its decision and approval;
-each further size adds only history.
+is history, older and final (paid, denied, withdrawn...), each decided claim with its decision and approval.
 
-At each size, after VACUUM ANALYZE, the median of `--repeat` runs (default 100) of: the lead's and a specialist's
-`awaiting=me` (the first page, newest first, with its total) through the service (`service.queries.list_claims`)
-and over HTTP (`GET /claims?awaiting=me` to the site `up` serves, started in this process, with a token); and
-the specialist's home queue (`service.queues.casework`). Every answer is checked against the backlog as
-planted. Prints each median, the ratio of the last size to the first, and whether each is within 20 ms and
-1.5x; exits 1 if an answer is wrong (the speed is reported, not enforced).
+After VACUUM ANALYZE, the median of `--repeat` runs (default 100), taken in rounds over the sizes, of: the
+lead's and a specialist's `awaiting=me` (the first page, newest first, with its total) through the service
+(`service.queries.list_claims`) and over HTTP (`GET /claims?awaiting=me` to the site `up` serves, started in
+this process, with a token); and the specialist's home queue (`service.queues.casework`). Every answer is
+checked against the backlog as planted. Prints each median, the ratio of the largest size to the smallest, and
+whether each is within 20 ms and 1.5x; exits 1 if an answer is wrong (the speed is reported, not enforced).
 """
 
 import argparse
