@@ -97,7 +97,7 @@ class Claim(Base):
     pro_id: Mapped[str] = mapped_column(index=True)
     project_id: Mapped[str] = mapped_column(index=True)
     type: Mapped[str] = mapped_column(String(30))
-    status: Mapped[str] = mapped_column(String(30), index=True)
+    status: Mapped[str] = mapped_column(String(30))
     amount_cents: Mapped[int]
     currency: Mapped[str] = mapped_column(String(3))
     approved_amount_cents: Mapped[int | None]
@@ -107,7 +107,7 @@ class Claim(Base):
     opened_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
     opened_at: Mapped[datetime]
     updated_at: Mapped[datetime]
-    assignee: Mapped[str | None] = mapped_column(index=True)
+    assignee: Mapped[str | None]
     required_tier: Mapped[str | None] = mapped_column(String(30))
     decided_by: Mapped[str | None]
     decision_requested_at: Mapped[datetime | None]
@@ -136,8 +136,14 @@ class Claim(Base):
     paid_at: Mapped[datetime | None]
     final_at: Mapped[datetime | None]
 
-    # The KPI report reads the claims touched in a period: changed after its start, opened before its end.
-    __table_args__ = (Index("ix_claims_updated_at_opened_at", "updated_at", "opened_at"),)
+    __table_args__ = (
+        # The KPI report reads the claims touched in a period: changed after its start, opened before its end.
+        Index("ix_claims_updated_at_opened_at", "updated_at", "opened_at"),
+        # The queues (`service.queries.awaiting`): a person's casework, and the decisions waiting on a tier.
+        # Each serves a filter on its first column alone too.
+        Index("ix_claims_assignee_status", "assignee", "status"),
+        Index("ix_claims_status_tier", "status", "required_tier"),
+    )
 
 
 class Evidence(Base):

@@ -197,5 +197,5 @@ def list_claims(
     with sessions() as db:
         total = db.scalar(select(func.count()).select_from(query.subquery()))
         rows = db.scalars(query.order_by(*order).limit(limit).offset(offset))
-        items = [ClaimSummary(**summary_of(row)) for row in rows]
+        items = [ClaimSummary.model_validate(row, from_attributes=True) for row in rows]
     return ClaimPage(items=items, total=total, limit=limit, offset=offset)

@@ -18,7 +18,7 @@ from schema import tables
 from schema.claims import Actor, ClaimSummary
 from schema.enums import ClaimStatus
 from schema.policy import Policy, load_policy
-from service.queries import awaiting, summary_of
+from service.queries import awaiting
 
 LIMIT = 200
 
@@ -58,7 +58,7 @@ def casework(sessions: sessionmaker, actor: Actor) -> list[Waiting]:
         agreements = _open_agreements(db, [r.id for r in rows if r.status == ClaimStatus.mediation])
         items = []
         for row in rows:
-            summary, policy = ClaimSummary(**summary_of(row)), _policy(row.policy_version)
+            summary, policy = ClaimSummary.model_validate(row, from_attributes=True), _policy(row.policy_version)
             if row.status == ClaimStatus.evidence_collection:
                 since, due = row.opened_at, policy and deadlines.evidence_deadline(policy, row.opened_at)
             elif row.status == ClaimStatus.mediation:
@@ -82,7 +82,7 @@ def held(sessions: sessionmaker) -> list[ClaimSummary]:
     claim = tables.Claim
     with sessions() as db:
         rows = db.scalars(select(claim).where(claim.held.is_(True)).order_by(claim.held_since, claim.id).limit(LIMIT))
-        return [ClaimSummary(**summary_of(row)) for row in rows]
+        return [ClaimSummary.model_validate(row, from_attributes=True) for row in rows]
 
 
 def approvals(sessions: sessionmaker, actor: Actor) -> list[Waiting]:
@@ -103,7 +103,7 @@ def approvals(sessions: sessionmaker, actor: Actor) -> list[Waiting]:
         for row in rows:
             policy, began = _policy(row.policy_version), since.get(row.id)
             due = policy and began and deadlines.approval_due(policy, began, row.severity)
-            items.append(Waiting(ClaimSummary(**summary_of(row)), began, due))
+            items.append(Waiting(ClaimSummary.model_validate(row, from_attributes=True), began, due))
     return _urgent_first(items)
 
 
@@ -113,7 +113,7 @@ def with_status(sessions: sessionmaker, status: ClaimStatus) -> list[ClaimSummar
         rows = db.scalars(
             select(tables.Claim).where(tables.Claim.status == status).order_by(tables.Claim.updated_at).limit(LIMIT)
         )
-        return [ClaimSummary(**summary_of(row)) for row in rows]
+        return [ClaimSummary.model_validate(row, from_attributes=True) for row in rows]
 
 
 def stuck(sessions: sessionmaker) -> list[ClaimSummary]:
@@ -124,4 +124,4 @@ def stuck(sessions: sessionmaker) -> list[ClaimSummary]:
             .order_by(tables.Claim.stuck_since)
             .limit(LIMIT)
         )
-        return [ClaimSummary(**summary_of(row)) for row in rows]
+        return [ClaimSummary.model_validate(row, from_attributes=True) for row in rows]
