@@ -28,6 +28,11 @@ ENCRYPTED = sorted((FOLDER / "codec").glob("*.json"))
 HISTORIES = PLAIN + ENCRYPTED
 
 
+def paths_of(generation: str) -> set[str]:
+    """The paths recorded through the codec in one generation (`v7-mediation_kept.json`: `mediation_kept`)."""
+    return {p.stem.split("-", 1)[1] for p in ENCRYPTED if p.stem.startswith(f"{generation}-")}
+
+
 def test_there_are_histories_of_every_generation_and_path():
     generations = {p.stem.split("-", 1)[0] for p in PLAIN}
     paths = {p.stem.split("-", 1)[1] for p in PLAIN}
@@ -53,26 +58,24 @@ def test_there_are_histories_of_every_generation_and_path():
     } <= paths
 
 
-def test_the_newest_generation_covers_severity_and_holds():
+def test_the_sixth_generation_covers_severity_and_holds():
     """Claims under policy v4 run the `severity` paths; claims under older policies record what they did before."""
-    v6 = {p.stem.split("-", 1)[1] for p in ENCRYPTED if p.stem.startswith("v6-")}
-    assert {"severity_s1_sla", "severity_changed", "held_and_resumed", "approval_refused_on_hold", "legal_tier"} <= v6
+    paths = {"severity_s1_sla", "severity_changed", "held_and_resumed", "approval_refused_on_hold", "legal_tier"}
+    assert paths <= paths_of("v6")
 
 
-def test_the_newest_generation_covers_mediation_and_a_restart_while_held():
-    v7 = {p.stem.split("-", 1)[1] for p in ENCRYPTED if p.stem.startswith("v7-")}
+def test_the_seventh_generation_covers_mediation_and_a_restart_while_held():
     assert {
         "mediation_kept",
         "mediation_expired",
         "mediation_broken",
         "mediation_follow_up",
         "held_across_a_restart",
-    } <= v7
+    } <= paths_of("v7")
 
 
 def test_lean_histories_cover_every_path():
     """From v8 on, claims record through local activities under one `lean-history` marker: every path again."""
-    v8 = {p.stem.split("-", 1)[1] for p in ENCRYPTED if p.stem.startswith("v8-")}
     assert {
         "paid",
         "denied",
@@ -92,7 +95,7 @@ def test_lean_histories_cover_every_path():
         "mediation_kept",
         "mediation_expired",
         "mediation_broken",
-    } <= v8
+    } <= paths_of("v8")
 
 
 def test_histories_recorded_through_the_codec_are_encrypted_and_cover_a_payout():
