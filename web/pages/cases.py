@@ -52,6 +52,7 @@ from schema.referrals import ReferralRequest
 from schema.signals import load_signal_rules
 from service import claims, links, offers, queries, referrals, signals, users
 from service.evidence import EvidenceMissing
+from web import forms
 from web.door import MAX_FILES, csrf_checked, session_of
 from web.pages.signals import RULE_NAMES
 from web.render import render
@@ -267,13 +268,8 @@ async def _act(request: Request, claim_id: str, action: str, call):
     return RedirectResponse(f"/cases/{claim_id}?done={action}", status_code=303)
 
 
-def _text(form: FormData, name: str) -> str | None:
-    value = form.get(name)
-    return value.strip() if isinstance(value, str) and value.strip() else None
-
-
 def _amount(form: FormData, name: str) -> int | None:
-    text = _text(form, name)
+    text = forms.text(form, name)
     if text is None:
         return None
     try:
@@ -283,7 +279,7 @@ def _amount(form: FormData, name: str) -> int | None:
 
 
 def _details(form: FormData) -> PayoutDetails | None:
-    method, destination = _text(form, "method"), _text(form, "destination")
+    method, destination = forms.text(form, "method"), forms.text(form, "destination")
     if not method or not destination:
         return None
     key = "account_id" if method == "transfer" else "charge_id"
@@ -297,7 +293,7 @@ async def add_evidence(request: Request, claim_id: str):
     files = [f for f in form.getlist("files") if isinstance(f, UploadFile) and f.filename]
     me = csrf_checked(request, form.get("csrf")).actor
     ctx = request.app.state.ctx
-    base = {"kind": _text(form, "kind"), "source": _text(form, "source"), "note": _text(form, "note")}
+    base = {"kind": forms.text(form, "kind"), "source": forms.text(form, "source"), "note": forms.text(form, "note")}
     try:
         if not files:
             await claims.add_evidence(ctx, claim_id, me, EvidenceAdd.model_validate(base))
@@ -340,7 +336,7 @@ async def payout_details(request: Request, claim_id: str):
 @router.post("/cases/{claim_id}/contacts")
 async def contacts(request: Request, claim_id: str):
     async def call(ctx, me, form):
-        given = {"customer_email": _text(form, "customer_email"), "pro_email": _text(form, "pro_email")}
+        given = {"customer_email": forms.text(form, "customer_email"), "pro_email": forms.text(form, "pro_email")}
         await claims.set_contacts(ctx, claim_id, me, Contacts.model_validate(given))
 
     return await _act(request, claim_id, "contacts", call)
@@ -349,7 +345,7 @@ async def contacts(request: Request, claim_id: str):
 @router.post("/cases/{claim_id}/referrals")
 async def refer(request: Request, claim_id: str):
     async def call(ctx, me, form):
-        asked = ReferralRequest.model_validate({"team": _text(form, "team"), "note": _text(form, "note")})
+        asked = ReferralRequest.model_validate({"team": forms.text(form, "team"), "note": forms.text(form, "note")})
         await referrals.refer(ctx, claim_id, me, asked)
 
     return await _act(request, claim_id, "refer", call)
@@ -358,12 +354,12 @@ async def refer(request: Request, claim_id: str):
 @router.post("/cases/{claim_id}/decision")
 async def decide(request: Request, claim_id: str):
     async def call(ctx, me, form):
-        outcome = _text(form, "outcome")
-        decision = {"outcome": outcome, "rationale": _text(form, "rationale")}
+        outcome = forms.text(form, "outcome")
+        decision = {"outcome": outcome, "rationale": forms.text(form, "rationale")}
         if outcome == "approve":
             decision["amount_cents"] = _amount(form, "amount")
         else:
-            decision["reason_code"] = _text(form, "reason_code")
+            decision["reason_code"] = forms.text(form, "reason_code")
         await claims.decide(ctx, claim_id, me, DecisionRequest.model_validate(decision))
 
     return await _act(request, claim_id, "decision", call)
@@ -372,8 +368,8 @@ async def decide(request: Request, claim_id: str):
 @router.post("/cases/{claim_id}/approval")
 async def review(request: Request, claim_id: str):
     async def call(ctx, me, form):
-        seen = _text(form, "payout_details_id")
-        approval = {"verdict": _text(form, "verdict"), "note": _text(form, "note") or ""}
+        seen = forms.text(form, "payout_details_id")
+        approval = {"verdict": forms.text(form, "verdict"), "note": forms.text(form, "note") or ""}
         if seen and seen.isdigit():
             approval["payout_details_id"] = int(seen)
         await claims.review(ctx, claim_id, me, ApprovalRequest.model_validate(approval))
@@ -384,7 +380,7 @@ async def review(request: Request, claim_id: str):
 @router.post("/cases/{claim_id}/hold")
 async def hold(request: Request, claim_id: str):
     async def call(ctx, me, form):
-        placed = {"reason_code": _text(form, "reason_code"), "note": _text(form, "note")}
+        placed = {"reason_code": forms.text(form, "reason_code"), "note": forms.text(form, "note")}
         await claims.hold(ctx, claim_id, me, HoldRequest.model_validate(placed))
 
     return await _act(request, claim_id, "hold", call)
@@ -393,7 +389,9 @@ async def hold(request: Request, claim_id: str):
 @router.post("/cases/{claim_id}/hold/release")
 async def release_hold(request: Request, claim_id: str):
     async def call(ctx, me, form):
-        await claims.release_hold(ctx, claim_id, me, HoldReleaseRequest.model_validate({"note": _text(form, "note")}))
+        await claims.release_hold(
+            ctx, claim_id, me, HoldReleaseRequest.model_validate({"note": forms.text(form, "note")})
+        )
 
     return await _act(request, claim_id, "release", call)
 
@@ -402,10 +400,10 @@ async def release_hold(request: Request, claim_id: str):
 async def mediate(request: Request, claim_id: str):
     async def call(ctx, me, form):
         agreement = {
-            "kind": _text(form, "kind"),
-            "terms": _text(form, "terms"),
+            "kind": forms.text(form, "kind"),
+            "terms": forms.text(form, "terms"),
             "evidence_ids": [int(i) for i in form.getlist("evidence_ids") if str(i).isdigit()],
-            "follow_up_by": _text(form, "follow_up_by"),
+            "follow_up_by": forms.text(form, "follow_up_by"),
         }
         await claims.mediate(ctx, claim_id, me, MediationRequest.model_validate(agreement))
 
@@ -415,7 +413,7 @@ async def mediate(request: Request, claim_id: str):
 @router.post("/cases/{claim_id}/mediation/outcome")
 async def settle_mediation(request: Request, claim_id: str):
     async def call(ctx, me, form):
-        said = {"outcome": _text(form, "outcome"), "note": _text(form, "note")}
+        said = {"outcome": forms.text(form, "outcome"), "note": forms.text(form, "note")}
         await claims.settle_mediation(ctx, claim_id, me, MediationOutcomeRequest.model_validate(said))
 
     return await _act(request, claim_id, "mediation_outcome", call)
@@ -424,7 +422,7 @@ async def settle_mediation(request: Request, claim_id: str):
 @router.post("/cases/{claim_id}/severity")
 async def set_severity(request: Request, claim_id: str):
     async def call(ctx, me, form):
-        change = {"severity": _text(form, "severity"), "reason": _text(form, "reason")}
+        change = {"severity": forms.text(form, "severity"), "reason": forms.text(form, "reason")}
         await claims.set_severity(ctx, claim_id, me, SeverityRequest.model_validate(change))
 
     return await _act(request, claim_id, "severity", call)
@@ -433,7 +431,7 @@ async def set_severity(request: Request, claim_id: str):
 @router.post("/cases/{claim_id}/withdraw")
 async def withdraw(request: Request, claim_id: str):
     async def call(ctx, me, form):
-        await claims.withdraw(ctx, claim_id, me, WithdrawRequest.model_validate({"reason": _text(form, "reason")}))
+        await claims.withdraw(ctx, claim_id, me, WithdrawRequest.model_validate({"reason": forms.text(form, "reason")}))
 
     return await _act(request, claim_id, "withdraw", call)
 
@@ -441,7 +439,9 @@ async def withdraw(request: Request, claim_id: str):
 @router.post("/cases/{claim_id}/assignee")
 async def assign(request: Request, claim_id: str):
     async def call(ctx, me, form):
-        req = AssignRequest.model_validate({"assignee": _text(form, "assignee"), "reason": _text(form, "reason")})
+        req = AssignRequest.model_validate(
+            {"assignee": forms.text(form, "assignee"), "reason": forms.text(form, "reason")}
+        )
         await claims.assign(ctx, claim_id, me, req)
 
     return await _act(request, claim_id, "assign", call)
@@ -450,7 +450,7 @@ async def assign(request: Request, claim_id: str):
 @router.post("/cases/{claim_id}/payout/retry")
 async def retry_payout(request: Request, claim_id: str):
     async def call(ctx, me, form):
-        retry = PayoutRetry(reason=_text(form, "reason") or "", payout=_details(form))
+        retry = PayoutRetry(reason=forms.text(form, "reason") or "", payout=_details(form))
         await claims.retry_payout(ctx, claim_id, me, retry)
 
     return await _act(request, claim_id, "retry", call)
@@ -459,6 +459,6 @@ async def retry_payout(request: Request, claim_id: str):
 @router.post("/cases/{claim_id}/payout/cancel")
 async def cancel_payout(request: Request, claim_id: str):
     async def call(ctx, me, form):
-        await claims.cancel_payout(ctx, claim_id, me, PayoutCancel(reason=_text(form, "reason") or "").reason)
+        await claims.cancel_payout(ctx, claim_id, me, PayoutCancel(reason=forms.text(form, "reason") or "").reason)
 
     return await _act(request, claim_id, "cancel", call)

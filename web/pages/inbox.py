@@ -17,8 +17,9 @@ from rules.roles import permit
 from schema.enums import Action, Channel, ClaimType, PayoutMethod
 from schema.money import parse_amount
 from service import inbox
+from web import forms
 from web.door import csrf_checked, session_of
-from web.pages.opening import FIELD_FOR_CODE, FIELDS, _by_field, _text
+from web.pages.opening import FIELD_FOR_CODE, FIELDS, _by_field
 from web.render import render
 
 router = APIRouter()
@@ -84,14 +85,14 @@ async def open_claim(request: Request, message_id: int):
     me = csrf_checked(request, form.get("csrf")).actor
     permit(Action.open, me.role)
     errors: dict[str, str] = {}
-    fields = {name: _text(form, name) for name in FIELDS}
-    fields["description"] = _text(form, "description")
-    fields["customer_email"], fields["pro_email"] = _text(form, "customer_email"), _text(form, "pro_email")
+    fields = {name: forms.text(form, name) for name in FIELDS}
+    fields["description"] = forms.text(form, "description")
+    fields["customer_email"], fields["pro_email"] = forms.text(form, "customer_email"), forms.text(form, "pro_email")
     try:
         fields["amount_cents"] = parse_amount(fields.pop("amount") or "")
     except ValueError as err:
         errors["amount"] = str(err)
-    method, destination = _text(form, "method"), _text(form, "destination")
+    method, destination = forms.text(form, "method"), forms.text(form, "destination")
     if method or destination:
         key = "charge_id" if method == PayoutMethod.refund else "account_id"
         fields["payout"] = {"method": method, key: destination}
@@ -120,7 +121,7 @@ async def open_claim(request: Request, message_id: int):
 async def dismiss(request: Request, message_id: int):
     form: FormData = await request.form()
     me = csrf_checked(request, form.get("csrf")).actor
-    reason = _text(form, "reason")
+    reason = forms.text(form, "reason")
     if not reason:
         return await _message_page(request, message_id, 422, errors={"reason": "say why it is not a claim"})
     try:

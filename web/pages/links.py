@@ -23,8 +23,9 @@ from rules.errors import DomainError
 from schema.claims import EvidenceAdd
 from schema.enums import EvidenceKind, EvidenceSource
 from service import links
+from web import forms
 from web.door import MAX_FILES, csrf_checked
-from web.pages.cases import _text, claim_page
+from web.pages.cases import claim_page
 from web.render import render
 from web.uploads import staged_evidence
 
@@ -58,8 +59,8 @@ async def create(request: Request, claim_id: str):
     me = csrf_checked(request, form.get("csrf")).actor
     ctx = request.app.state.ctx
     try:
-        days = _text(form, "days")
-        body = {"party": _text(form, "party")} | ({"days": int(days)} if days and days.isdigit() else {})
+        days = forms.text(form, "days")
+        body = {"party": forms.text(form, "party")} | ({"days": int(days)} if days and days.isdigit() else {})
         made = await links.create(ctx, claim_id, me, links.LinkRequest.model_validate(body), _base(request))
     except ValidationError as err:
         return await claim_page(request, claim_id, 422, problem=describe(err.errors()), form=form, failed="link")
@@ -143,14 +144,14 @@ async def link_upload(request: Request, token: str):
         return _page(request, token, link, 400, problem=str(err.detail))
     now = datetime.now(UTC)
     if not _same_site(request) or not links.form_ok(
-        ctx.signing_key, token, _text(form, "check"), _text(form, "issued"), now
+        ctx.signing_key, token, forms.text(form, "check"), forms.text(form, "issued"), now
     ):
         return _page(request, token, link, 403, problem="This form was out of date. Please choose your files again.")
     files = [f for f in form.getlist("files") if isinstance(f, UploadFile) and f.filename]
-    kind = _text(form, "kind") if files else EvidenceKind.note.value
+    kind = forms.text(form, "kind") if files else EvidenceKind.note.value
     if files and kind not in PARTY_KINDS:
         kind = EvidenceKind.other.value
-    base = {"kind": kind, "source": link.party.value, "note": _text(form, "note")}
+    base = {"kind": kind, "source": link.party.value, "note": forms.text(form, "note")}
     try:
         if not files:
             await links.add_evidence(ctx, link, EvidenceAdd.model_validate(base))

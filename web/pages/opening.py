@@ -16,6 +16,7 @@ from schema.claims import ClaimOpen, Contacts, PayoutDetails
 from schema.enums import Action, Channel, ClaimType, PayoutMethod
 from schema.money import parse_amount
 from service import claims
+from web import forms
 from web.door import csrf_checked, session_of
 from web.render import render
 
@@ -63,8 +64,8 @@ async def open_claim(request: Request):
     me = csrf_checked(request, form.get("csrf")).actor
     permit(Action.open, me.role)
     errors: dict[str, str] = {}
-    fields = {name: _text(form, name) for name in FIELDS}
-    fields["description"] = _text(form, "description")
+    fields = {name: forms.text(form, name) for name in FIELDS}
+    fields["description"] = forms.text(form, "description")
     try:
         fields["amount_cents"] = parse_amount(fields.pop("amount") or "")
     except ValueError as err:
@@ -74,7 +75,7 @@ async def open_claim(request: Request):
     except ValidationError as err:
         errors = _by_field(err) | errors
         claim = None
-    method, destination = _text(form, "method"), _text(form, "destination")
+    method, destination = forms.text(form, "method"), forms.text(form, "destination")
     details = None
     if method or destination:
         key = "charge_id" if method == PayoutMethod.refund else "account_id"
@@ -83,7 +84,7 @@ async def open_claim(request: Request):
         except ValidationError as err:
             errors = {("method" if f == "method" else "destination"): m for f, m in _by_field(err).items()} | errors
     try:
-        contacts = Contacts(customer_email=_text(form, "customer_email"), pro_email=_text(form, "pro_email"))
+        contacts = Contacts(customer_email=forms.text(form, "customer_email"), pro_email=forms.text(form, "pro_email"))
     except ValidationError as err:
         errors = _by_field(err) | errors
     if errors or claim is None:
@@ -95,11 +96,6 @@ async def open_claim(request: Request):
             raise
         return _page(request, refusal(err).status, form, {FIELD_FOR_CODE.get(err.code, "form"): err.message})
     return RedirectResponse(f"/cases/{opened.id}?done=opened", status_code=303)
-
-
-def _text(form: FormData, name: str) -> str | None:
-    value = form.get(name)
-    return value.strip() if isinstance(value, str) and value.strip() else None
 
 
 def _by_field(err: ValidationError) -> dict[str, str]:

@@ -21,6 +21,7 @@ from rules.errors import DomainError
 from schema.claims import Actor
 from schema.enums import STAFF_ROLES, Action, Role
 from service import sign_in, users
+from web import forms
 from web.door import csrf_checked, session_of
 from web.render import render
 
@@ -103,11 +104,6 @@ async def person(request: Request, user_id: str):
     return await _person_page(request, await _found(request, user_id))
 
 
-def _text(form: FormData, name: str) -> str | None:
-    value = form.get(name)
-    return value.strip() if isinstance(value, str) and value.strip() else None
-
-
 def _role(form: FormData) -> Role:
     try:
         return Role(form.get("role"))
@@ -126,7 +122,7 @@ async def add(request: Request):
     form = await request.form()
     csrf_checked(request, form.get("csrf"))
     ctx = request.app.state.ctx
-    name = _text(form, "name") or ""
+    name = forms.text(form, "name") or ""
     try:
         role = _role(form)
         await run_in_threadpool(sign_in.add_user, ctx.sessions, name, role, _password(form), by=_by(me))
@@ -161,7 +157,7 @@ async def _change(request: Request, user_id: str, action: str, call):
 async def change_role(request: Request, user_id: str):
     def call(sessions, me, name, form):
         role = _role(form)
-        users.set_role(sessions, name, role, by=_by(me), reason=_text(form, "reason"), actor_id=me.user_id)
+        users.set_role(sessions, name, role, by=_by(me), reason=forms.text(form, "reason"), actor_id=me.user_id)
 
     return await _change(request, user_id, "role_changed", call)
 
@@ -169,7 +165,7 @@ async def change_role(request: Request, user_id: str):
 @router.post("/admin/people/{user_id}/deactivate")
 async def deactivate(request: Request, user_id: str):
     def call(sessions, me, name, form):
-        reason = _text(form, "reason")
+        reason = forms.text(form, "reason")
         if reason is None:
             raise DomainError("invalid_request", "say why they are deactivated: it is kept with the change")
         users.deactivate(sessions, name, by=_by(me), reason=reason, actor_id=me.user_id)
@@ -180,7 +176,7 @@ async def deactivate(request: Request, user_id: str):
 @router.post("/admin/people/{user_id}/token")
 async def new_token(request: Request, user_id: str):
     def call(sessions, me, name, form):
-        return users.rotate_token(sessions, name, by=_by(me), reason=_text(form, "reason"))
+        return users.rotate_token(sessions, name, by=_by(me), reason=forms.text(form, "reason"))
 
     return await _change(request, user_id, "token_rotated", call)
 
@@ -188,6 +184,6 @@ async def new_token(request: Request, user_id: str):
 @router.post("/admin/people/{user_id}/password")
 async def password(request: Request, user_id: str):
     def call(sessions, me, name, form):
-        sign_in.set_password(sessions, name, _password(form), by=_by(me), reason=_text(form, "reason"))
+        sign_in.set_password(sessions, name, _password(form), by=_by(me), reason=forms.text(form, "reason"))
 
     return await _change(request, user_id, "password_set", call)
