@@ -48,8 +48,6 @@ class ClaimState(BaseModel):
     # A mediated agreement being followed up: the end of its follow-up day (None: no agreement waits).
     mediation_due: datetime | None = None
     mediation_evidence: int = 0  # `evidence_count` when the agreement was recorded
-    # The search attributes last upserted (status, amount, assignee): a claim with a lean history upserts on change.
-    attributes: tuple[str, int, str] | None = None
     # Set by `workflow.patched` gates: claims opened before a change keep behaving as they did.
     lean: bool = False  # `patched("lean-history")`: events recorded by local activities, and every gate below on
     needs_payout_details: bool = True

@@ -129,8 +129,6 @@ class ClaimWorkflow:
         # only when one changes: a history half as long. Claims started before replay each change's own marker.
         state.lean = workflow.patched("lean-history")
         patched = lambda change: state.lean or workflow.patched(change)  # noqa: E731
-        if state.lean:
-            state.attributes = self._attributes(ClaimStatus.evidence_collection, start.opened_by.user_id)
         # Claims opened before payout details existed are approved without them, as they were.
         state.needs_payout_details = patched("payout-details-required")
         # A new status is visible to validators while it is being recorded (under the lock), so a
@@ -1056,16 +1054,15 @@ class ClaimWorkflow:
             # Every wait ends with a transition; a wait of the new status, begun while this was recorded, stays.
             if not state.holds or state.due_key == waiting_for:
                 state.due_key = None
-        attributes = self._attributes(state.status, assignee)
-        if attributes != state.attributes:
-            workflow.upsert_search_attributes(
-                [
-                    sa.CLAIM_STATUS.value_set(attributes[0]),
-                    sa.CLAIM_AMOUNT.value_set(attributes[1]),
-                    sa.CLAIM_ASSIGNEE.value_set(attributes[2]),
-                ]
-            )
-            state.attributes = attributes if state.lean else None
+        updates = [
+            sa.CLAIM_STATUS.value_set(state.status.value),
+            sa.CLAIM_AMOUNT.value_set(state.decided_amount or self.start.request.amount_cents),
+            sa.CLAIM_ASSIGNEE.value_set(assignee or ""),
+        ]
+        # A lean history upserts only a change: the workflow's info holds the attributes as they stand.
+        current = workflow.info().typed_search_attributes
+        if not state.lean or any(current.get(u.key) != u.value for u in updates):
+            workflow.upsert_search_attributes(updates)
 
     async def _write(self, event: ClaimEvent) -> None:
         """Record the event: by a local activity in a lean history, whose failure comes unwrapped (its cause
@@ -1089,10 +1086,6 @@ class ClaimWorkflow:
                 activity_id="",
                 retry_state=None,
             ) from err
-
-    def _attributes(self, status: ClaimStatus, assignee: str | None) -> tuple[str, int, str]:
-        """The claim's search attributes: its status, amount (the decided one once decided) and whose move it is."""
-        return status.value, self.state.decided_amount or self.start.request.amount_cents, assignee or ""
 
     def _assignee(self, status: ClaimStatus) -> str | None:
         """Whose move it is: a person, an approval tier's queue, finance, or nobody."""
