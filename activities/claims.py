@@ -147,6 +147,8 @@ def _apply(db: Session, claim: tables.Claim, event: ClaimEvent):
         claim.stuck_reason = claim.stuck_since = None  # a step of the process was recorded: it moves again
     if event.mediation_outcome is not None:
         _end_mediation(db, event, actor_id)
+    if event.action == "payout_details_added":
+        _take_payout_details(db, event)
     child = _child_row(event, actor_id)
     if child is not None:
         db.add(child)
@@ -169,6 +171,14 @@ def mark_milestones(claim, action: str, to_status: str | None, at: datetime) -> 
     for column in columns:
         if column.startswith("last_") or getattr(claim, column) is None:
             setattr(claim, column, at)
+
+
+def _take_payout_details(db: Session, event: ClaimEvent) -> None:
+    """Details given with the claim were stored before its row existed, belonging to no claim: now to this one."""
+    details = db.get(tables.PayoutDetail, event.payout_details_id, with_for_update=True)
+    if details is not None and details.claim_id is None:
+        details.claim_id = event.claim_id
+        db.flush()
 
 
 def _end_mediation(db: Session, event: ClaimEvent, actor_id: str | None) -> None:

@@ -50,6 +50,7 @@ class ClaimState(BaseModel):
     mediation_evidence: int = 0  # `evidence_count` when the agreement was recorded
     # Set by `workflow.patched` gates: claims opened before a change keep behaving as they did.
     lean: bool = False  # `patched("lean-history")`: events recorded by local activities, and every gate below on
+    local_mail: bool = False  # `patched("local-mail")`: mail sent by local activities
     needs_payout_details: bool = True
     status_leads_record: bool = True
     destination_checks: bool = True

@@ -327,6 +327,8 @@ class ClaimStart(BaseModel):
     eligibility_issues: list[str] = []
     # Proposed at intake under a policy with severity rules (v4 on); None before.
     severity: Severity | None = None
+    # Payout details given with the claim, stored by the opener: the claim's first step records them.
+    payout: PayoutDetailsRef | None = None
 
 
 class EvidenceView(BaseModel):

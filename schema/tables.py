@@ -242,7 +242,8 @@ class PayoutDetail(Base):
     __tablename__ = "payout_details"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    claim_id: Mapped[str] = mapped_column(ForeignKey("claims.id"), index=True)
+    # None while the claim they were given with is being opened: its first step takes them.
+    claim_id: Mapped[str | None] = mapped_column(ForeignKey("claims.id"), index=True)
     method: Mapped[str] = mapped_column(String(10))
     destination: Mapped[str]
     added_by: Mapped[str] = mapped_column(ForeignKey("users.id"))

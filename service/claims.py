@@ -34,6 +34,7 @@ from schema.claims import (
     ClaimDetail,
     ClaimOpen,
     ClaimStart,
+    ClaimSummary,
     Contacts,
     DecisionRequest,
     EvidenceAdd,
@@ -68,6 +69,14 @@ log = logging.getLogger(__name__)
 
 async def get(ctx: Context, claim_id: str) -> ClaimDetail:
     claim = await asyncio.to_thread(queries.get_claim, ctx.sessions, claim_id)
+    if claim is None:
+        raise DomainError("not_found", f"no claim {claim_id!r}")
+    return claim
+
+
+async def _summary(ctx: Context, claim_id: str) -> ClaimSummary:
+    """The claim's row alone, for the checks before an action."""
+    claim = await asyncio.to_thread(queries.get_summary, ctx.sessions, claim_id)
     if claim is None:
         raise DomainError("not_found", f"no claim {claim_id!r}")
     return claim
@@ -115,6 +124,7 @@ async def _open(
     check_request(req, ctx.policy, now.date())
     prior = await asyncio.to_thread(_prior_claims, ctx.sessions, req, repeat_customer_since(ctx.policy, now))
     claim_id = claim_id or uuid.uuid4().hex[:12]
+    ref = payout and await asyncio.to_thread(payout_details.store, ctx.sessions, None, payout, actor)
     start = ClaimStart(
         claim_id=claim_id,
         request=req,
@@ -124,6 +134,7 @@ async def _open(
         risk_flags=risk_flags(req, ctx.policy, prior),
         eligibility_issues=eligibility_issues(req, ctx.policy, now.date(), prior),
         severity=propose(ctx.policy, req),
+        payout=ref,
     )
     # One request starts the claim and waits for its Update: both reach the workflow in its first task.
     opening = WithStartWorkflowOperation(
@@ -138,10 +149,10 @@ async def _open(
         await ctx.client.execute_update_with_start_workflow(ClaimWorkflow.wait_opened, start_workflow_operation=opening)
     except WorkflowUpdateFailedError as err:
         raise DomainError("not_recorded", f"the claim could not be opened: {err.cause or err}") from None
+    if ref:  # a claim opened already (the same claim_id again) keeps the details it has
+        await asyncio.to_thread(payout_details.discard_untaken, ctx.sessions, ref)
     if contacts:
         await asyncio.to_thread(claim_contacts.store, ctx.sessions, claim_id, contacts, actor)
-    if payout:
-        return await set_payout_details(ctx, claim_id, actor, payout)
     return await get(ctx, claim_id)
 
 
@@ -273,7 +284,7 @@ async def request_pro_statement(ctx: Context, claim_id: str, actor: Actor) -> Cl
     and with the pro's email address on the claim (422 `no_pro_email` without one).
     """
     permit(Action.add_evidence, actor.role)
-    claim = await get(ctx, claim_id)
+    claim = await _summary(ctx, claim_id)
     check_casework(claim.assignee, actor)
     if not (await asyncio.to_thread(claim_contacts.current, ctx.sessions, claim_id)).get(EvidenceSource.pro):
         raise DomainError(
@@ -348,7 +359,7 @@ async def _send(
     ctx: Context, claim_id: str, action: Action, actor: Actor, update, args: list | Assignment, id: str | None
 ) -> ClaimDetail:
     permit(action, actor.role)
-    claim = await get(ctx, claim_id)
+    claim = await _summary(ctx, claim_id)
     if claim.status.is_final:
         raise DomainError("invalid_state", f"the claim is {claim.status.value}; it can no longer change")
     handle = ctx.client.get_workflow_handle(claim_workflow_id(claim_id))
@@ -373,7 +384,7 @@ async def _act_with_details(
 ) -> ClaimDetail:
     """An action that may bring new payout details: stored first, removed again if the claim refuses."""
     permit(action, actor.role)
-    await get(ctx, claim_id)
+    await _summary(ctx, claim_id)
     ref = details and await asyncio.to_thread(payout_details.store, ctx.sessions, claim_id, details, actor)
     try:
         return await _act(ctx, claim_id, action, actor, update, [*args, ref])

@@ -30,6 +30,13 @@ def summary_of(claim: tables.Claim) -> dict:
     return ClaimSummary.model_validate(claim, from_attributes=True).model_dump()
 
 
+def get_summary(sessions: sessionmaker, claim_id: str) -> ClaimSummary | None:
+    """The claim's own row: what a check before an action reads, without the nine tables of its detail."""
+    with sessions() as db:
+        claim = db.get(tables.Claim, claim_id)
+        return None if claim is None else ClaimSummary.model_validate(claim, from_attributes=True)
+
+
 def get_claim(sessions: sessionmaker, claim_id: str) -> ClaimDetail | None:
     with sessions() as db:
         claim = db.get(tables.Claim, claim_id)

@@ -79,7 +79,7 @@ APPROVE = ApprovalRequest(verdict="approve")
 # Recorded through the codec (the tests' key); the histories recorded before it stay in histories/.
 HISTORIES = Path(__file__).parent / "histories" / "codec"
 # Bump when the workflow changes, so recording adds new histories beside the ones running claims have.
-HISTORY_GENERATION = "v8"
+HISTORY_GENERATION = "v9"
 
 
 async def keep_history(handle, name: str) -> None:
@@ -162,12 +162,46 @@ async def test_paid_path(stack):
     events = [e.event_type for e in (await handle.fetch_history()).events]
     kinds = Counter(EventType.Name(t).removeprefix("EVENT_TYPE_").lower() for t in events)
     recorded = len(stack.rows(tables.AuditEntry, claim_id))
-    # Activities of their own: the payout, and the customer's mail (sent if the claim has their address).
-    assert kinds["activity_task_scheduled"] == 2 and kinds["marker_recorded"] == recorded + 1
+    # The payout is the one activity of its own; the customer's mail is a local activity too (a marker).
+    patches = 2
+    assert kinds["activity_task_scheduled"] == 1 and kinds["marker_recorded"] == recorded + patches + 1
     changes = ["specialist_review", "pending_approval", "approved", "paying", "paid"]
-    # One per change of status, assignee or amount, and the SDK's own for the patch (TemporalChangeVersion).
-    assert kinds["upsert_workflow_search_attributes"] == len(changes) + 1, kinds
-    assert len(events) <= 72, kinds
+    # One per change of status, assignee or amount, and the SDK's own per patch (TemporalChangeVersion).
+    assert kinds["upsert_workflow_search_attributes"] == len(changes) + patches, kinds
+    assert len(events) <= 66, kinds
+
+
+async def test_paid_path_opened_with_payout_details(stack):
+    """Details given with the claim are recorded in its first workflow task: no Update of their own."""
+    specialist, lead = stack.user(Role.specialist), stack.user(Role.lead)
+    details = PayoutDetails(method="transfer", account_id="acct_atopen")
+    claim = await claims.open_claim(stack.ctx, specialist, new_claim(amount_cents=120_000), payout=details)
+    handle = stack.client.get_workflow_handle(claim_workflow_id(claim.id))
+    [row] = stack.rows(tables.PayoutDetail, claim.id)
+    assert (claim.payout_details_id, row.destination, row.added_by) == (row.id, "acct_atopen", specialist.user_id)
+    assert stack.actions(claim.id) == ["opened", "payout_details_added"]
+    await stack.act(handle, ClaimWorkflow.add_evidence, specialist, PHOTO)
+    await stack.act(handle, ClaimWorkflow.complete_evidence, specialist)
+    await stack.act(handle, ClaimWorkflow.decide, specialist, approve(100_000))
+    await stack.act(handle, ClaimWorkflow.review, lead, APPROVE)
+    assert await stack.result(claim.id) == ClaimStatus.paid
+    await keep_history(handle, "paid_opened_with_details")
+    [transfer] = stack.stub.transfers(claim.id)
+    assert transfer.destination == "acct_atopen"
+    assert "acct_atopen" not in await history_text(handle), "payout details stay out of Temporal history"
+    assert len((await handle.fetch_history()).events) <= 60
+
+
+async def test_opening_again_keeps_the_details_the_claim_has(stack):
+    """The same claim_id opened again (a lost answer) opens nothing new, and leaves no details behind."""
+    specialist = stack.user(Role.specialist)
+    first, second = (PayoutDetails(method="transfer", account_id=a) for a in ("acct_first1", "acct_second2"))
+    claim = await claims.open_claim(stack.ctx, specialist, new_claim(), payout=first, claim_id=uuid.uuid4().hex[:12])
+    again = await claims.open_claim(stack.ctx, specialist, new_claim(), payout=second, claim_id=claim.id)
+    assert again.payout_details_id == claim.payout_details_id
+    assert [d.destination for d in stack.rows(tables.PayoutDetail, claim.id)] == ["acct_first1"]
+    with stack.sessions() as db:
+        assert db.query(tables.PayoutDetail).filter(tables.PayoutDetail.claim_id.is_(None)).count() == 0
 
 
 async def test_denied_path(stack):

@@ -74,28 +74,38 @@ def test_the_seventh_generation_covers_mediation_and_a_restart_while_held():
     } <= paths_of("v7")
 
 
+# The paths every generation from v8 on records.
+LEAN_PATHS = {
+    "paid",
+    "denied",
+    "sent_back",
+    "withdrawn",
+    "no_evidence",
+    "escalated_twice",
+    "director_and_finance",
+    "refund",
+    "payout_retried",
+    "payout_cancelled",
+    "voided_and_reassigned",
+    "held_and_resumed",
+    "held_across_a_restart",
+    "legal_tier",
+    "severity_s1_sla",
+    "mediation_kept",
+    "mediation_expired",
+    "mediation_broken",
+}
+
+
 def test_lean_histories_cover_every_path():
     """From v8 on, claims record through local activities under one `lean-history` marker: every path again."""
-    assert {
-        "paid",
-        "denied",
-        "sent_back",
-        "withdrawn",
-        "no_evidence",
-        "escalated_twice",
-        "director_and_finance",
-        "refund",
-        "payout_retried",
-        "payout_cancelled",
-        "voided_and_reassigned",
-        "held_and_resumed",
-        "held_across_a_restart",
-        "legal_tier",
-        "severity_s1_sla",
-        "mediation_kept",
-        "mediation_expired",
-        "mediation_broken",
-    } <= paths_of("v8")
+    assert LEAN_PATHS <= paths_of("v8")
+
+
+def test_local_mail_histories_cover_every_path_and_details_given_at_opening():
+    """From v9 on, mail goes out by local activities (`local-mail`), and details given with a claim are
+    recorded in its first workflow task."""
+    assert LEAN_PATHS | {"paid_opened_with_details"} <= paths_of("v9")
 
 
 def test_histories_recorded_through_the_codec_are_encrypted_and_cover_a_payout():

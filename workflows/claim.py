@@ -148,7 +148,12 @@ class ClaimWorkflow:
         state.holds = patched("legal-hold")
         # Mediated outcomes: an agreement between the parties is followed up, and the claim may end without a payout.
         state.mediation = patched("mediation")
+        # Claims started from here on mail through local activities: in the workflow task that asks, where an
+        # activity of its own took three events and a workflow task of three more.
+        state.local_mail = workflow.patched("local-mail")
         await self._record("opened", actor=start.opened_by, to_status=ClaimStatus.evidence_collection, opened=start)
+        if start.payout is not None:  # given with the claim, so opening needs no Update of its own for them
+            await self._record_payout_details(start.opened_by, start.payout)
         state.opened = True
         if state.severity == Severity.s1:
             async with self.lock:
@@ -226,20 +231,23 @@ class ClaimWorkflow:
         state = self.state
         async with self._locked():
             self._validate_add_payout_details(actor, ref)
-            changes = {"payout": ref, "payout_set_by": actor.user_id}
-            reason = f"{ref.method.value} #{ref.id}"
             if state.destination_checks and state.status == ClaimStatus.pending_approval:
-                await self._decide_again(actor, f"{reason}; the decision and its approvals are void", changes)
+                changes = {"payout": ref, "payout_set_by": actor.user_id}
+                reason = f"{ref.method.value} #{ref.id}; the decision and its approvals are void"
+                await self._decide_again(actor, reason, changes)
             else:
-                await self._record(
-                    "payout_details_added",
-                    actor=actor,
-                    reason=reason,
-                    changes=changes,
-                    patch={"payout_details_id": ref.id, "payout_details_by": actor.user_id},
-                    payout_details_id=ref.id,
-                )
+                await self._record_payout_details(actor, ref)
         return state.status
+
+    async def _record_payout_details(self, actor: Actor, ref: PayoutDetailsRef) -> None:
+        await self._record(
+            "payout_details_added",
+            actor=actor,
+            reason=f"{ref.method.value} #{ref.id}",
+            changes={"payout": ref, "payout_set_by": actor.user_id},
+            patch={"payout_details_id": ref.id, "payout_details_by": actor.user_id},
+            payout_details_id=ref.id,
+        )
 
     @add_payout_details.validator
     def _validate_add_payout_details(self, actor: Actor, ref: PayoutDetailsRef) -> None:
@@ -1005,11 +1013,11 @@ class ClaimWorkflow:
         return key
 
     async def _mail(self, order: MailOrder) -> None:
+        """Sending checks the mail's row first, so a retry, local or not, never mails twice."""
+        send = workflow.execute_local_activity_method if self.state.local_mail else workflow.execute_activity_method
         try:
-            await workflow.execute_activity_method(
-                MailActivities.send_mail, order, start_to_close_timeout=MAIL_TIMEOUT, retry_policy=MAIL_RETRY
-            )
-        except ActivityError as err:
+            await send(MailActivities.send_mail, order, start_to_close_timeout=MAIL_TIMEOUT, retry_policy=MAIL_RETRY)
+        except FailureError as err:  # an activity's error, or a local activity's cause
             workflow.logger.warning("claim %s: mail %s not sent: %s", order.claim_id, order.key, err.cause or err)
 
     async def _record(
