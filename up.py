@@ -60,7 +60,7 @@ async def serve_site(
 ) -> tuple[ApiServer, asyncio.Task]:
     """The web app and the HTTP API on `sock` in this event loop; returns once it accepts connections."""
     site = Site(create_web(ctx), create_app(ctx, ui_origins=ui_origins))
-    config = uvicorn.Config(site, log_level="warning", log_config=None, lifespan="off")  # our log lines
+    config = uvicorn.Config(site, http="httptools", log_level="warning", log_config=None, lifespan="off")  # our logs
     server = ApiServer(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:

@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import uvloop
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -240,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.claims < 1 or args.concurrency < 1:
         parser.error("--claims and --concurrency are at least 1")
     with tempfile.TemporaryDirectory(prefix="claims-bench-") as work:
-        ours, floor = asyncio.run(measure(args.claims, args.concurrency, Path(work)))
+        # On uvloop, as `up` runs: the bare workflow's worker gets the same event loop as the product's.
+        ours, floor = uvloop.run(measure(args.claims, args.concurrency, Path(work)))
     print(f"{args.claims} claims, {args.concurrency} at a time, on this machine ({os.cpu_count()} cores)")
     print("\n".join(report(ours, floor)))
     return 0
