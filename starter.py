@@ -62,6 +62,9 @@ def _serve(main) -> None:
 
 
 def cmd_up(args) -> int:
+    from stack.worker_process import share_metrics
+
+    share_metrics()  # before anything imports prometheus_client: the worker's process counts into the same files
     from up import run_up
 
     _serve(run_up(args.port, args.temporal_port, args.temporal_ui_port, args.smtp_port))

@@ -1,5 +1,5 @@
-"""`guarantee up`: Temporal, the Stripe stub, a worker and the HTTP API in one process; `guarantee api`: the
-HTTP API alone, for a cluster whose workers run apart (`guarantee worker`).
+"""`guarantee up`: Temporal, the Stripe stub and the HTTP API, and a worker as a process of its own beside
+them; `guarantee api`: the HTTP API alone, for a cluster whose workers run apart (`guarantee worker`).
 
 `run_up` starts everything on embedded defaults, each part replaceable by configuration
 (stack/config.py): the Temporal dev server persisting to GUARANTEE_HOME/temporal.db unless
@@ -19,7 +19,6 @@ import uvicorn
 
 from api.app import create_app
 from mail.out import MailConfigError
-from payments.stripe_provider import StripeProvider
 from schema.database import make_sessions
 from schema.policy import load_policy
 from service.context import Context
@@ -27,7 +26,7 @@ from service.digests import ensure_schedule as ensure_digest_schedule
 from service.evidence import EvidenceStore
 from service.inbox import start_receiver
 from service.reconciliations import ensure_schedule
-from stack import logs, tracing
+from stack import logs, tracing, worker_process
 from stack.config import Settings, audit_key, embedded_stub_key, load_settings, mailer, signing_key
 from stack.ports import HOST, bind, free_port
 from stack.secrets import private_home
@@ -41,7 +40,7 @@ from stack.temporal import (
 from stripe_stub.server import start_in_thread
 from web.app import create_web
 from web.site import Site
-from worker import build_worker, connect_or_exit, open_database, shown, stop_event
+from worker import connect_or_exit, open_database, shown, stop_event
 
 TEMPORAL_PORT = 7233
 TEMPORAL_UI_PORT = 8233
@@ -131,7 +130,8 @@ async def run_up(
     lock = None if settings.temporal_address else _lock_home(settings)
     stop = stop_event()
     try:
-        runtime, temporal_metrics = metrics_runtime()  # the SDK's metrics: one runtime for this process's client
+        # The SDK's metrics: one runtime for this process's client; under `up` the worker's process serves them.
+        runtime, temporal_metrics = metrics_runtime("off" if worker else None)
     except TemporalConfigError as err:
         raise SystemExit(f"error: {err}") from None
     engine = await asyncio.to_thread(open_database, settings)
@@ -162,7 +162,9 @@ async def run_up(
             ui_origins += (temporal_ui, f"http://localhost:{ui_port}")
 
         keys = signing_key(settings), audit_key(settings)
-        worker_lines = await _start_worker(cleanup, settings, client, sessions, keys, api_url) if worker else []
+        worker_lines = []
+        if worker:
+            worker_lines, temporal_metrics = await _start_worker(cleanup, settings, temporal, api_url)
         await ensure_schedule(client, settings.reconcile_cron)
         await ensure_digest_schedule(client, settings.digest_cron)
 
@@ -213,8 +215,11 @@ async def run_up(
     print("Stopped.", flush=True)
 
 
-async def _start_worker(cleanup, settings: Settings, client, sessions, keys, api_url: str) -> list[tuple[str, str]]:
-    """The worker, paying through STRIPE_API_BASE or else a stub started here; what `up` prints of it."""
+async def _start_worker(
+    cleanup, settings: Settings, temporal: str, api_url: str
+) -> tuple[list[tuple[str, str]], str | None]:
+    """The worker as a process of its own, paying through STRIPE_API_BASE or else a stub started here; what `up`
+    prints of it, and where it serves the Temporal SDK's metrics."""
     stripe_base, stripe_key = settings.stripe_api_base, settings.stripe_api_key
     if stripe_base is None:
         stripe_key = embedded_stub_key(settings)  # the stub's admin routes need it: not a key in the source
@@ -230,10 +235,18 @@ async def _start_worker(cleanup, settings: Settings, client, sessions, keys, api
         mail = mailer(settings, api_url)
     except MailConfigError as err:
         raise SystemExit(f"error: {err}") from None
-    provider = StripeProvider(stripe_key, stripe_base)
-    await cleanup.enter_async_context(build_worker(client, sessions, provider, keys[0], audit_key=keys[1], mailer=mail))
+    env = os.environ | {
+        "TEMPORAL_ADDRESS": temporal,
+        "STRIPE_API_BASE": stripe_base,
+        "STRIPE_API_KEY": stripe_key,
+        "DATABASE_URL": settings.database_url,
+        "GUARANTEE_PUBLIC_URL": mail.public_url,
+    }
+    proc, said = await asyncio.to_thread(worker_process.start, env)
+    cleanup.push_async_callback(asyncio.to_thread, worker_process.stop, proc)
     stripe = stripe_base if settings.stripe_api_base else f"{stripe_base} (embedded stub)"
-    return [("Stripe API", stripe), ("Mail out", mail.transport.describe())]
+    lines = [("Stripe API", stripe), ("Mail out", mail.transport.describe()), ("Worker", f"process {proc.pid}")]
+    return lines, worker_process.temporal_metrics(said)
 
 
 def _forget(url_file: Path, url: str) -> None:

@@ -1,8 +1,8 @@
 """The worker: ClaimWorkflow, ReconciliationWorkflow, DigestWorkflow and their activities on `guarantee-claims`.
 
 `python worker.py` (or `guarantee worker`) runs one against the Temporal at TEMPORAL_ADDRESS, the
-configured database and the Stripe API at STRIPE_API_BASE; `guarantee up` (up.py) runs one
-inside the embedded stack.
+configured database and the Stripe API at STRIPE_API_BASE; `guarantee up` (up.py) runs one the
+same way, as a process of its own beside the API (stack/worker_process.py).
 """
 
 import asyncio
@@ -10,6 +10,7 @@ import signal
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+import uvloop
 from sqlalchemy import make_url
 from sqlalchemy.orm import sessionmaker
 from temporalio.client import Client
@@ -26,7 +27,7 @@ from payments.stripe_provider import StripeProvider
 from schema.database import make_engine, make_sessions, migrate
 from schema.names import TASK_QUEUE
 from service.metrics import ActivityTiming
-from stack import logs, tracing
+from stack import logs, tracing, worker_process
 from stack.codec import CodecKeyError
 from stack.config import Settings, audit_key, load_settings, signing_key
 from stack.config import mailer as configured_mailer
@@ -169,14 +170,16 @@ async def run_worker() -> None:
             f"Temporal metrics {temporal_metrics or 'off'}; Ctrl-C stops it",
             flush=True,
         )
+        orphaned = asyncio.create_task(worker_process.stop_when_orphaned(stop))  # under `up`: stops with it
         async with worker:
             await stop.wait()
+        orphaned.cancel()
     finally:
         engine.dispose()
 
 
 def main() -> None:
-    asyncio.run(run_worker())
+    uvloop.run(run_worker())
 
 
 if __name__ == "__main__":

@@ -2,12 +2,16 @@
 
     python -m benchmarks.claims                          # 200 claims, 20 at a time
     python -m benchmarks.claims --claims 40 --concurrency 10
+    python -m benchmarks.claims --apart                  # `guarantee api` and `guarantee worker` apart
 
 `guarantee up` starts in a fresh GUARANTEE_HOME (SQLite, the embedded Temporal dev server
 persisting to a file, the Stripe stub). A specialist and a lead push N claims through its HTTP
 API, C at a time: open (with payout details), evidence, complete, decide, approve; each is done
 when its workflow ends paid. Then N `BareClaim`s (benchmarks/bare_claim.py: three Updates and six
 activities that do nothing), C at a time, on the same dev server, with a worker in this process.
+With --apart, the same home is served as on a cluster instead: the dev server, the Stripe stub,
+`guarantee api` and `guarantee worker`, each a process of its own, so the API and the worker do not
+share one core.
 
 Printed for both: claims per second over the whole run, approval to paid (from sending the
 approval to the workflow's end) at p50 and p99, their ratios, and the events in a paid claim's
@@ -16,9 +20,11 @@ history; each beside issue 14's goal. Nothing is asserted: the figures are for p
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import tempfile
@@ -34,7 +40,9 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from benchmarks.bare_claim import BareClaim, nothing
+from drills.payout_faults import StubServer, TemporalServer, _stop
 from stack.codec import data_converter, load_keys
+from stack.config import STUB_API_KEY
 from stack.ports import free_port
 
 GUARANTEE = Path(sys.executable).parent / "guarantee"
@@ -78,9 +86,13 @@ class Up:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> str:
+        return self._serve(["up", "--temporal-port", "0", "--temporal-ui-port", "0"])
+
+    def _serve(self, command: list[str]) -> str:
+        """`guarantee <command>` started; the API's address once it answers."""
         with open(self.log, "w") as log:
             self.proc = subprocess.Popen(
-                [str(GUARANTEE), "up", "--temporal-port", "0", "--temporal-ui-port", "0"],
+                [str(GUARANTEE), *command],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -89,12 +101,12 @@ class Up:
         url_file, deadline = self.home / "api-url", time.monotonic() + READY_S
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"`guarantee up` exited:\n{self.log.read_text()}")
+                raise RuntimeError(f"`guarantee {command[0]}` exited:\n{self.log.read_text()}")
             url = url_file.read_text().strip() if url_file.exists() else ""
             if url and _answers(url):
                 return url
             time.sleep(0.1)
-        raise RuntimeError(f"`guarantee up` not ready in {READY_S:.0f} s:\n{self.log.read_text()}")
+        raise RuntimeError(f"`guarantee {command[0]}` not ready in {READY_S:.0f} s:\n{self.log.read_text()}")
 
     def temporal_address(self) -> str:
         return re.search(r"^  Temporal +(\S+)", self.log.read_text(), re.M).group(1)
@@ -116,6 +128,52 @@ class Up:
             self.proc.wait(timeout=60)
 
 
+class Apart(Up):
+    """The same home with each part a process of its own, as on a cluster: the dev server, the Stripe stub,
+    `guarantee api` and `guarantee worker`, so the API and the worker each have a core to work on."""
+
+    def __init__(self, home: Path):
+        super().__init__(home)
+        home.mkdir(parents=True)
+        self.temporal = TemporalServer(home / "temporal.db", home.parent / "temporal.log")
+        self.stub = StubServer(home.parent / "stripe-stub.json", home.parent / "stub.log")
+        self.env |= {
+            "TEMPORAL_ADDRESS": self.temporal.address,
+            "STRIPE_API_BASE": self.stub.url,
+            "STRIPE_API_KEY": STUB_API_KEY,
+        }
+        self.worker: subprocess.Popen | None = None
+
+    def start(self) -> str:
+        self.temporal.start()
+        self.stub.start()
+        _until_listening(self.temporal.address)
+        worker_log = (self.home.parent / "worker.log").open("w")
+        self.worker = subprocess.Popen(
+            [str(GUARANTEE), "worker"], env=self.env, stdout=worker_log, stderr=subprocess.STDOUT, cwd=ROOT
+        )
+        return self._serve(["api"])
+
+    def temporal_address(self) -> str:
+        return self.temporal.address
+
+    def stop(self) -> None:
+        super().stop()
+        _stop(self.worker)
+        self.stub.stop()
+        self.temporal.stop()
+
+
+def _until_listening(address: str) -> None:
+    host, port = address.rsplit(":", 1)
+    deadline = time.monotonic() + READY_S
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection((host, int(port)), timeout=1):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"the dev server at {address} did not listen in {READY_S:.0f} s")
+
+
 def _answers(url: str) -> bool:
     try:
         return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
@@ -123,8 +181,10 @@ def _answers(url: str) -> bool:
         return False
 
 
-async def product(url: str, client: Client, specialist: str, lead: str, n: int, concurrency: int) -> Run:
-    run, gate = Run("guarantee up"), asyncio.Semaphore(concurrency)
+async def product(
+    url: str, client: Client, specialist: str, lead: str, n: int, concurrency: int, name: str = "guarantee up"
+) -> Run:
+    run, gate = Run(name), asyncio.Semaphore(concurrency)
     as_specialist, as_lead = ({"Authorization": f"Bearer {t}"} for t in (specialist, lead))
     today = datetime.now(UTC).date().isoformat()
 
@@ -220,13 +280,13 @@ def report(ours: Run, floor: Run) -> list[str]:
     return lines
 
 
-async def measure(n: int, concurrency: int, work: Path) -> tuple[Run, Run]:
-    up = Up(work / "home")
+async def measure(n: int, concurrency: int, work: Path, apart: bool = False) -> tuple[Run, Run]:
+    up = (Apart if apart else Up)(work / "home")
     try:
         url = up.start()
         specialist, lead = up.token("bench-specialist", "specialist"), up.token("bench-lead", "lead")
         client = await Client.connect(up.temporal_address(), data_converter=data_converter(load_keys(up.home)))
-        ours = await product(url, client, specialist, lead, n, concurrency)
+        ours = await product(url, client, specialist, lead, n, concurrency, "api + worker" if apart else "guarantee up")
         floor = await bare(client, n, concurrency)
         return ours, floor
     finally:
@@ -237,13 +297,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--claims", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument(
+        "--apart", action="store_true", help="the API and the worker as processes of their own, as on a cluster"
+    )
     args = parser.parse_args(argv)
     if args.claims < 1 or args.concurrency < 1:
         parser.error("--claims and --concurrency are at least 1")
     with tempfile.TemporaryDirectory(prefix="claims-bench-") as work:
         # On uvloop, as `up` runs: the bare workflow's worker gets the same event loop as the product's.
-        ours, floor = uvloop.run(measure(args.claims, args.concurrency, Path(work)))
-    print(f"{args.claims} claims, {args.concurrency} at a time, on this machine ({os.cpu_count()} cores)")
+        ours, floor = uvloop.run(measure(args.claims, args.concurrency, Path(work), args.apart))
+    layout = "`guarantee api` and `guarantee worker` apart" if args.apart else "`guarantee up`"
+    print(f"{args.claims} claims, {args.concurrency} at a time, through {layout} ({os.cpu_count()} cores)")
     print("\n".join(report(ours, floor)))
     return 0
 

@@ -4,7 +4,7 @@ Two kinds:
 - counted in this process as things happen: people's actions by kind and outcome (`service.claims._act`
   and opening), the API's request latency by route template (`api.metrics.Timing`), and the latency of
   the activities this process's worker ran, by activity type and outcome (`ActivityTiming`, a worker
-  interceptor: under `guarantee up` the worker shares the API's process, so the API's /metrics shows them);
+  interceptor: under `guarantee up` the worker's process writes them to the files the API's /metrics reads);
 - read from the database at scrape time, so every API process reports the same figures: claims by
   status, stuck claims, payouts by status and provider error code, SLA breaches recorded, and the
   discrepancies of the latest reconciliation.
@@ -15,10 +15,12 @@ and nothing else, not even a user's token.
 """
 
 import asyncio
+import os
 import time
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
@@ -79,6 +81,9 @@ def timed(method: str, route: str, status: int, seconds: float) -> None:
 
 class _ProcessCollector(Collector):
     def collect(self):
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # `up`: its worker's process counts into the same files
+            yield from MultiProcessCollector(None).collect()
+            return
         yield from ACTIONS_DONE.collect()
         yield from REQUESTS.collect()
         yield from ACTIVITIES.collect()

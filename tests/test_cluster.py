@@ -2,6 +2,7 @@
 share a GUARANTEE_HOME, the API runs no worker, and what would quietly split the cluster is refused."""
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -103,18 +104,54 @@ async def test_two_ups_and_an_api_share_one_home_and_only_the_ups_run_workers(te
         urls = [api_url(proc, log) for proc, log in zip(procs, logs, strict=True)]
         assert len(set(urls)) == 3
         assert re.search(r"^  Worker +none here", logs[2].read_text(), re.M)
-        ups = {str(procs[0].pid), str(procs[1].pid)}
+        workers = {worker_pid(log) for log in logs[:2]}  # each `up` runs its worker as a process of its own
         deadline = time.monotonic() + READY_S
-        while await pollers(temporal) != ups and time.monotonic() < deadline:
+        while await pollers(temporal) != workers and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
-        assert await pollers(temporal) == ups  # the API's process polls nothing
+        assert await pollers(temporal) == workers  # the API's process polls nothing
         for proc, log in zip(procs, logs, strict=True):
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=60) == 0, log.read_text()
             assert log.read_text().rstrip().endswith("Stopped.")
+        assert not [pid for pid in workers if alive(int(pid))], "each worker stops with its `up`"
     finally:
         for proc in procs:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         stop_stub()
+
+
+def test_a_killed_up_takes_its_worker_with_it(temporal, tmp_path):
+    """SIGKILLed, `up` cannot stop its worker: the worker sees its parent gone and stops by itself."""
+    stub_url, stop_stub = start_in_thread(tmp_path / "stripe.json")
+    address = temporal.service_client.config.target_host
+    env = clean_env(tmp_path / "home", TEMPORAL_ADDRESS=address, STRIPE_API_BASE=stub_url, STRIPE_API_KEY=STUB_API_KEY)
+    log = tmp_path / "up.log"
+    proc = start("up", env, log)
+    try:
+        api_url(proc, log)
+        worker = int(worker_pid(log))
+        assert alive(worker)
+        proc.kill()
+        proc.wait()
+        deadline = time.monotonic() + 30
+        while alive(worker) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not alive(worker), "the worker outlived its `up`"
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # `up` and, if the test failed, its worker
+            os.killpg(proc.pid, signal.SIGKILL)
+        stop_stub()
+
+
+def worker_pid(log: Path) -> str:
+    return re.search(r"^  Worker +process (\d+)", log.read_text(), re.M).group(1)
+
+
+def alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie, dead but not yet reaped by whoever adopted it, does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False

@@ -187,6 +187,12 @@ def test_newcomer_runs_up_works_a_claim_to_paid_and_a_restart_loses_nothing(newc
     assert re.search(r"payout to\s+transfer to acct_newcomer1, set by u_\w+\n", shown)
     assert re.search(r"Payouts \(1\)\n.*\n\s+1\s+1,100.00 USD\s+transfer\s+paid\s+stripe\s+tr_", shown)
     assert re.search(r"paid\s+paying -> paid", shown.split("Timeline")[1])
+    # The worker runs in a process of its own; the API's /metrics still shows the activities it timed.
+    metrics = httpx.get(f"{url}/metrics").text
+    assert re.search(
+        r'^guarantee_activity_duration_seconds_count\{activity="pay_claim",outcome="ok"\} 1\.0$', metrics, re.M
+    )
+    assert re.search(r'^guarantee_actions_total\{action="review",outcome="ok"\} 1\.0$', metrics, re.M)
 
     # The paid claim's history: ciphertext to anyone who reads Temporal, plain text to a lead through the API.
     raw = payload_texts(newcomer.history(first))
