@@ -55,6 +55,7 @@ class ProviderSpool:
         self._pending: list[ProviderLine] = []
         self._count = 0
         self._files = 0
+        self._written: set[str] = set()
         self.view("provider", _SCHEMA)
 
     def add(self, line: ProviderLine) -> None:
@@ -87,13 +88,23 @@ class ProviderSpool:
         self._count += len(batch)
 
     def view(self, name: str, schema: pa.Schema) -> None:
-        """A view over the files `write` adds under `name`, one empty to begin with, so it reads even with none."""
-        self.write(name, schema.empty_table())
-        self.db.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{self.folder}/{name}-*.parquet')")
+        """A view over the files `write` adds under `name`; until the first, over an empty file, so it reads.
+
+        The empty file is then left out: DuckDB estimates a glob's rows from its first file, and an
+        empty one made it think a million rows were none and build its hash joins on the large side.
+        """
+        pq.write_table(schema.empty_table(), self.folder / f"{name}.parquet")
+        self._point(name, f"{name}.parquet")
 
     def write(self, name: str, table: pa.Table) -> None:
         self._files += 1
         pq.write_table(table, self.folder / f"{name}-{self._files:06d}.parquet")
+        if name not in self._written:
+            self._written.add(name)
+            self._point(name, f"{name}-*.parquet")
+
+    def _point(self, name: str, files: str) -> None:
+        self.db.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet('{self.folder}/{files}')")
 
     def close(self) -> None:
         self.db.close()
