@@ -18,7 +18,7 @@ from typing import NamedTuple
 import pyarrow as pa
 
 from finance.lines import LedgerLine, ProviderLine
-from finance.spool import ProviderSpool, read
+from finance.spool import ProviderSpool, columns, read
 
 _TYPES = (pa.string(), pa.string(), pa.int64(), pa.string(), pa.int64(), pa.string(), pa.string(), pa.timestamp("us"))
 _SCHEMA = pa.schema(zip(LedgerLine._fields, _TYPES, strict=True))
@@ -53,10 +53,10 @@ def load_ledger(spool: ProviderSpool, batches: Iterable[Sequence[Sequence]]) -> 
     """Ledger rows (`finance.ledger.ledger_batches`) into the spool, as the view `ledger` beside `provider`."""
     spool.view("ledger", _SCHEMA)
     for rows in batches:
-        *columns, created_at = zip(*rows, strict=True)
-        arrays = [pa.array(values, kind) for values, kind in zip(columns, _TYPES, strict=False)]
-        arrays.append(pa.array(created_at).cast(_TYPES[-1]))  # SQLite's text or a datetime, to UTC without a zone
-        spool.write("ledger", pa.Table.from_arrays(arrays, schema=_SCHEMA))
+        # created_at as the driver hands it over, SQLite's text or a datetime, then to UTC without a zone
+        created_at = pa.string() if isinstance(rows[0][-1], str) else pa.timestamp("us", "UTC")
+        table = columns(rows, pa.schema([*_SCHEMA][:-1] + [pa.field("created_at", created_at)]))
+        spool.write("ledger", table.set_column(7, "created_at", table.column(7).cast(_TYPES[-1])))
 
 
 def settle(spool: ProviderSpool, period: tuple[datetime, datetime]) -> Rest:
