@@ -24,14 +24,15 @@ _TYPES = (pa.string(), pa.string(), pa.int64(), pa.string(), pa.int64(), pa.stri
 _SCHEMA = pa.schema(zip(LedgerLine._fields, _TYPES, strict=True))
 
 # A ledger row and a provider object pair off when they agree in everything; the keys where a row
-# of either side is left without a partner are the ones `match` must judge.
+# of either side is left without a partner are the ones `match` must judge. Joined one part of the
+# spool at a time: a key's rows, on both sides, are all in one part.
 _ODD = """
-CREATE TABLE odd AS
+INSERT INTO odd
 SELECT DISTINCT coalesce(l.key, p.key) AS key
-FROM (SELECT key, CASE WHEN status = 'paid' THEN provider_ref END AS paid, amount_cents, currency FROM ledger) l
+FROM (SELECT key, CASE WHEN status = 'paid' THEN provider_ref END AS paid, amount_cents, currency FROM ledger_{part}) l
 FULL OUTER JOIN (
     SELECT key, CASE WHEN status = 'paid' THEN object_id END AS paid, amount_cents, currency
-    FROM provider WHERE key IS NOT NULL
+    FROM provider_{part} WHERE key IS NOT NULL
 ) p ON l.key = p.key AND l.paid = p.paid AND l.amount_cents = p.amount_cents AND l.currency = p.currency
 WHERE l.key IS NULL OR p.key IS NULL
 """
@@ -61,7 +62,10 @@ def load_ledger(spool: ProviderSpool, batches: Iterable[Sequence[Sequence]]) -> 
 
 def settle(spool: ProviderSpool, period: tuple[datetime, datetime]) -> Rest:
     """Count the plain pairs anchored in `period`; hand back the rest for `match(..., period=period)`."""
-    spool.db.execute(_ODD)
+    spool.flush()
+    spool.db.execute("CREATE TABLE odd (key VARCHAR)")
+    for part in range(spool.parts):
+        spool.db.execute(_ODD.format(part=part))
     start, end = (moment.astimezone(UTC).replace(tzinfo=None) for moment in period)
     [(plain,)] = spool.db.execute(_PLAIN, [start, end]).fetchall()
     ledger = read(spool.db.cursor(), _LEDGER_REST, _ledger_line)
