@@ -25,6 +25,7 @@ import sys
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
+from itertools import islice
 from pathlib import Path
 
 from sqlalchemy import create_engine, insert
@@ -185,12 +186,13 @@ def _measure(n: int, workdir: Path, args) -> int:
 
 
 def _listed(jsonl_path: Path, objects: Counter) -> Iterator[dict]:
-    """The provider objects as a listing hands them over (plain JSON, as `raw_request` pages), counted by kind."""
+    """The provider objects as a listing hands them over, counted by kind: `raw_request` parses each
+    list page's body, `PAGE` objects, as one JSON document, so they are parsed here a page at a time."""
     with open(jsonl_path) as rows:
-        for row in rows:
-            obj = json.loads(row)
-            objects[obj["object"]] += 1
-            yield obj
+        while page := list(islice(rows, PAGE)):
+            for obj in json.loads(f'{{"object":"list","data":[{",".join(page)}],"has_more":true}}')["data"]:
+                objects[obj["object"]] += 1
+                yield obj
 
 
 def _phase_line(phase, what: str) -> None:

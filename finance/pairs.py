@@ -18,20 +18,21 @@ from typing import NamedTuple
 import pyarrow as pa
 
 from finance.lines import LedgerLine, ProviderLine
-from finance.spool import ProviderSpool, read
+from finance.spool import ProviderSpool, columns, read
 
 _TYPES = (pa.string(), pa.string(), pa.int64(), pa.string(), pa.int64(), pa.string(), pa.string(), pa.timestamp("us"))
 _SCHEMA = pa.schema(zip(LedgerLine._fields, _TYPES, strict=True))
 
 # A ledger row and a provider object pair off when they agree in everything; the keys where a row
-# of either side is left without a partner are the ones `match` must judge.
+# of either side is left without a partner are the ones `match` must judge. Joined one part of the
+# spool at a time: a key's rows, on both sides, are all in one part.
 _ODD = """
-CREATE TABLE odd AS
+INSERT INTO odd
 SELECT DISTINCT coalesce(l.key, p.key) AS key
-FROM (SELECT key, CASE WHEN status = 'paid' THEN provider_ref END AS paid, amount_cents, currency FROM ledger) l
+FROM (SELECT key, CASE WHEN status = 'paid' THEN provider_ref END AS paid, amount_cents, currency FROM ledger_{part}) l
 FULL OUTER JOIN (
     SELECT key, CASE WHEN status = 'paid' THEN object_id END AS paid, amount_cents, currency
-    FROM provider WHERE key IS NOT NULL
+    FROM provider_{part} WHERE key IS NOT NULL
 ) p ON l.key = p.key AND l.paid = p.paid AND l.amount_cents = p.amount_cents AND l.currency = p.currency
 WHERE l.key IS NULL OR p.key IS NULL
 """
@@ -53,15 +54,18 @@ def load_ledger(spool: ProviderSpool, batches: Iterable[Sequence[Sequence]]) -> 
     """Ledger rows (`finance.ledger.ledger_batches`) into the spool, as the view `ledger` beside `provider`."""
     spool.view("ledger", _SCHEMA)
     for rows in batches:
-        *columns, created_at = zip(*rows, strict=True)
-        arrays = [pa.array(values, kind) for values, kind in zip(columns, _TYPES, strict=False)]
-        arrays.append(pa.array(created_at).cast(_TYPES[-1]))  # SQLite's text or a datetime, to UTC without a zone
-        spool.write("ledger", pa.Table.from_arrays(arrays, schema=_SCHEMA))
+        # created_at as the driver hands it over, SQLite's text or a datetime, then to UTC without a zone
+        created_at = pa.string() if isinstance(rows[0][-1], str) else pa.timestamp("us", "UTC")
+        table = columns(rows, pa.schema([*_SCHEMA][:-1] + [pa.field("created_at", created_at)]))
+        spool.write("ledger", table.set_column(7, "created_at", table.column(7).cast(_TYPES[-1])))
 
 
 def settle(spool: ProviderSpool, period: tuple[datetime, datetime]) -> Rest:
     """Count the plain pairs anchored in `period`; hand back the rest for `match(..., period=period)`."""
-    spool.db.execute(_ODD)
+    spool.flush()
+    spool.db.execute("CREATE TABLE odd (key VARCHAR)")
+    for part in range(spool.parts):
+        spool.db.execute(_ODD.format(part=part))
     start, end = (moment.astimezone(UTC).replace(tzinfo=None) for moment in period)
     [(plain,)] = spool.db.execute(_PLAIN, [start, end]).fetchall()
     ledger = read(spool.db.cursor(), _LEDGER_REST, _ledger_line)
