@@ -8,9 +8,9 @@ their own do the rest, each started from this checkout:
 - the worker (`python -m worker`), SIGKILLed at seeded moments, and on purpose while a payout
   waits inside the provider call, then started again;
 - the Stripe-compatible stub (`python -m stripe_stub`), answering a seeded share of requests
-  (`--fault-rate`, 25%) with 500 or 429, and following a plan drawn from the seed: numbered transfers and refunds have
-  their connection cut after the money moved, two are answered only 10 s after it moved:
-  the worker is SIGKILLed in that wait.
+  (`--fault-rate`, 25%) with 500 or 429, and following a plan drawn from the seed: numbered
+  transfers and refunds have their connection cut after the money moved, two are answered only
+  10 s after it moved: the worker is SIGKILLed in that wait.
 With `--private-postgres` the database is a PostgreSQL cluster of the drill's own (initdb, pg_ctl),
 shut down fast and started again once while claims are being approved and paid: the service
 calls and the activities in flight meet a dead database and must get through by retrying.
@@ -92,7 +92,7 @@ class Report:
     postgres_restarts_planned: int = 0
     # Claims not yet paid at each Temporal kill and PostgreSQL restart: none would mean it hit an idle system.
     unpaid_at_disruptions: list[int] = field(default_factory=list)
-    database_retries: int = 0  # the drill's service calls that met the database down and were tried again
+    database_retries: int = 0  # attempts of the drill's service calls that met the database down (then tried again)
     activity_database_failures: int = 0  # activity attempts the worker logged as failed on the database
     drops_after_money_moved: int = 0
     fault_rate: float = FAULT_RATE
@@ -149,8 +149,8 @@ class Report:
             f"Temporal SIGKILLs      {self.server_restarts} of {self.temporal_kills_planned} (then started again)",
             f"PostgreSQL restarts    {self.postgres_restarts} of {self.postgres_restarts_planned} (fast shutdown, "
             f"{POSTGRES_DOWN_SECONDS:.0f} s down)",
-            f"met the database down  {self.activity_database_failures} activity attempts (retried), "
-            f"{self.database_retries} service calls (retried)",
+            f"met the database down  {self.activity_database_failures} activity attempts, "
+            f"{self.database_retries} service-call attempts (each tried again)",
             f"claims unpaid then     {self.unpaid_at_disruptions} (at each Temporal kill and PostgreSQL restart)",
             f"dropped after paying   {self.drops_after_money_moved} connections cut after the money moved",
             f"provider faults        {sum(self.faults.values())} at a {self.fault_rate:.0%} rate: {self.faults}",
@@ -646,6 +646,8 @@ def main() -> None:
     args = parser.parse_args()
     if not 0 <= args.fault_rate <= 1:
         parser.error("--fault-rate is a share, from 0 to 1")
+    if args.temporal_kills < 0:
+        parser.error("--temporal-kills counts kills: 0 or more")
     work = Path(tempfile.mkdtemp(prefix="payout-drill-"))
     report = asyncio.run(
         run(
