@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import uvloop
+from sqlalchemy import exc as db_errors
 from sqlalchemy import make_url
 from sqlalchemy.orm import sessionmaker
 from temporalio.client import Client
@@ -116,8 +117,16 @@ def stop_event() -> asyncio.Event:
 
 
 def open_database(settings: Settings):
-    """The configured database at the newest schema."""
-    migrate(settings.database_url)
+    """The configured database at the newest schema.
+
+    One that cannot be reached (down for a restart, a wrong address) ends the process with the reason,
+    as Temporal does, not a traceback: whatever supervises it starts it again once the database is back.
+    """
+    try:
+        migrate(settings.database_url)
+    except (db_errors.OperationalError, db_errors.InterfaceError) as err:
+        reason = " ".join(str(err.orig).split())[:300]
+        raise SystemExit(f"error: cannot open the database at {shown(settings.database_url)}: {reason}") from None
     return make_engine(settings.database_url)
 
 

@@ -2,7 +2,8 @@
 
 Retrying cannot mend a refused row (an integrity rule, a value out of range, a row that is not
 there), so those fail at once, non-retryable, and the workflow refuses the action or marks the
-claim stuck; connection trouble is left to the activity's bounded retries.
+claim stuck; connection trouble is left to the activity's bounded retries, whatever class of error
+the driver reports it as.
 """
 
 import functools
@@ -24,6 +25,8 @@ def classified(activity):
         except TRANSIENT:
             raise
         except db_errors.DBAPIError as err:
+            if err.connection_invalidated:  # the connection died under it (e.g. PostgreSQL ended an idle
+                raise  # transaction's session): whatever the error's class, the row was not refused
             reason = " ".join(str(err.orig).split())[:300]
             raise ApplicationError(
                 f"the database refused the write: {reason}", type="not_recorded", non_retryable=True

@@ -1,7 +1,8 @@
 """The payout drill, short, on SQLite and on PostgreSQL: claims paid by transfer and by refund while
 the worker is SIGKILLed (once on purpose inside a provider call), Temporal is SIGKILLed and started
 again, and the provider fails a share of requests and cuts off numbered payouts after the money
-moved. The full drill is `./run drill` (200 claims).
+moved. The full drill is `./run drill` (200 claims). A third run has a PostgreSQL cluster of its
+own, shut down fast and started again mid-run, Temporal killed twice and 30% provider faults.
 
 Every count asserted is observed, not configured: the stub's own counters and the drill's kills."""
 
@@ -11,7 +12,8 @@ from datetime import UTC, datetime
 import pytest
 
 from activities.claims import ClaimActivities
-from drills.payout_faults import Report, run, verify
+from drills import private_postgres
+from drills.payout_faults import Report, database_failures, run, verify
 from schema import tables
 from schema.claims import PayoutDetails
 from tests.conftest import AUDIT_KEY
@@ -31,6 +33,37 @@ async def test_every_approved_claim_is_paid_exactly_once_through_faults(db_url, 
     assert report.drops_after_money_moved >= 1, "the stub must have cut a payout off after the money moved"
     assert report.kills_during_payout >= 1, "a worker SIGKILL must have hit a payout inside the provider call"
     assert report.worker_kills >= 2 and report.server_restarts == 1, "the drill must have done its damage"
+
+
+@pytest.mark.timeout(150)
+async def test_paid_exactly_once_through_a_postgres_restart_and_two_temporal_kills(tmp_path):
+    """About 70 s on a quiet machine: its own cluster (initdb), restarted while claims are approved and paid."""
+    if reason := private_postgres.unavailable():
+        pytest.skip(reason)
+    async with asyncio.timeout(120):
+        report = await run(
+            12, kill_every=(5.0, 10.0), work=tmp_path, private_postgres=True, temporal_kills=2, fault_rate=0.30
+        )
+    print("\n".join(report.lines()))
+    assert report.ok, "every claim paid exactly once, none left stuck, the ledger equal to the provider"
+    assert (report.server_restarts, report.postgres_restarts) == (2, 1)
+    assert all(report.unpaid_at_disruptions), "each Temporal kill and the restart must find claims still unpaid"
+    assert report.activity_database_failures >= 1, "activities must have met the database down, and got through"
+    assert report.exercised
+
+
+def test_activity_attempts_failed_on_the_database_are_counted_from_the_worker_log(tmp_path):
+    """Only the worker's failed attempts whose error is the database's connection: not a refused row, not a payout."""
+    log = tmp_path / "worker.log"
+    failed = '{"message": "Completing activity as failed (%s)", "exception": "Traceback ...\\n%s: (psycopg.%s) ..."}\n'
+    log.write_text(
+        failed % ("record_event", "sqlalchemy.exc.OperationalError", "OperationalError")
+        + failed % ("pay_claim", "sqlalchemy.exc.InterfaceError", "InterfaceError")
+        + failed % ("record_event", "sqlalchemy.exc.IntegrityError", "IntegrityError")
+        + failed % ("pay_claim", "stripe.APIError", "x")
+        + "sqlalchemy.exc.OperationalError: a worker that could not start\n"
+    )
+    assert database_failures(log) == 2
 
 
 def test_a_paid_row_naming_no_provider_object_is_a_failure_of_its_own(stack):
