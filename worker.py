@@ -116,8 +116,8 @@ def stop_event() -> asyncio.Event:
     return stop
 
 
-def open_database(settings: Settings):
-    """The configured database at the newest schema.
+def open_database(settings: Settings, worker: bool = False):
+    """The configured database at the newest schema; for a `worker`, its transactions take turns (SQLite).
 
     One that cannot be reached (down for a restart, a wrong address) ends the process with the reason,
     as Temporal does, not a traceback: whatever supervises it starts it again once the database is back.
@@ -127,7 +127,7 @@ def open_database(settings: Settings):
     except (db_errors.OperationalError, db_errors.InterfaceError) as err:
         reason = " ".join(str(err.orig).split())[:300]
         raise SystemExit(f"error: cannot open the database at {shown(settings.database_url)}: {reason}") from None
-    return make_engine(settings.database_url)
+    return make_engine(settings.database_url, take_turns=worker)
 
 
 def shown(url: str) -> str:
@@ -164,7 +164,7 @@ async def run_worker() -> None:
     await ensure_search_attributes(client, settings.temporal_namespace)
     if not settings.stripe_api_base:
         raise SystemExit("error: STRIPE_API_BASE is not set: a bare worker pays through an existing Stripe API")
-    engine = await asyncio.to_thread(open_database, settings)
+    engine = await asyncio.to_thread(open_database, settings, True)
     try:
         provider = StripeProvider(settings.stripe_api_key, settings.stripe_api_base)
         keys = signing_key(settings), audit_key(settings)

@@ -2,6 +2,7 @@
 
 import contextlib
 import fcntl
+import threading
 import zlib
 from pathlib import Path
 
@@ -12,11 +13,15 @@ from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import NullPool
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+WRITES = ("INSERT", "UPDATE", "DELETE")
+TURN_WAIT_S = 30
 # The PostgreSQL advisory lock that migrations run under: any fixed number, the same in every process.
 MIGRATION_LOCK = zlib.crc32(b"guarantee migrations")
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, take_turns: bool = False) -> Engine:
+    """`take_turns`: on SQLite, this process's writers take turns (`_take_turns`); for a worker, whose
+    activities nearly all write."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
@@ -28,8 +33,30 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
+        if take_turns:
+            _take_turns(engine)
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+def _take_turns(engine: Engine) -> None:
+    """SQLite lets one connection write at a time, and one that waits for it polls with sleeps of up to 100 ms:
+    under load the sleeps, not the writes, set the pace. Here this process's writers take turns on a lock
+    instead, from a transaction's first write until its connection is returned, each woken the moment the
+    one before it is done. Readers never wait for it, and other processes still meet SQLite's own lock,
+    which alone keeps the data right: a turn not had within `TURN_WAIT_S` is gone without."""
+    turn = threading.RLock()
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _writes(conn, _cursor, statement: str, *_):
+        if not conn.info.get("turn") and statement.lstrip()[:6].upper() in WRITES:
+            conn.info["turn"] = turn.acquire(timeout=TURN_WAIT_S)
+
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_conn, record):
+        if record.info.pop("turn", False):
+            with contextlib.suppress(RuntimeError):  # a connection the garbage collector returned, in another thread
+                turn.release()
 
 
 def make_sessions(engine: Engine) -> sessionmaker:
