@@ -149,11 +149,12 @@ async def _open(
         await ctx.client.execute_update_with_start_workflow(ClaimWorkflow.wait_opened, start_workflow_operation=opening)
     except WorkflowUpdateFailedError as err:
         raise DomainError("not_recorded", f"the claim could not be opened: {err.cause or err}") from None
-    if ref:  # a claim opened already (the same claim_id again) keeps the details it has
-        await asyncio.to_thread(payout_details.discard_untaken, ctx.sessions, ref)
     if contacts:
         await asyncio.to_thread(claim_contacts.store, ctx.sessions, claim_id, contacts, actor)
-    return await get(ctx, claim_id)
+    claim = await get(ctx, claim_id)
+    if ref and claim.payout_details_id != ref.id:  # opened already (the same claim_id again): it keeps its details
+        await asyncio.to_thread(payout_details.discard_untaken, ctx.sessions, ref)
+    return claim
 
 
 def _prior_claims(sessions: sessionmaker, req: ClaimOpen, since: datetime) -> PriorClaims:
