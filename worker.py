@@ -164,7 +164,7 @@ async def run_worker() -> None:
     await ensure_search_attributes(client, settings.temporal_namespace)
     if not settings.stripe_api_base:
         raise SystemExit("error: STRIPE_API_BASE is not set: a bare worker pays through an existing Stripe API")
-    engine = await asyncio.to_thread(open_database, settings, True)
+    engine = await asyncio.to_thread(open_database, settings, worker=True)
     try:
         provider = StripeProvider(settings.stripe_api_key, settings.stripe_api_base)
         keys = signing_key(settings), audit_key(settings)
