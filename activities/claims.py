@@ -13,7 +13,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.errors import classified
-from audit.chain import Sealer, append
+from audit.chain import Sealer, append, head_of
 from schema import tables
 from schema.claims import Actor
 from schema.enums import FINAL_STATUSES, LEGAL_REVIEW_HOLDS
@@ -43,7 +43,9 @@ class ClaimActivities:
         Refuses (non-retryable, type `inactive_user`) an event whose actor is not, at this moment,
         an existing active user with the role they acted in; nothing is written then.
         """
-        with self._sessions.begin() as db:
+        # Every read comes first and nothing flushes before the one flush: a SQLite worker's turn to write
+        # (`schema.database`) starts there, and holds only the writes and the seal.
+        with self._sessions.begin() as db, db.no_autoflush:
             seen = db.scalar(select(tables.AuditEntry.id).where(tables.AuditEntry.event_key == event.key))
             if seen is not None:
                 return
@@ -54,9 +56,11 @@ class ClaimActivities:
             claim = db.get(tables.Claim, event.claim_id, with_for_update=True)
             if claim is None:
                 raise LookupError(f"claim {event.claim_id} is not in the database")
+            head = head_of(db, self._sealer, event.claim_id)  # locked after the claim, as every writer locks them
             child = _apply(db, claim, event)
             covers, covered = _covered(db, event, claim, child)
-            append(db, self._sealer, _audit_entry(event), covers, covered)
+            db.flush()
+            append(db, self._sealer, head, _audit_entry(event), covers, covered)
 
     @activity.defn
     @classified
@@ -131,7 +135,7 @@ def _insert_claim(db: Session, event: ClaimEvent) -> None:
 
 
 def _apply(db: Session, claim: tables.Claim, event: ClaimEvent):
-    """Change the claim and add the row the event writes; returns that row (flushed), if any."""
+    """Change the claim and add the row the event writes; returns that row (not yet flushed), if any."""
     actor_id = event.actor.user_id if event.actor else None
     if event.to_status is not None:
         claim.status = event.to_status
@@ -152,7 +156,6 @@ def _apply(db: Session, claim: tables.Claim, event: ClaimEvent):
     child = _child_row(event, actor_id)
     if child is not None:
         db.add(child)
-        db.flush()
     return child
 
 
@@ -178,7 +181,6 @@ def _take_payout_details(db: Session, event: ClaimEvent) -> None:
     details = db.get(tables.PayoutDetail, event.payout_details_id, with_for_update=True)
     if details is not None and details.claim_id is None:
         details.claim_id = event.claim_id
-        db.flush()
 
 
 def _end_mediation(db: Session, event: ClaimEvent, actor_id: str | None) -> None:

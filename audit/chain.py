@@ -243,29 +243,38 @@ class Sealer:
 # Writing.
 
 
-def append(db: Session, sealer: Sealer, entry: tables.AuditEntry, covers: str | None, covered) -> None:
-    """Seal `entry` onto its claim's chain and add it, in the caller's transaction.
+def head_of(db: Session, sealer: Sealer, claim_id: str) -> tables.AuditHead:
+    """The claim's chain head, locked and checked against its seal and its newest row; a new one for a new chain.
+
+    Read before the caller writes anything, so that a SQLite writer's turn (`schema.database`) holds
+    only the writes.
+    """
+    head = db.get(tables.AuditHead, claim_id, with_for_update=True)
+    if head is None:
+        return tables.AuditHead(claim_id=claim_id, seq=0, hash=GENESIS, legacy=[])
+    _check_head(db, sealer, head)
+    return head
+
+
+def append(
+    db: Session, sealer: Sealer, head: tables.AuditHead, entry: tables.AuditEntry, covers: str | None, covered
+) -> None:
+    """Seal `entry` onto its claim's chain after `head` (`head_of`) and add both, in the caller's transaction.
 
     The caller holds the claim row's lock; `covered` is the row of table `covers` the event wrote
     or names (flushed, so it has its id), or None.
     """
-    claim_id = entry.claim_id
-    head = db.get(tables.AuditHead, claim_id, with_for_update=True)
-    if head is None:
-        head = tables.AuditHead(claim_id=claim_id, seq=0, hash=GENESIS, legacy=[])
-        db.add(head)
-    else:
-        _check_head(db, sealer, head)
     entry.covers = covers
     entry.covers_id = covered.id if covered is not None and covers != "claims" else None
     entry.chain_seq = head.seq + 1
     entry.prev_hash = head.hash
     entry.row_mac = sealer.row(entry)
     entry.covered_mac = sealer.covered(covers, covered)
-    entry.chain_hash = sealer.link(claim_id, entry.chain_seq, entry.prev_hash, entry.row_mac, entry.covered_mac)
+    entry.chain_hash = sealer.link(entry.claim_id, entry.chain_seq, entry.prev_hash, entry.row_mac, entry.covered_mac)
     db.add(entry)
     head.seq, head.hash = entry.chain_seq, entry.chain_hash
     head.mac = sealer.head(head)
+    db.add(head)
 
 
 def _check_head(db: Session, sealer: Sealer, head: tables.AuditHead) -> None:
