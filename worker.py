@@ -80,6 +80,7 @@ def build_worker(
         workflows=[ClaimWorkflow, ReconciliationWorkflow, DigestWorkflow],
         activities=[
             claims.record_event,
+            claims.record_events,
             payouts.pay_claim,
             reconciliation.run_reconciliation,
             reconciliation.notify_finance,

@@ -43,24 +43,38 @@ class ClaimActivities:
         Refuses (non-retryable, type `inactive_user`) an event whose actor is not, at this moment,
         an existing active user with the role they acted in; nothing is written then.
         """
-        # Every read comes first and nothing flushes before the one flush: a SQLite worker's turn to write
-        # (`schema.database`) starts there, and holds only the writes and the seal.
+        self._record([event])
+
+    @activity.defn
+    @classified
+    def record_events(self, events: list[ClaimEvent]) -> None:
+        """Apply a claim's events in order in one transaction, as `record_event` does one: all or none."""
+        self._record(events)
+
+    def _record(self, events: list[ClaimEvent]) -> None:
+        # Each event's reads come first and nothing flushes before its flush: a SQLite worker's turn to write
+        # (`schema.database`) starts at the first, and holds only the writes and the seal.
         with self._sessions.begin() as db, db.no_autoflush:
-            seen = db.scalar(select(tables.AuditEntry.id).where(tables.AuditEntry.event_key == event.key))
-            if seen is not None:
-                return
-            if event.actor is not None:
-                _require_active(db, event.actor)
-            if event.opened is not None:
-                _insert_claim(db, event)
-            claim = db.get(tables.Claim, event.claim_id, with_for_update=True)
-            if claim is None:
-                raise LookupError(f"claim {event.claim_id} is not in the database")
-            head = head_of(db, self._sealer, event.claim_id)  # locked after the claim, as every writer locks them
-            child = _apply(db, claim, event)
-            covers, covered = _covered(db, event, claim, child)
-            db.flush()
-            append(db, self._sealer, head, _audit_entry(event), covers, covered)
+            for event in events:
+                self._apply_event(db, event)
+
+    def _apply_event(self, db: Session, event: ClaimEvent) -> None:
+        seen = db.scalar(select(tables.AuditEntry.id).where(tables.AuditEntry.event_key == event.key))
+        if seen is not None:
+            return
+        if event.actor is not None:
+            _require_active(db, event.actor)
+        if event.opened is not None:
+            _insert_claim(db, event)
+        claim = db.get(tables.Claim, event.claim_id, with_for_update=True)
+        if claim is None:
+            raise LookupError(f"claim {event.claim_id} is not in the database")
+        head = head_of(db, self._sealer, event.claim_id)  # locked after the claim, as every writer locks them
+        child = _apply(db, claim, event)
+        covers, covered = _covered(db, event, claim, child)
+        db.flush()
+        append(db, self._sealer, head, _audit_entry(event), covers, covered)
+        db.flush()  # the next event of the transaction reads this one's head and row
 
     @activity.defn
     @classified

@@ -51,6 +51,7 @@ class ClaimState(BaseModel):
     # Set by `workflow.patched` gates: claims opened before a change keep behaving as they did.
     lean: bool = False  # `patched("lean-history")`: events recorded by local activities, and every gate below on
     local_mail: bool = False  # `patched("local-mail")`: mail sent by local activities
+    together: bool = False  # `patched("record-together")`: an event and the one that always follows it, one write
     needs_payout_details: bool = True
     status_leads_record: bool = True
     destination_checks: bool = True

@@ -7,11 +7,13 @@ import pytest
 import stripe
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import DBAPIError
+from temporalio.exceptions import ApplicationError
 
 from activities.claims import ClaimActivities
 from activities.payouts import PayoutActivities
+from audit.chain import Sealer, walk
 from schema import tables
-from schema.claims import ClaimOpen, ClaimStart, EvidenceAdd, PayoutDetails
+from schema.claims import Actor, ClaimOpen, ClaimStart, EvidenceAdd, PayoutDetails
 from schema.enums import ClaimStatus, Role
 from schema.events import ClaimEvent, PayoutOrder
 from schema.policy import load_policy
@@ -63,6 +65,42 @@ def test_recording_an_event_twice_changes_nothing(stack):
     assert [a.action for a in stack.rows(tables.AuditEntry, opened.claim_id)] == ["opened", "evidence_added"]
     assert len(stack.rows(tables.Evidence, opened.claim_id)) == 1
     assert stack.claim(opened.claim_id).policy_version == "v1"
+
+
+def test_events_recorded_together_are_all_written_or_none(stack):
+    """`record_events` writes a claim's events in one transaction: each sealed onto the chain after the one before,
+    a second delivery changes nothing, and one refused event leaves out the others too."""
+    activities = ClaimActivities(stack.sessions, AUDIT_KEY)
+    opened = opened_event(stack)
+    note = EvidenceAdd(kind="note", source="customer", note="called twice")
+    evidence = ClaimEvent(
+        key=f"{opened.claim_id}:00002",
+        claim_id=opened.claim_id,
+        at=NOW,
+        action="evidence_added",
+        actor=opened.actor,
+        evidence=note,
+    )
+    activities.record_events([opened, evidence])
+    activities.record_events([opened, evidence])
+    assert [(a.action, a.chain_seq) for a in stack.rows(tables.AuditEntry, opened.claim_id)] == [
+        ("opened", 1),
+        ("evidence_added", 2),
+    ]
+    more = evidence.model_copy(update={"key": f"{opened.claim_id}:00003"})
+    stranger = more.model_copy(
+        update={
+            "key": f"{opened.claim_id}:00004",
+            "actor": Actor(user_id="nobody", name="nobody", role=Role.specialist),
+        }
+    )
+    with pytest.raises(ApplicationError, match="there is no user nobody"):
+        activities.record_events([more, stranger])
+    assert len(stack.rows(tables.AuditEntry, opened.claim_id)) == 2
+    assert len(stack.rows(tables.Evidence, opened.claim_id)) == 1
+    with stack.sessions() as db:
+        checked = walk(db, Sealer(AUDIT_KEY), [opened.claim_id])
+    assert (checked.rows, checked.linked, checked.problems) == (2, 2, [])
 
 
 def order_for(stack, opened: ClaimEvent, amount_cents: int) -> PayoutOrder:

@@ -108,6 +108,12 @@ def test_local_mail_histories_cover_every_path_and_details_given_at_opening():
     assert LEAN_PATHS | {"paid_opened_with_details"} <= paths_of("v9")
 
 
+def test_histories_recording_together_cover_every_path():
+    """From v10 on (`record-together`), an event and the one that always follows it (the details given with the
+    claim, the notice of a decision or a payment) are written by one local activity."""
+    assert LEAN_PATHS | {"paid_opened_with_details"} <= paths_of("v10")
+
+
 def test_histories_recorded_through_the_codec_are_encrypted_and_cover_a_payout():
     assert {"paid", "refund", "payout_retried", "reconciliation"} <= {p.stem.split("-", 1)[1] for p in ENCRYPTED}
     for path in ENCRYPTED:

@@ -120,6 +120,7 @@ class ClaimWorkflow:
         self.state = ClaimState()
         self.lock = asyncio.Lock()
         self.background: list[asyncio.Task] = []  # mail being sent, the wait for the pro's statement
+        self.pending: list[tuple[ClaimEvent, dict, str | None]] = []  # events to write, each with its undo and wait
 
     @workflow.run
     async def run(self, start: ClaimStart) -> ClaimStatus:
@@ -148,10 +149,19 @@ class ClaimWorkflow:
         state.holds = patched("legal-hold")
         # Mediated outcomes: an agreement between the parties is followed up, and the claim may end without a payout.
         state.mediation = patched("mediation")
-        # Claims started from here on mail through local activities: in the workflow task that asks, where an
-        # activity of its own took three events and a workflow task of three more.
-        state.local_mail = workflow.patched("local-mail")
-        await self._record("opened", actor=start.opened_by, to_status=ClaimStatus.evidence_collection, opened=start)
+        # Claims started from here on record an event with the one that always follows it (the details given with
+        # the claim, the notice of a decision or a payment) by one local activity, in one transaction: one turn at
+        # the database. Its marker stands for `local-mail` too, mail through local activities in the workflow task
+        # that asks (where an activity of its own took three events and a workflow task of three more).
+        state.together = workflow.patched("record-together")
+        state.local_mail = state.together or workflow.patched("local-mail")
+        await self._record(
+            "opened",
+            actor=start.opened_by,
+            to_status=ClaimStatus.evidence_collection,
+            opened=start,
+            defer=start.payout is not None,
+        )
         if start.payout is not None:  # given with the claim, so opening needs no Update of its own for them
             await self._record_payout_details(start.opened_by, start.payout)
         state.opened = True
@@ -327,6 +337,7 @@ class ClaimWorkflow:
                     "decided_by": actor.user_id,
                     "approved_amount_cents": decision.amount_cents,
                 },
+                defer=True,
             )
             await self._notify_approvers("approval_requested")
         return state.status
@@ -870,7 +881,7 @@ class ClaimWorkflow:
         )
         async with self.lock:
             if outcome.paid:
-                await self._record("paid", to_status=ClaimStatus.paid, reason=outcome.provider_ref)
+                await self._record("paid", to_status=ClaimStatus.paid, reason=outcome.provider_ref, defer=True)
                 await self._notify(
                     self.start.request.customer_id,
                     "payout_sent",
@@ -1027,9 +1038,14 @@ class ClaimWorkflow:
         to_status: ClaimStatus | None = None,
         patch: dict | None = None,
         changes: dict | None = None,
+        defer: bool = False,
         **fields,
     ) -> None:
-        """Record one event; `changes` to the state hold only if it is recorded, like the status."""
+        """Record one event; `changes` to the state hold only if it is recorded, like the status.
+
+        `defer`: in a claim that records `together`, the event is written with the next one, which the caller
+        records at once; if that write fails, both are undone.
+        """
         state = self.state
         changes = changes or {}
         waiting_for = state.due_key
@@ -1051,17 +1067,23 @@ class ClaimWorkflow:
         )
         if to_status is not None and state.status_leads_record:
             state.status = to_status
+        self.pending.append((event, undo, waiting_for))
+        if defer and state.together:
+            return
+        written, self.pending = self.pending, []
         try:
-            await self._write(event)
+            await self._write([event for event, _, _ in written])
         except ActivityError:
-            for name, value in undo.items():
-                setattr(state, name, value)
+            for _, undo, _ in reversed(written):
+                for name, value in undo.items():
+                    setattr(state, name, value)
             raise
-        if to_status is not None:
-            state.status = to_status
-            # Every wait ends with a transition; a wait of the new status, begun while this was recorded, stays.
-            if not state.holds or state.due_key == waiting_for:
-                state.due_key = None
+        for event, _, waiting_for in written:
+            if event.to_status is not None:
+                state.status = event.to_status
+                # Every wait ends with a transition; a wait of the new status, begun while this was recorded, stays.
+                if not state.holds or state.due_key == waiting_for:
+                    state.due_key = None
         updates = [
             sa.CLAIM_STATUS.value_set(state.status.value),
             sa.CLAIM_AMOUNT.value_set(state.decided_amount or self.start.request.amount_cents),
@@ -1072,18 +1094,24 @@ class ClaimWorkflow:
         if not state.lean or any(current.get(u.key) != u.value for u in updates):
             workflow.upsert_search_attributes(updates)
 
-    async def _write(self, event: ClaimEvent) -> None:
-        """Record the event: by a local activity in a lean history, whose failure comes unwrapped (its cause
+    async def _write(self, events: list[ClaimEvent]) -> None:
+        """Record the events: by a local activity in a lean history, whose failure comes unwrapped (its cause
         alone), so it is wrapped here as an activity's is, for the callers that tell a failed write apart."""
         if not self.state.lean:
+            (event,) = events
             await workflow.execute_activity_method(
                 ClaimActivities.record_event, event, start_to_close_timeout=DB_TIMEOUT, retry_policy=DB_RETRY
             )
             return
         try:
-            await workflow.execute_local_activity_method(
-                ClaimActivities.record_event, event, start_to_close_timeout=DB_TIMEOUT, retry_policy=DB_RETRY
-            )
+            if len(events) == 1:
+                await workflow.execute_local_activity_method(
+                    ClaimActivities.record_event, events[0], start_to_close_timeout=DB_TIMEOUT, retry_policy=DB_RETRY
+                )
+            else:
+                await workflow.execute_local_activity_method(
+                    ClaimActivities.record_events, events, start_to_close_timeout=DB_TIMEOUT, retry_policy=DB_RETRY
+                )
         except FailureError as err:
             raise ActivityError(
                 err.message,
