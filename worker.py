@@ -7,7 +7,6 @@ same way, as a process of its own beside the API (stack/worker_process.py).
 
 import asyncio
 import signal
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -46,11 +45,6 @@ MAX_ACTIVITIES = 32
 # On shutdown, running activities get this long to finish before they are abandoned (and retried
 # by another worker with the same idempotency key).
 GRACEFUL_SHUTDOWN = timedelta(seconds=10)
-# A thread that gives up the GIL for a database call waits for it again while the event loop's thread
-# runs, up to Python's switch interval (5 ms) each time. The activity that holds SQLite's write turn
-# does that at every statement and at the commit, and every other writer waits on it: at 0.5 ms the
-# wait for a turn under load halved (benchmarks/claims.py, README).
-GIL_SWITCH_S = 0.0005
 
 
 def build_worker(
@@ -153,7 +147,6 @@ async def connect_or_exit(settings: Settings, runtime: Runtime | None = None) ->
 
 async def run_worker() -> None:
     """Only the worker, against the Temporal at TEMPORAL_ADDRESS and the configured database."""
-    sys.setswitchinterval(GIL_SWITCH_S)
     logs.configure()  # JSON lines unless GUARANTEE_LOG_FORMAT=text
     tracing.configure()  # OTLP export when OTEL_EXPORTER_OTLP_ENDPOINT is set; else no tracing at all
     settings = load_settings()
