@@ -18,6 +18,7 @@ from schema import tables
 from schema.claims import Actor
 from schema.enums import FINAL_STATUSES, LEGAL_REVIEW_HOLDS
 from schema.events import ClaimEvent, ClaimPatch, StuckMark
+from schema.names import STUCK_NOTICE
 
 # The claim's milestones each action sets (for the KPI report): a `last_` one moves with every such event,
 # the others keep the first. Any event that ends the claim sets `final_at`.
@@ -95,7 +96,7 @@ class ClaimActivities:
                             claim_id=mark.claim_id,
                             event_key=key,
                             recipient=recipient,
-                            kind="claim_stuck",
+                            kind=STUCK_NOTICE,
                             message=message[:2000],
                             at=mark.at,
                         )

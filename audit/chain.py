@@ -44,7 +44,8 @@ What the walk reports, per claim, as (claim, table, row id, event key, kind):
 - a genuine row whose fields no longer match `row_mac`: `edited`; the row it covers changed:
   `edited`, or gone: `deleted`;
 - an evidence, decision, approval, notification or agreement row of the claim with no audit row
-  for its event key: `inserted`.
+  for its event key: `inserted` (but for the notices of a stuck claim, which `mark_stuck` writes
+  outside the chain).
 
 Limits: a claim deleted whole, with every row that names it, leaves nothing to walk (Temporal's
 workflows are the other record of which claims exist). Someone who saved a claim's rows and head
@@ -68,6 +69,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from schema import tables
+from schema.names import STUCK_NOTICE
 
 GENESIS = "0" * 64
 BATCH = 500  # claims read at once by the walk
@@ -470,6 +472,8 @@ class _ClaimCheck:
         recorded = {row.event_key for row in self.rows}
         for name in EVENT_CHILDREN:
             for row in self.covered[name].values():
+                if name == "notifications" and row.kind == STUCK_NOTICE:
+                    continue  # told by `mark_stuck`, outside the chain: a step that could not be recorded
                 if row.event_key not in recorded:
                     detail = "no audit row records the event that wrote it (forged, or that audit row was deleted)"
                     self.problem(name, row.id, row.event_key, "inserted", detail)

@@ -7,6 +7,9 @@ TASK_QUEUE = "guarantee-claims"
 RECONCILIATION_SCHEDULE_ID = "reconciliation-daily"
 RECONCILIATION_PREFIX = "reconciliation-"
 DIGEST_SCHEDULE_ID = "digest-weekly"
+# The kind of the notice finance and admin get when a claim's step could not be recorded: written by
+# `mark_stuck`, not by an event of the claim, so no audit row records it.
+STUCK_NOTICE = "claim_stuck"
 
 
 def claim_workflow_id(claim_id: str) -> str:

@@ -26,7 +26,7 @@ from schema import tables
 from schema.claims import ApprovalRequest, ClaimOpen, ClaimStart, DecisionRequest, EvidenceAdd, PayoutDetails
 from schema.database import MIGRATIONS, make_engine, make_sessions, migrate
 from schema.enums import STAFF_ROLES, ClaimStatus, Role
-from schema.events import ClaimEvent, Notification, PayoutOrder
+from schema.events import ClaimEvent, Notification, PayoutOrder, StuckMark
 from schema.policy import load_policy
 from service import audit, payout_details
 from service.context import Context
@@ -215,6 +215,21 @@ def test_every_kind_of_tampering_is_named_by_claim_row_and_kind(own, provider):
     middle, keys = c["middle"]
     assert by_claim[middle].detail == f"chain position 4 is missing, after event {keys['payout_details_added']}"
     assert by_claim[c["last"][0]].detail == "chain position 9 is missing, after event " + c["last"][1]["payout_started"]
+
+
+def test_a_claim_that_was_stuck_verifies_intact(own, provider):
+    """The notices `mark_stuck` sends finance and admin are no event of the claim: not taken for forged rows."""
+    claims = Claims(own, provider)
+    claim_id, _ = claims.paid()
+    claims.activities.mark_stuck(StuckMark(claim_id=claim_id, number=1, at=T0, reason="not_recorded: database down"))
+    assert len(own_rows(own, tables.Notification, claim_id)) == 3  # the lead told of the decision, finance, admin
+    report = audit.verify(own, AUDIT_KEY)
+    assert report.intact, report.problems
+
+
+def own_rows(sessions, table, claim_id: str) -> list:
+    with sessions() as db:
+        return list(db.scalars(select(table).where(table.claim_id == claim_id)))
 
 
 def test_a_writer_refuses_to_extend_a_chain_that_was_cut(own, provider):
