@@ -49,17 +49,21 @@ def opened_event(stack) -> ClaimEvent:
     )
 
 
-def test_recording_an_event_twice_changes_nothing(stack):
-    activities = ClaimActivities(stack.sessions, AUDIT_KEY)
-    opened = opened_event(stack)
-    evidence = ClaimEvent(
-        key=f"{opened.claim_id}:00002",
+def evidence_event(opened: ClaimEvent, seq: int) -> ClaimEvent:
+    return ClaimEvent(
+        key=f"{opened.claim_id}:{seq:05d}",
         claim_id=opened.claim_id,
         at=NOW,
         action="evidence_added",
         actor=opened.actor,
         evidence=EvidenceAdd(kind="note", source="customer", note="called twice"),
     )
+
+
+def test_recording_an_event_twice_changes_nothing(stack):
+    activities = ClaimActivities(stack.sessions, AUDIT_KEY)
+    opened = opened_event(stack)
+    evidence = evidence_event(opened, 2)
     for event in (opened, evidence, opened, evidence):
         activities.record_event(event)
     assert [a.action for a in stack.rows(tables.AuditEntry, opened.claim_id)] == ["opened", "evidence_added"]
@@ -72,28 +76,15 @@ def test_events_recorded_together_are_all_written_or_none(stack):
     a second delivery changes nothing, and one refused event leaves out the others too."""
     activities = ClaimActivities(stack.sessions, AUDIT_KEY)
     opened = opened_event(stack)
-    note = EvidenceAdd(kind="note", source="customer", note="called twice")
-    evidence = ClaimEvent(
-        key=f"{opened.claim_id}:00002",
-        claim_id=opened.claim_id,
-        at=NOW,
-        action="evidence_added",
-        actor=opened.actor,
-        evidence=note,
-    )
+    evidence = evidence_event(opened, 2)
     activities.record_events([opened, evidence])
     activities.record_events([opened, evidence])
     assert [(a.action, a.chain_seq) for a in stack.rows(tables.AuditEntry, opened.claim_id)] == [
         ("opened", 1),
         ("evidence_added", 2),
     ]
-    more = evidence.model_copy(update={"key": f"{opened.claim_id}:00003"})
-    stranger = more.model_copy(
-        update={
-            "key": f"{opened.claim_id}:00004",
-            "actor": Actor(user_id="nobody", name="nobody", role=Role.specialist),
-        }
-    )
+    more, stranger = evidence_event(opened, 3), evidence_event(opened, 4)
+    stranger.actor = Actor(user_id="nobody", name="nobody", role=Role.specialist)
     with pytest.raises(ApplicationError, match="there is no user nobody"):
         activities.record_events([more, stranger])
     assert len(stack.rows(tables.AuditEntry, opened.claim_id)) == 2

@@ -1072,17 +1072,17 @@ class ClaimWorkflow:
             return
         written, self.pending = self.pending, []
         try:
-            await self._write([event for event, _, _ in written])
+            await self._write([done for done, _, _ in written])
         except ActivityError:
             for _, undo, _ in reversed(written):
                 for name, value in undo.items():
                     setattr(state, name, value)
             raise
-        for event, _, waiting_for in written:
-            if event.to_status is not None:
-                state.status = event.to_status
+        for done, _, waited_for in written:
+            if done.to_status is not None:
+                state.status = done.to_status
                 # Every wait ends with a transition; a wait of the new status, begun while this was recorded, stays.
-                if not state.holds or state.due_key == waiting_for:
+                if not state.holds or state.due_key == waited_for:
                     state.due_key = None
         updates = [
             sa.CLAIM_STATUS.value_set(state.status.value),
