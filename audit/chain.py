@@ -248,8 +248,8 @@ class Sealer:
 def head_of(db: Session, sealer: Sealer, claim_id: str) -> tables.AuditHead:
     """The claim's chain head, locked and checked against its seal and its newest row; a new one for a new chain.
 
-    Read before the caller writes anything, so that a SQLite writer's turn (`schema.database`) holds
-    only the writes.
+    Read before the event's own rows are flushed, so that a SQLite writer's turn (`schema.database`)
+    holds only the writes.
     """
     head = db.get(tables.AuditHead, claim_id, with_for_update=True)
     if head is None:
