@@ -1103,15 +1103,13 @@ class ClaimWorkflow:
                 ClaimActivities.record_event, event, start_to_close_timeout=DB_TIMEOUT, retry_policy=DB_RETRY
             )
             return
+        record, written = (
+            (ClaimActivities.record_event, events[0]) if len(events) == 1 else (ClaimActivities.record_events, events)
+        )
         try:
-            if len(events) == 1:
-                await workflow.execute_local_activity_method(
-                    ClaimActivities.record_event, events[0], start_to_close_timeout=DB_TIMEOUT, retry_policy=DB_RETRY
-                )
-            else:
-                await workflow.execute_local_activity_method(
-                    ClaimActivities.record_events, events, start_to_close_timeout=DB_TIMEOUT, retry_policy=DB_RETRY
-                )
+            await workflow.execute_local_activity_method(
+                record, written, start_to_close_timeout=DB_TIMEOUT, retry_policy=DB_RETRY
+            )
         except FailureError as err:
             raise ActivityError(
                 err.message,
