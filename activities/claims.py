@@ -18,6 +18,7 @@ from schema import tables
 from schema.claims import Actor
 from schema.enums import FINAL_STATUSES, LEGAL_REVIEW_HOLDS
 from schema.events import ClaimEvent, ClaimPatch, StuckMark
+from schema.group_commit import GroupCommit
 from schema.names import STUCK_NOTICE
 
 # The claim's milestones each action sets (for the KPI report): a `last_` one moves with every such event,
@@ -35,6 +36,7 @@ class ClaimActivities:
     def __init__(self, sessions: sessionmaker, audit_key: str):
         self._sessions = sessions
         self._sealer = Sealer(audit_key)
+        self._writes = GroupCommit(sessions)
 
     @activity.defn
     @classified
@@ -53,9 +55,14 @@ class ClaimActivities:
         self._record(events)
 
     def _record(self, events: list[ClaimEvent]) -> None:
+        """On SQLite, with the events other claims record meanwhile (`schema.group_commit`): a second delivery of
+        an event does nothing, so a batch that fails may apply them again alone."""
+        self._writes.run(lambda db: self._apply_events(db, events))
+
+    def _apply_events(self, db: Session, events: list[ClaimEvent]) -> None:
         # Each event's reads come first and nothing flushes before its flush: a SQLite worker's turn to write
         # (`schema.database`) starts at the first, and holds only the writes and the seal.
-        with self._sessions.begin() as db, db.no_autoflush:
+        with db.no_autoflush:
             for event in events:
                 self._apply_event(db, event)
 
