@@ -52,6 +52,7 @@ class ClaimState(BaseModel):
     lean: bool = False  # `patched("lean-history")`: events recorded by local activities, and every gate below on
     local_mail: bool = False  # `patched("local-mail")`: mail sent by local activities
     together: bool = False  # `patched("record-together")`: an event and the one that always follows it, one write
+    pays_on_approval: bool = False  # `patched("approval-starts-payout")`: the last approval and the payout start, too
     needs_payout_details: bool = True
     status_leads_record: bool = True
     destination_checks: bool = True

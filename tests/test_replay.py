@@ -114,6 +114,12 @@ def test_histories_recording_together_cover_every_path():
     assert LEAN_PATHS | {"paid_opened_with_details"} <= paths_of("v10")
 
 
+def test_histories_paying_on_approval_cover_every_path():
+    """From v11 on (`approval-starts-payout`), the approval that completes a claim's approvals is written with
+    the start of its payout, unless the claim is on legal hold."""
+    assert LEAN_PATHS | {"paid_opened_with_details", "approval_refused_on_hold"} <= paths_of("v11")
+
+
 def test_histories_recorded_through_the_codec_are_encrypted_and_cover_a_payout():
     assert {"paid", "refund", "payout_retried", "reconciliation"} <= {p.stem.split("-", 1)[1] for p in ENCRYPTED}
     for path in ENCRYPTED:

@@ -29,14 +29,15 @@ async def pending_claim(stack):
     return handle, claim_id
 
 
-async def refused(stack, handle, claim_id: str, args: list, code: str, update=ClaimWorkflow.review) -> None:
-    """The Update is refused with `code`, and the claim's records are exactly as they were."""
+async def refused(stack, handle, claim_id: str, args: list, code: str, update=ClaimWorkflow.review) -> str:
+    """The Update is refused with `code`, and the claim's records are exactly as they were; the refusal's message."""
     before = [(a.id, a.action) for a in stack.rows(tables.AuditEntry, claim_id)], stack.claim(claim_id).status
     with pytest.raises(WorkflowUpdateFailedError) as refusal:
         await handle.execute_update(update, args=args)
     assert refusal.value.cause.type == code, refusal.value.cause
     after = [(a.id, a.action) for a in stack.rows(tables.AuditEntry, claim_id)], stack.claim(claim_id).status
     assert after == before
+    return refusal.value.cause.message
 
 
 async def signed(stack, claim_id: str, update, *args, key: bytes = SIGNING_KEY, ago=timedelta(0)) -> list:
@@ -113,6 +114,7 @@ async def test_an_action_signed_before_its_user_was_deactivated_is_refused(stack
     lead = stack.user(Role.lead)
     args = await signed(stack, claim_id, ClaimWorkflow.review, lead, APPROVE)
     users.deactivate(stack.sessions, lead.name)
-    await refused(stack, handle, claim_id, args, "inactive_user")
+    # The approval and the payout's start are one write: refused together, and said so.
+    assert "recorded" not in await refused(stack, handle, claim_id, args, "inactive_user")
     await stack.act(handle, ClaimWorkflow.review, stack.user(Role.lead), APPROVE)
     assert stack.claim(claim_id).status in ("approved", "paying", "paid"), "the claim goes on without them"

@@ -121,6 +121,7 @@ class ClaimWorkflow:
         self.lock = asyncio.Lock()
         self.background: list[asyncio.Task] = []  # mail being sent, the wait for the pro's statement
         self.pending: list[tuple[ClaimEvent, dict, str | None]] = []  # events to write, each with its undo and wait
+        self.written = 0  # the sequence number of the last event written
 
     @workflow.run
     async def run(self, start: ClaimStart) -> ClaimStatus:
@@ -153,7 +154,10 @@ class ClaimWorkflow:
         # the claim, the notice of a decision or a payment) by one local activity, in one transaction: one turn at
         # the database. Its marker stands for `local-mail` too, mail through local activities in the workflow task
         # that asks (where an activity of its own took three events and a workflow task of three more).
-        state.together = workflow.patched("record-together")
+        # Claims started from here on write the approval that completes a claim's approvals with the start of its
+        # payout (unless the claim is on legal hold), by one local activity. Its marker stands for the two above.
+        state.pays_on_approval = workflow.patched("approval-starts-payout")
+        state.together = state.pays_on_approval or workflow.patched("record-together")
         state.local_mail = state.together or workflow.patched("local-mail")
         await self._record(
             "opened",
@@ -814,13 +818,17 @@ class ClaimWorkflow:
                 self.start.request.customer_id, "claim_denied", f"Your claim was denied ({state.decision.reason_code})."
             )
         else:
+            pays = state.pays_on_approval and state.held is None
             await self._record(
                 "approved",
                 to_status=ClaimStatus.approved,
                 reason=approval.note or None,
                 changes={"approved_by": approved_by},
+                defer=pays,
                 **event,
             )
+            if pays:
+                await self._record_payout_started()
 
     async def _send_back(self, actor: Actor, approval: ApprovalRequest) -> None:
         await self._record(
@@ -857,12 +865,13 @@ class ClaimWorkflow:
         )
 
     async def _start_payout(self) -> None:
-        state = self.state
         async with self.lock:
-            if state.status == ClaimStatus.approved and state.held is None:
-                await self._record(
-                    "payout_started", to_status=ClaimStatus.paying, changes={"payout_attempt": state.payout_attempt + 1}
-                )
+            if self.state.status == ClaimStatus.approved and self.state.held is None:
+                await self._record_payout_started()
+
+    async def _record_payout_started(self) -> None:
+        attempt = self.state.payout_attempt + 1
+        await self._record("payout_started", to_status=ClaimStatus.paying, changes={"payout_attempt": attempt})
 
     async def _pay(self) -> None:
         """Pays the current attempt; after a failed write it is paid again with the same idempotency key."""
@@ -928,7 +937,7 @@ class ClaimWorkflow:
                 yield
             except ActivityError as err:
                 code, message = failure_of(err)
-                if self.state.seq > seq + 1:
+                if self.written > seq:  # events written together fail together: only an earlier write stands
                     message = f"the action was recorded, but what follows it was not: {message}"
                 raise ApplicationError(message, type=code, non_retryable=True) from None
 
@@ -1078,6 +1087,7 @@ class ClaimWorkflow:
                 for name, value in undo.items():
                     setattr(state, name, value)
             raise
+        self.written = state.seq
         for done, _, waited_for in written:
             if done.to_status is not None:
                 state.status = done.to_status
