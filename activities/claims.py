@@ -6,14 +6,15 @@ while that person is an active user with the role they acted in.
 """
 
 from datetime import datetime
+from types import SimpleNamespace
 
-from sqlalchemy import select
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.errors import classified
-from audit.chain import Sealer, append, head_of
+from audit.chain import AUDIT, Sealer, append, head_of
 from schema import tables
 from schema.claims import Actor
 from schema.enums import FINAL_STATUSES, LEGAL_REVIEW_HOLDS
@@ -21,6 +22,16 @@ from schema.events import ClaimEvent, ClaimPatch, StuckMark
 from schema.group_commit import GroupCommit
 from schema.names import STUCK_NOTICE
 
+CLAIMS, USERS = tables.Claim.__table__, tables.User.__table__
+# The statements every event runs, made once: building one costs more than running it.
+SEEN = select(AUDIT.c.id).where(AUDIT.c.event_key == bindparam("key"))
+CLAIM = select(CLAIMS).where(CLAIMS.c.id == bindparam("claim_id")).with_for_update()
+CHANGE_CLAIM = update(CLAIMS).where(CLAIMS.c.id == bindparam("row_id"))  # the columns set are the parameters
+USER = (
+    select(USERS.c.id, USERS.c.name, USERS.c.active, USERS.c.role)
+    .where(USERS.c.id == bindparam("user_id"))
+    .with_for_update(read=True)
+)
 # The claim's milestones each action sets (for the KPI report): a `last_` one moves with every such event,
 # the others keep the first. Any event that ends the claim sets `final_at`.
 MILESTONES = {
@@ -60,29 +71,41 @@ class ClaimActivities:
         self._writes.run(lambda db: self._apply_events(db, events))
 
     def _apply_events(self, db: Session, events: list[ClaimEvent]) -> None:
-        # Each event's reads come first and nothing flushes before its flush: a SQLite worker's turn to write
-        # (`schema.database`) starts at the first, and holds only the writes and the seal.
+        # Each event's reads come first, then its writes: a SQLite worker's turn to write (`schema.database`) starts
+        # at the first, and holds only the writes and the seal. The ORM's changes wait for the commit.
         with db.no_autoflush:
             for event in events:
                 self._apply_event(db, event)
 
     def _apply_event(self, db: Session, event: ClaimEvent) -> None:
-        seen = db.scalar(select(tables.AuditEntry.id).where(tables.AuditEntry.event_key == event.key))
-        if seen is not None:
+        # In SQLAlchemy Core, as `audit.chain` writes; the rarer rows an event touches (an agreement it ends, the
+        # details it takes) stay in the ORM, flushed with the commit.
+        conn = db.connection()
+        if conn.scalar(SEEN, {"key": event.key}) is not None:
             return
         if event.actor is not None:
-            _require_active(db, event.actor)
+            _require_active(conn, event.actor)
         if event.opened is not None:
-            _insert_claim(db, event)
-        claim = db.get(tables.Claim, event.claim_id, with_for_update=True)
-        if claim is None:
+            _insert_claim(conn, event)
+        row = conn.execute(CLAIM, {"claim_id": event.claim_id}).first()
+        if row is None:
             raise LookupError(f"claim {event.claim_id} is not in the database")
-        head = head_of(db, self._sealer, event.claim_id)  # locked after the claim, as every writer locks them
+        head = head_of(conn, self._sealer, event.claim_id)  # locked after the claim, as every writer locks them
+        claim = SimpleNamespace(**row._mapping)
         child = _apply(db, claim, event)
+        changed = {name: value for name, value in vars(claim).items() if value != row._mapping[name]}
+        if changed:
+            conn.execute(CHANGE_CLAIM, {"row_id": event.claim_id, **changed})
+        if child is not None:
+            given = {
+                column.key: getattr(child, column.key)
+                for column in child.__table__.columns
+                if column.key in vars(child)
+            }
+            written = conn.execute(insert(child.__table__), given)
+            child.id = written.inserted_primary_key[0]
         covers, covered = _covered(db, event, claim, child)
-        db.flush()
-        append(db, self._sealer, head, _audit_entry(event), covers, covered)
-        db.flush()  # the next event of the transaction reads this one's head and row
+        append(conn, self._sealer, head, _audit_entry(event), covers, covered)
 
     @activity.defn
     @classified
@@ -110,10 +133,10 @@ class ClaimActivities:
                     )
 
 
-def _require_active(db: Session, actor: Actor) -> None:
+def _require_active(conn: Connection, actor: Actor) -> None:
     """The actor is a user, active, in that role. Their row is share-locked until the event is written,
     so a deactivation or role change waits for it, and any event after that one is refused."""
-    user = db.get(tables.User, actor.user_id, with_for_update={"read": True})
+    user = conn.execute(USER, {"user_id": actor.user_id}).first()
     if user is None:
         reason = f"there is no user {actor.user_id}"
     elif not user.active:
@@ -125,11 +148,11 @@ def _require_active(db: Session, actor: Actor) -> None:
     raise ApplicationError(f"refused: {reason}", type="inactive_user", non_retryable=True)
 
 
-def _insert_claim(db: Session, event: ClaimEvent) -> None:
+def _insert_claim(conn: Connection, event: ClaimEvent) -> None:
     start = event.opened
     req = start.request
-    db.add(
-        tables.Claim(
+    conn.execute(
+        insert(CLAIMS).values(
             id=start.claim_id,
             customer_id=req.customer_id,
             pro_id=req.pro_id,
@@ -153,11 +176,10 @@ def _insert_claim(db: Session, event: ClaimEvent) -> None:
             held=False,
         )
     )
-    db.flush()
 
 
-def _apply(db: Session, claim: tables.Claim, event: ClaimEvent):
-    """Change the claim and add the row the event writes; returns that row (not yet flushed), if any."""
+def _apply(db: Session, claim: SimpleNamespace, event: ClaimEvent):
+    """Change the claim (its row's values) and make the row the event writes; returns that row (not yet written)."""
     actor_id = event.actor.user_id if event.actor else None
     if event.to_status is not None:
         claim.status = event.to_status
@@ -175,13 +197,10 @@ def _apply(db: Session, claim: tables.Claim, event: ClaimEvent):
         _end_mediation(db, event, actor_id)
     if event.action == "payout_details_added":
         _take_payout_details(db, event)
-    child = _child_row(event, actor_id)
-    if child is not None:
-        db.add(child)
-    return child
+    return _child_row(event, actor_id)
 
 
-def _follow_holds(claim: tables.Claim, event: ClaimEvent) -> None:
+def _follow_holds(claim: SimpleNamespace, event: ClaimEvent) -> None:
     """Since when the claim is held, and whether its release asks legal to approve a payout (legal's queue)."""
     if event.action == "hold_placed":
         claim.held_since = event.at
@@ -232,7 +251,7 @@ def _audit_entry(event: ClaimEvent) -> tables.AuditEntry:
     )
 
 
-def _covered(db: Session, event: ClaimEvent, claim: tables.Claim, child) -> tuple[str | None, object]:
+def _covered(db: Session, event: ClaimEvent, claim: SimpleNamespace, child) -> tuple[str | None, object]:
     """The table and row the event's audit row seals along with itself."""
     if event.opened is not None:
         return "claims", claim

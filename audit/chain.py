@@ -65,7 +65,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from schema import tables
@@ -187,6 +187,16 @@ TABLES = {
     "payout_details": tables.PayoutDetail,
     "payouts": tables.Payout,
 }
+AUDIT, HEADS = tables.AuditEntry.__table__, tables.AuditHead.__table__
+AUDIT_COLUMNS = tuple(column.key for column in AUDIT.columns if column.key != "id")
+# The statements that write a chain, made once: building one costs more than running it.
+HEAD = select(HEADS).where(HEADS.c.claim_id == bindparam("claim_id")).with_for_update()
+TIP = select(AUDIT.c.chain_hash).where(AUDIT.c.claim_id == bindparam("claim_id"), AUDIT.c.chain_seq == bindparam("seq"))
+MOVE_HEAD = (
+    update(HEADS)
+    .where(HEADS.c.claim_id == bindparam("claim"))
+    .values(seq=bindparam("seq"), hash=bindparam("hash"), mac=bindparam("mac"))
+)
 # Rows written in the same transaction as their audit row, found by its event key.
 EVENT_CHILDREN = ("evidence", "decisions", "approvals", "notifications", "mediations")
 
@@ -235,36 +245,48 @@ class Sealer:
     def link(self, claim_id: str, seq: int, prev_hash: str | None, row_mac: str | None, covered_mac: str | None):
         return self.mac("link", claim_id, seq, prev_hash, row_mac, covered_mac)
 
-    def head(self, head: tables.AuditHead) -> str:
+    def head(self, head: "Head | tables.AuditHead") -> str:
         return self.mac("head", head.claim_id, head.seq, head.hash, head.legacy)
 
     def legacy(self, entry: tables.AuditEntry) -> str:
         return self.mac("legacy", entry.id, _fields(entry, ROW_FIELDS))
 
 
-# Writing.
+# Writing. In SQLAlchemy Core, on the caller's connection: each event is written this way, and the ORM's unit
+# of work cost a worker several times what the statements themselves do.
 
 
-def head_of(db: Session, sealer: Sealer, claim_id: str) -> tables.AuditHead:
+@dataclass
+class Head:
+    """A claim's chain head as read (`stored`), or a new chain's."""
+
+    claim_id: str
+    seq: int
+    hash: str
+    legacy: list
+    mac: str | None = None
+    stored: bool = False
+
+
+def head_of(conn: Connection, sealer: Sealer, claim_id: str) -> Head:
     """The claim's chain head, locked and checked against its seal and its newest row; a new one for a new chain.
 
-    Read before the event's own rows are flushed, so that a SQLite writer's turn (`schema.database`)
+    Read before the event's own rows are written, so that a SQLite writer's turn (`schema.database`)
     holds only the writes.
     """
-    head = db.get(tables.AuditHead, claim_id, with_for_update=True)
-    if head is None:
-        return tables.AuditHead(claim_id=claim_id, seq=0, hash=GENESIS, legacy=[])
-    _check_head(db, sealer, head)
+    row = conn.execute(HEAD, {"claim_id": claim_id}).first()
+    if row is None:
+        return Head(claim_id=claim_id, seq=0, hash=GENESIS, legacy=[])
+    head = Head(**row._mapping, stored=True)
+    _check_head(conn, sealer, head)
     return head
 
 
-def append(
-    db: Session, sealer: Sealer, head: tables.AuditHead, entry: tables.AuditEntry, covers: str | None, covered
-) -> None:
-    """Seal `entry` onto its claim's chain after `head` (`head_of`) and add both, in the caller's transaction.
+def append(conn: Connection, sealer: Sealer, head: Head, entry: tables.AuditEntry, covers: str | None, covered) -> None:
+    """Seal `entry` onto its claim's chain after `head` (`head_of`) and write both, in the caller's transaction.
 
     The caller holds the claim row's lock; `covered` is the row of table `covers` the event wrote
-    or names (flushed, so it has its id), or None.
+    or names (written, so it has its id), or None.
     """
     entry.covers = covers
     entry.covers_id = covered.id if covered is not None and covers != "claims" else None
@@ -273,22 +295,24 @@ def append(
     entry.row_mac = sealer.row(entry)
     entry.covered_mac = sealer.covered(covers, covered)
     entry.chain_hash = sealer.link(entry.claim_id, entry.chain_seq, entry.prev_hash, entry.row_mac, entry.covered_mac)
-    db.add(entry)
+    conn.execute(insert(AUDIT), [{name: getattr(entry, name) for name in AUDIT_COLUMNS}])
     head.seq, head.hash = entry.chain_seq, entry.chain_hash
     head.mac = sealer.head(head)
-    db.add(head)
+    if head.stored:
+        conn.execute(MOVE_HEAD, {"claim": head.claim_id, "seq": head.seq, "hash": head.hash, "mac": head.mac})
+    else:
+        conn.execute(
+            insert(HEADS), [{name: getattr(head, name) for name in ("claim_id", "seq", "hash", "legacy", "mac")}]
+        )
+        head.stored = True
 
 
-def _check_head(db: Session, sealer: Sealer, head: tables.AuditHead) -> None:
+def _check_head(conn: Connection, sealer: Sealer, head: Head) -> None:
     if not _same(head.mac, sealer.head(head)):
         raise ChainBroken(f"the audit chain head of claim {head.claim_id} does not match its seal")
     if head.seq == 0:
         return
-    tip = db.scalar(
-        select(tables.AuditEntry.chain_hash).where(
-            tables.AuditEntry.claim_id == head.claim_id, tables.AuditEntry.chain_seq == head.seq
-        )
-    )
+    tip = conn.scalar(TIP, {"claim_id": head.claim_id, "seq": head.seq})
     if tip != head.hash:
         raise ChainBroken(f"the newest audit row of claim {head.claim_id} (position {head.seq}) is gone or changed")
 
