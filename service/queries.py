@@ -1,8 +1,9 @@
 """Reading claims from the database, the system of record: lists, queues and one claim whole."""
 
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 
-from sqlalchemy import Select, and_, case, exists, func, or_, select
+from sqlalchemy import Select, and_, bindparam, case, exists, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from rules import authority, roles, states
@@ -76,10 +77,17 @@ def get_claim(sessions: sessionmaker, claim_id: str) -> ClaimDetail | None:
 
 
 def _children(db: Session, table, claim_id: str) -> list:
-    return list(db.scalars(select(table).where(table.claim_id == claim_id).order_by(table.id)))
+    """A claim's rows of one table, oldest first, as plain rows: the ORM's objects cost more than the reads."""
+    return db.connection().execute(_of_claim(table), {"claim_id": claim_id}).all()
 
 
-def _evidence(row: tables.Evidence) -> EvidenceView:
+@cache
+def _of_claim(table) -> Select:
+    rows = table.__table__
+    return select(rows).where(rows.c.claim_id == bindparam("claim_id")).order_by(rows.c.id)
+
+
+def _evidence(row) -> EvidenceView:
     file = None
     if row.sha256:
         file = FileRef(
