@@ -82,9 +82,11 @@ class GroupCommit:
             else:
                 for write in batch:
                     self._alone(write)
-        except BaseException as err:  # the thread is ending: the writes it held are not done
+        except BaseException as err:  # not a write's failure: the thread is ending, the writes it held are not done
             for write in batch:
                 write.error = err
+            with self._lock:
+                self._thread = None  # the next write starts another
             raise
         finally:
             for write in batch:

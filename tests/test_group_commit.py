@@ -122,3 +122,22 @@ def test_claims_recorded_at_once_keep_every_chain_intact(stack):
     assert (checked.rows, checked.linked, checked.problems) == (4 * len(ids), 4 * len(ids), [])
     for claim_id in ids:
         assert [a.chain_seq for a in stack.rows(tables.AuditEntry, claim_id)] == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the thread's end, as meant
+def test_a_write_that_ends_the_groups_thread_leaves_the_group_writing(sessions):
+    """Not a write's failure but the end of its thread (a BaseException): that write is told, and the next write
+    starts another thread rather than wait for one that is gone."""
+
+    class Ended(BaseException):
+        pass
+
+    def ends(_db):
+        raise Ended()
+
+    writes, tag = GroupCommit(sessions), f"gc-{uuid.uuid4().hex[:6]}"
+    with pytest.raises(Ended):
+        writes.run(ends)
+    assert writes.run(adding(f"{tag}-after", [])) == f"{tag}-after"
+    assert names(sessions, tag) == {f"{tag}-after"}
