@@ -137,7 +137,10 @@ def test_a_write_that_ends_the_groups_thread_leaves_the_group_writing(sessions):
         raise Ended()
 
     writes, tag = GroupCommit(sessions), f"gc-{uuid.uuid4().hex[:6]}"
+    before = set(threading.enumerate())
     with pytest.raises(Ended):
         writes.run(ends)
+    for thread in set(threading.enumerate()) - before:
+        thread.join(QUEUED_S)  # the ended thread: its exception is reported here, not in a later test
     assert writes.run(adding(f"{tag}-after", [])) == f"{tag}-after"
     assert names(sessions, tag) == {f"{tag}-after"}
