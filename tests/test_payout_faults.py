@@ -35,12 +35,16 @@ async def test_every_approved_claim_is_paid_exactly_once_through_faults(db_url, 
     assert report.worker_kills >= 2 and report.server_restarts == 1, "the drill must have done its damage"
 
 
-@pytest.mark.timeout(150)
+@pytest.mark.timeout(330)
 async def test_paid_exactly_once_through_a_postgres_restart_and_two_temporal_kills(tmp_path):
-    """About 70 s on a quiet machine: its own cluster (initdb), restarted while claims are approved and paid."""
+    """About 70 s on a quiet machine: its own cluster (initdb), restarted while claims are approved and paid.
+
+    The budget is for the tail, not the usual run: a payout's retries back off to minutes apart, so a claim
+    whose attempts met the outage, a kill and a few faults in a row waits a minute or two for its next try
+    (four runs in thirteen here outlasted 120 s; the one let run to the end took 182 s)."""
     if reason := private_postgres.unavailable():
         pytest.skip(reason)
-    async with asyncio.timeout(120):
+    async with asyncio.timeout(300):
         report = await run(
             12, kill_every=(5.0, 10.0), work=tmp_path, private_postgres=True, temporal_kills=2, fault_rate=0.30
         )
