@@ -28,7 +28,7 @@ from payments.stripe_provider import StripeProvider
 from schema.database import make_engine, make_sessions, migrate
 from schema.names import TASK_QUEUE
 from service.metrics import ActivityTiming
-from stack import logs, tracing, worker_process
+from stack import logs, sandbox, tracing, worker_process
 from stack.codec import CodecKeyError
 from stack.config import Settings, audit_key, load_settings, signing_key
 from stack.config import mailer as configured_mailer
@@ -78,6 +78,7 @@ def build_worker(
         client,
         task_queue=task_queue,
         workflows=[ClaimWorkflow, ReconciliationWorkflow, DigestWorkflow],
+        workflow_runner=sandbox.runner(client.data_converter),
         activities=[
             claims.record_event,
             claims.record_events,
