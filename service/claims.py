@@ -12,7 +12,7 @@ import uuid
 from datetime import UTC, datetime
 
 from pydantic import BaseModel
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import sessionmaker
 from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy
@@ -157,21 +157,37 @@ async def _open(
     return claim
 
 
+_CLAIM = tables.Claim.__table__.c
+# What the eligibility and risk rules weigh of the claims before this one, in one read built once (four ORM
+# counts cost 2 ms of CPU an opening).
+_PRIOR = select(
+    func.count().filter(_CLAIM.project_id == bindparam("project"), _CLAIM.status == ClaimStatus.paid),
+    func.count().filter(
+        _CLAIM.project_id == bindparam("project"),
+        _CLAIM.type == bindparam("type"),
+        _CLAIM.status.not_in(FINAL_STATUSES),
+    ),
+    func.count().filter(_CLAIM.customer_id == bindparam("customer"), _CLAIM.opened_at >= bindparam("since")),
+    func.count().filter(_CLAIM.pro_id == bindparam("pro")),
+).where(
+    or_(
+        _CLAIM.project_id == bindparam("project"),
+        _CLAIM.customer_id == bindparam("customer"),
+        _CLAIM.pro_id == bindparam("pro"),
+    )
+)
+
+
 def _prior_claims(sessions: sessionmaker, req: ClaimOpen, since: datetime) -> PriorClaims:
-    c = tables.Claim
-
-    def count(*where) -> int:
-        return db.scalar(select(func.count()).where(*where))
-
+    about = dict(project=req.project_id, type=req.type, customer=req.customer_id, pro=req.pro_id, since=since)
     with sessions() as db:
-        return PriorClaims(
-            paid_on_project=count(c.project_id == req.project_id, c.status == ClaimStatus.paid),
-            open_on_project_of_type=count(
-                c.project_id == req.project_id, c.type == req.type, c.status.not_in(FINAL_STATUSES)
-            ),
-            by_customer_recently=count(c.customer_id == req.customer_id, c.opened_at >= since),
-            against_pro=count(c.pro_id == req.pro_id),
-        )
+        paid, open_of_type, recent, against_pro = db.connection().execute(_PRIOR, about).one()
+    return PriorClaims(
+        paid_on_project=paid,
+        open_on_project_of_type=open_of_type,
+        by_customer_recently=recent,
+        against_pro=against_pro,
+    )
 
 
 async def add_evidence(
