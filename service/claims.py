@@ -157,23 +157,23 @@ async def _open(
     return claim
 
 
-_CLAIM = tables.Claim.__table__.c
+_CLAIMS = tables.Claim.__table__.c  # the claims table's columns
 # What the eligibility and risk rules weigh of the claims before this one, in one read built once (four ORM
 # counts cost 2 ms of CPU an opening).
 _PRIOR = select(
-    func.count().filter(_CLAIM.project_id == bindparam("project"), _CLAIM.status == ClaimStatus.paid),
+    func.count().filter(_CLAIMS.project_id == bindparam("project"), _CLAIMS.status == ClaimStatus.paid),
     func.count().filter(
-        _CLAIM.project_id == bindparam("project"),
-        _CLAIM.type == bindparam("type"),
-        _CLAIM.status.not_in(FINAL_STATUSES),
+        _CLAIMS.project_id == bindparam("project"),
+        _CLAIMS.type == bindparam("type"),
+        _CLAIMS.status.not_in(FINAL_STATUSES),
     ),
-    func.count().filter(_CLAIM.customer_id == bindparam("customer"), _CLAIM.opened_at >= bindparam("since")),
-    func.count().filter(_CLAIM.pro_id == bindparam("pro")),
+    func.count().filter(_CLAIMS.customer_id == bindparam("customer"), _CLAIMS.opened_at >= bindparam("since")),
+    func.count().filter(_CLAIMS.pro_id == bindparam("pro")),
 ).where(
     or_(
-        _CLAIM.project_id == bindparam("project"),
-        _CLAIM.customer_id == bindparam("customer"),
-        _CLAIM.pro_id == bindparam("pro"),
+        _CLAIMS.project_id == bindparam("project"),
+        _CLAIMS.customer_id == bindparam("customer"),
+        _CLAIMS.pro_id == bindparam("pro"),
     )
 )
 
