@@ -158,7 +158,7 @@ class Stack:
         return self.user_with_token(role)[0]
 
     def user_with_token(self, role: Role) -> tuple[Actor, str]:
-        return add_user(self.sessions, f"{role.value}-{uuid.uuid4().hex[:6]}", role)
+        return add_user(self.sessions, f"{role.value}-{uuid.uuid4().hex[:12]}", role)
 
     def claim(self, claim_id: str) -> tables.Claim:
         with self.sessions() as db:
